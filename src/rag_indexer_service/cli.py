@@ -1,0 +1,295 @@
+"""`rag-indexer`: the command line of the service."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from rag_indexer_service.config import Settings, load_settings
+from rag_indexer_service.errors import RagIndexerError
+from rag_indexer_service.indexing.report import IndexReport
+
+__all__ = ["app", "main"]
+
+T = TypeVar("T")
+MAX_CABINET_ID = 2**63 - 1
+
+app = typer.Typer(
+    name="rag-indexer",
+    help="Keep per-cabinet RAG indexes (Postgres + pgvector) in sync with their source data.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Service database schema.", no_args_is_help=True)
+demo_app = typer.Typer(help="The demo marketplace source (synthetic, mostly Russian).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(demo_app, name="demo")
+
+out = Console()
+err = Console(stderr=True)
+
+
+class CliError(Exception):
+    """A message for the user; printed as one line, exit status 2."""
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"error: {message}", markup=False, highlight=False)
+    return typer.Exit(code)
+
+
+def _settings() -> Settings:
+    return load_settings()
+
+
+def _setup_logging(settings: Settings, *, quiet: bool) -> None:
+    level = logging.WARNING if quiet else getattr(logging, settings.log_level)
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+def _run(factory: Callable[[Settings], Coroutine[Any, Any, T]], *, quiet: bool = True) -> T:
+    """Load settings, run `factory(settings)` on a new loop, turn our errors into one line."""
+    try:
+        settings = _settings()
+        _setup_logging(settings, quiet=quiet)
+        return asyncio.run(factory(settings))
+    except RagIndexerError as exc:
+        raise _fail(str(exc)) from None
+    except CliError as exc:
+        raise _fail(str(exc), code=2) from None
+    except KeyboardInterrupt:
+        raise _fail("interrupted", code=130) from None
+
+
+def parse_cabinet_id(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise CliError(f"cabinet id {raw!r} is not an integer") from None
+    if not 0 < value <= MAX_CABINET_ID:
+        raise CliError(f"cabinet id {raw} must be a positive 64-bit integer")
+    return value
+
+
+def _report_table(report: IndexReport) -> Table:
+    table = Table(title=f"cabinet {report.cabinet_id}", show_header=False, box=None)
+    for key, value in report.to_dict().items():
+        if key in ("cabinet_id", "failures"):
+            continue
+        table.add_row(key, str(value))
+    for failure in report.failures[:10]:
+        table.add_row("failed", f"{failure.kind}/{failure.doc_id}: {failure.reason}")
+    return table
+
+
+@app.command()
+def index(
+    cabinet_ids: Annotated[
+        list[str] | None, typer.Argument(help="Cabinet ids to index.", show_default=False)
+    ] = None,
+    all_cabinets: Annotated[
+        bool, typer.Option("--all", help="Index every cabinet the source lists.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print reports as a JSON list.")] = False,
+    allow_mass_delete: Annotated[
+        bool,
+        typer.Option("--allow-mass-delete", help="Delete even if most of a cabinet vanished."),
+    ] = False,
+) -> None:
+    """Index cabinets now, in this process, and print what changed."""
+    if bool(cabinet_ids) == all_cabinets:
+        raise _fail("give cabinet ids or --all (not both)", code=2)
+    try:
+        ids = [parse_cabinet_id(raw) for raw in cabinet_ids or []]
+    except CliError as exc:
+        raise _fail(str(exc), code=2) from None
+
+    async def go(settings: Settings) -> list[dict[str, Any]]:
+        from rag_indexer_service.runtime import open_runtime
+
+        results: list[dict[str, Any]] = []
+        async with open_runtime(settings) as rt:
+            targets = ids or [cid async for cid in rt.source.iter_cabinet_ids()]
+            show_bar = err.is_terminal and not as_json
+            with Progress(
+                TextColumn("cabinet {task.fields[cabinet]}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=err,
+                disable=not show_bar,
+                transient=True,
+            ) as bar:
+                for cabinet_id in targets:
+                    task = bar.add_task("index", total=None, cabinet=cabinet_id)
+
+                    def on_progress(done: int, total: int | None, task: Any = task) -> None:
+                        bar.update(task, completed=done, total=total)
+
+                    try:
+                        report = await rt.indexer.index_cabinet(
+                            cabinet_id,
+                            progress=on_progress,
+                            allow_mass_delete=allow_mass_delete or None,
+                        )
+                    except RagIndexerError as exc:
+                        if len(targets) == 1:
+                            raise
+                        results.append({"cabinet_id": cabinet_id, "error": str(exc)})
+                        err.print(f"error: cabinet {cabinet_id}: {exc}", markup=False)
+                        continue
+                    finally:
+                        bar.remove_task(task)
+                    results.append(report.to_dict())
+                    if not as_json:
+                        out.print(_report_table(report))
+        return results
+
+    results = _run(go)
+    if as_json:
+        out.print_json(json.dumps(results, ensure_ascii=False))
+    if any("error" in r for r in results):
+        raise typer.Exit(1)
+
+
+@app.command()
+def search(
+    cabinet_id: Annotated[str, typer.Argument(help="Cabinet to search in.")],
+    query: Annotated[str, typer.Argument(help="What to look for.")],
+    k: Annotated[int, typer.Option("-k", min=1, max=100, help="Results to return.")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print results as JSON.")] = False,
+) -> None:
+    """Hybrid (vector + keyword) search in one cabinet's index."""
+    try:
+        cid = parse_cabinet_id(cabinet_id)
+    except CliError as exc:
+        raise _fail(str(exc), code=2) from None
+    if not query.strip():
+        raise _fail("the query is empty", code=2)
+
+    async def go(settings: Settings) -> list[dict[str, Any]]:
+        from rag_indexer_service.runtime import open_runtime
+
+        async with open_runtime(settings) as rt:
+            state = await rt.store.cabinet_state(cid)
+            if state is None:
+                raise CliError(f"cabinet {cid} has no index yet; run: rag-indexer index {cid}")
+            hits = await rt.indexer.search(cid, query, k=k)
+        return [
+            {
+                "kind": h.kind,
+                "doc_id": h.doc_id,
+                "chunk_no": h.chunk_no,
+                "score": round(h.score, 6),
+                "content": h.content,
+                "metadata": h.metadata,
+            }
+            for h in hits
+        ]
+
+    hits = _run(go)
+    if as_json:
+        out.print_json(json.dumps(hits, ensure_ascii=False))
+        return
+    if not hits:
+        out.print("no results")
+    for n, hit in enumerate(hits, 1):
+        out.print(
+            f"[bold]{n}. {hit['kind']}/{hit['doc_id']}#{hit['chunk_no']}[/] score={hit['score']}"
+        )
+        out.print(hit["content"][:400], markup=False, highlight=False)
+        out.print()
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create the database objects, or apply pending migrations (idempotent)."""
+
+    async def go(settings: Settings) -> str | None:
+        from rag_indexer_service.db import open_database
+        from rag_indexer_service.db.migrate import current_revision
+
+        db = await open_database(settings)
+        try:
+            return await current_revision(db.engine)
+        finally:
+            await db.close()
+
+    out.print(f"schema at revision {_run(go)}")
+
+
+@demo_app.command("seed")
+def demo_seed(
+    cabinets: Annotated[int, typer.Option(min=1, help="Cabinets to create.")] = 5,
+    products: Annotated[int, typer.Option(min=0, help="Products per cabinet.")] = 50,
+    reviews: Annotated[int, typer.Option(min=0, help="Average reviews per product.")] = 3,
+    questions: Annotated[int, typer.Option(min=0, help="Average questions per product.")] = 1,
+    seed: Annotated[int, typer.Option(help="Random seed; same seed, same data.")] = 42,
+    mutate: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Instead of seeding: change, add and delete this share of the existing rows.",
+        ),
+    ] = None,
+) -> None:
+    """Create and fill the demo source schema in the source database (replaces demo data)."""
+
+    async def go(settings: Settings) -> str:
+        import asyncpg
+
+        from rag_indexer_service import demo
+        from rag_indexer_service.db import open_database
+        from rag_indexer_service.db.engine import asyncpg_dsn
+
+        db = await open_database(settings)
+        try:
+            conn = await asyncpg.connect(asyncpg_dsn(db.source_url))
+            try:
+                if mutate is not None:
+                    try:
+                        m = await demo.mutate(conn, share=mutate, seed=seed)
+                    except ValueError as exc:
+                        raise CliError(str(exc)) from None
+                    return (
+                        f"mutated demo data: {m.changed} changed, {m.added} added, "
+                        f"{m.deleted} deleted in {m.duration_s:.1f}s"
+                    )
+                await demo.create_schema(conn)
+                r = await demo.seed(
+                    conn,
+                    cabinets=cabinets,
+                    products=products,
+                    reviews=reviews,
+                    questions=questions,
+                    seed=seed,
+                )
+            finally:
+                await conn.close()
+        finally:
+            await db.close()
+        return (
+            f"seeded {r.cabinets} cabinets, {r.products} products, {r.reviews} reviews, "
+            f"{r.questions} questions, {r.sales_rows} daily sales rows in {r.duration_s:.1f}s"
+        )
+
+    out.print(_run(go), markup=False)
+
+
+def main() -> None:
+    app()
+
+

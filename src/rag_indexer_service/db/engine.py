@@ -1,0 +1,131 @@
+"""`open_database()`: the one place that turns settings into ready connections.
+
+It starts the embedded server when no URL is configured, ensures pgvector, applies pending
+migrations and returns a `Database` holding the service engine and the source engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+from pgvector.asyncpg import register_vector
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from rag_indexer_service.config import Settings
+from rag_indexer_service.db.embedded import start_embedded_postgres
+from rag_indexer_service.db.migrate import upgrade_schema
+from rag_indexer_service.errors import ConfigError, DatabaseUnavailable
+
+__all__ = ["Database", "asyncpg_dsn", "describe_url", "is_connection_error", "open_database"]
+
+log = logging.getLogger(__name__)
+
+_CONNECT_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.InvalidAuthorizationSpecificationError,
+    asyncpg.InvalidCatalogNameError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.AdminShutdownError,
+)
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """True when `exc` means "the server could not be reached", not "the query is wrong"."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, InterfaceError | OperationalError | DBAPIError):
+        return is_connection_error(exc.orig) if exc.orig is not None else True
+    cause = getattr(exc, "__cause__", None)
+    if isinstance(exc, _CONNECT_ERRORS):
+        return True
+    return cause is not None and cause is not exc and is_connection_error(cause)
+
+
+def describe_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def asyncpg_dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def _ensure_pgvector(url: str) -> None:
+    try:
+        conn = await asyncpg.connect(asyncpg_dsn(url), timeout=10)
+    except Exception as exc:
+        if is_connection_error(exc):
+            raise DatabaseUnavailable(f"cannot connect to {describe_url(url)}: {exc}") from None
+        raise
+    try:
+        await conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+    except asyncpg.PostgresError as exc:
+        raise ConfigError(
+            f"the database {describe_url(url)} has no pgvector extension ({exc}); "
+            "install pgvector on that server or use a pgvector image"
+        ) from None
+    finally:
+        await conn.close()
+
+
+def _build_engine(url: str, *, pool_size: int) -> AsyncEngine:
+    engine = create_async_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+    )
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _register_vector(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.run_async(register_vector)
+
+    return engine
+
+
+@dataclass(slots=True)
+class Database:
+    """The service engine plus the engine the source queries run on (often the same)."""
+
+    url: str
+    engine: AsyncEngine
+    source_url: str
+    source_engine: AsyncEngine
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+        if self.source_engine is not self.engine:
+            await self.source_engine.dispose()
+
+
+async def open_database(
+    settings: Settings, *, migrate: bool = True, pool_size: int = 5
+) -> Database:
+    """Connect (starting the embedded server if needed), ensure pgvector and the schema."""
+    url = settings.database_url
+    if url is None:
+        url = await asyncio.to_thread(start_embedded_postgres, settings.data_dir)
+    await _ensure_pgvector(url)
+    engine = _build_engine(url, pool_size=pool_size)
+    try:
+        if migrate:
+            await upgrade_schema(engine)
+    except Exception as exc:
+        await engine.dispose()
+        if is_connection_error(exc):
+            raise DatabaseUnavailable(f"cannot connect to {describe_url(url)}: {exc}") from None
+        raise
+    source_url = settings.source_database_url or url
+    source_engine = (
+        engine
+        if source_url == url
+        else create_async_engine(source_url, pool_size=2, max_overflow=2, pool_pre_ping=True)
+    )
+    return Database(url=url, engine=engine, source_url=source_url, source_engine=source_engine)

@@ -1,0 +1,80 @@
+"""The package's error tree.
+
+    RagIndexerError
+    ├── PermanentError            retrying cannot help: fix the input or the config
+    │   ├── ConfigError           a setting or the sources file is invalid
+    │   ├── CabinetNotFound       the source does not list this cabinet
+    │   ├── SourceQueryError      a configured source query is broken (bad SQL, missing column)
+    │   └── SourceSuspicious      the scan would delete too much of the index; nothing was deleted
+    └── TransientError            the outside world failed; the same call may succeed later
+        ├── SourceUnavailable     the source database cannot be reached
+        ├── DatabaseUnavailable   the service database cannot be reached
+        ├── EmbeddingUnavailable  the embedding provider failed or throttled
+        └── CabinetBusy           another process is indexing this cabinet right now
+
+Workers retry `TransientError` only; the API maps each branch to one HTTP status.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CabinetBusy",
+    "CabinetNotFound",
+    "ConfigError",
+    "DatabaseUnavailable",
+    "EmbeddingUnavailable",
+    "PermanentError",
+    "RagIndexerError",
+    "SourceQueryError",
+    "SourceSuspicious",
+    "SourceUnavailable",
+    "TransientError",
+]
+
+
+class RagIndexerError(Exception):
+    """Root of every error this package raises on purpose."""
+
+
+class PermanentError(RagIndexerError):
+    """Retrying will not help."""
+
+
+class TransientError(RagIndexerError):
+    """The same call may succeed later."""
+
+
+class ConfigError(PermanentError):
+    """A setting or the sources file is invalid."""
+
+
+class CabinetNotFound(PermanentError):
+    def __init__(self, cabinet_id: int) -> None:
+        super().__init__(f"cabinet {cabinet_id} is not listed by the source")
+        self.cabinet_id = cabinet_id
+
+
+class SourceQueryError(PermanentError):
+    """A configured source query failed for a reason other than connectivity."""
+
+
+class SourceSuspicious(PermanentError):
+    """The scan would delete too much of the index; nothing was deleted."""
+
+
+class SourceUnavailable(TransientError):
+    """The source database cannot be reached."""
+
+
+class DatabaseUnavailable(TransientError):
+    """The service database cannot be reached."""
+
+
+class EmbeddingUnavailable(TransientError):
+    """The embedding provider failed or throttled."""
+
+
+class CabinetBusy(TransientError):
+    def __init__(self, cabinet_id: int) -> None:
+        super().__init__(f"cabinet {cabinet_id} is being indexed by another process")
+        self.cabinet_id = cabinet_id

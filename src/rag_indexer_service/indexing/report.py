@@ -1,0 +1,35 @@
+"""`IndexReport`: what one indexing run of one cabinet did, as data."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = ["DocFailure", "IndexReport"]
+
+
+@dataclass(frozen=True, slots=True)
+class DocFailure:
+    kind: str
+    doc_id: str
+    reason: str
+
+
+@dataclass(slots=True)
+class IndexReport:
+    cabinet_id: int
+    docs_seen: int = 0
+    docs_added: int = 0
+    docs_updated: int = 0
+    docs_metadata_only: int = 0
+    docs_unchanged: int = 0
+    docs_deleted: int = 0
+    docs_failed: int = 0
+    chunks_embedded: int = 0
+    chunks_reused: int = 0
+    chunks_deleted: int = 0
+    duration_s: float = 0.0
+    failures: list[DocFailure] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

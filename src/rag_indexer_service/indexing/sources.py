@@ -1,0 +1,271 @@
+"""Where documents come from.
+
+`CabinetSource` is what the indexer needs; `SqlSource` implements it with queries from a TOML
+sources file (`RAG_SOURCES_FILE`):
+
+    [cabinets]
+    query = "SELECT id AS cabinet_id FROM cabinets WHERE is_active"
+    fingerprint = "SELECT max(updated_at)::text FROM products WHERE cabinet_id = :cabinet_id"
+
+    [kinds.product]
+    query = "SELECT id, title, price FROM products WHERE cabinet_id = :cabinet_id"
+    id_column = "id"
+    template = "{title}: {price} ₽"
+    metadata = ["title", "price"]
+
+`:cabinet_id` is always a bound parameter. Rows stream through a server-side cursor.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import string
+import tomllib
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from rag_indexer_service.db.engine import describe_url, is_connection_error
+from rag_indexer_service.errors import (
+    ConfigError,
+    SourceQueryError,
+    SourceUnavailable,
+)
+
+__all__ = [
+    "CabinetSource",
+    "DocumentKind",
+    "RenderError",
+    "SourceDocument",
+    "SourceSpec",
+    "SqlSource",
+    "load_source_spec",
+]
+
+JsonValue = str | int | float | bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class SourceDocument:
+    """One document as the source has it: rendered text plus metadata, or why it could not be."""
+
+    kind: str
+    doc_id: str
+    text: str
+    metadata: dict[str, JsonValue]
+    error: str | None = None
+
+
+class CabinetSource(Protocol):
+    def iter_cabinet_ids(self) -> AsyncIterator[int]: ...
+
+    async def cabinet_exists(self, cabinet_id: int) -> bool: ...
+
+    async def fingerprint(self, cabinet_id: int) -> str | None: ...
+
+    def iter_documents(self, cabinet_id: int) -> AsyncIterator[SourceDocument]: ...
+
+
+class RenderError(ValueError):
+    """A row could not be turned into text."""
+
+
+class _Formatter(string.Formatter):
+    """`str.format` where NULL renders as an empty string."""
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        return "" if value is None else super().format_field(value, format_spec)
+
+
+_FORMATTER = _Formatter()
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentKind:
+    name: str
+    query: str
+    id_column: str
+    template: str
+    metadata: tuple[str, ...] = ()
+    template_fields: frozenset[str] = field(default_factory=frozenset)
+
+    def render(self, row: Mapping[str, Any]) -> SourceDocument:
+        doc_id = _id_text(row[self.id_column])
+        try:
+            body = _FORMATTER.vformat(self.template, (), row).strip()
+            if not body:
+                raise RenderError("rendered text is empty")
+            meta = {name: _json_value(row[name]) for name in self.metadata}
+        except (KeyError, IndexError, ValueError, TypeError, AttributeError) as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+            return SourceDocument(self.name, doc_id, "", {}, error=reason)
+        return SourceDocument(self.name, doc_id, body, meta)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSpec:
+    cabinets_query: str
+    fingerprint_query: str | None
+    kinds: tuple[DocumentKind, ...]
+
+
+def _id_text(value: Any) -> str:
+    if value is None:
+        raise RenderError("id column is NULL")
+    return str(value)
+
+
+def _json_value(value: Any) -> JsonValue:
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, dt.date | dt.datetime | dt.time):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return str(value)
+
+
+def _template_fields(template: str) -> frozenset[str]:
+    names = set()
+    for _, name, _, _ in string.Formatter().parse(template):
+        if name:
+            names.add(name.split(".")[0].split("[")[0])
+    return frozenset(names)
+
+
+def _require_str(table: Mapping[str, Any], key: str, where: str) -> str:
+    value = table.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"RAG_SOURCES_FILE: {where}.{key} must be a non-empty string")
+    return value
+
+
+def load_source_spec(path: Path) -> SourceSpec:
+    """Parse and check a sources file; any problem is one `ConfigError` line."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"RAG_SOURCES_FILE: cannot read {path}: {exc.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"RAG_SOURCES_FILE: {path} is not valid TOML: {exc}") from None
+    cabinets = raw.get("cabinets")
+    if not isinstance(cabinets, dict):
+        raise ConfigError(f"RAG_SOURCES_FILE: {path} has no [cabinets] table")
+    cabinets_query = _require_str(cabinets, "query", "cabinets")
+    fingerprint = cabinets.get("fingerprint")
+    if fingerprint is not None and ":cabinet_id" not in str(fingerprint):
+        raise ConfigError("RAG_SOURCES_FILE: cabinets.fingerprint must use :cabinet_id")
+    kinds_raw = raw.get("kinds")
+    if not isinstance(kinds_raw, dict) or not kinds_raw:
+        raise ConfigError(f"RAG_SOURCES_FILE: {path} defines no [kinds.<name>] tables")
+    kinds = []
+    for name, table in kinds_raw.items():
+        where = f"kinds.{name}"
+        if not isinstance(table, dict):
+            raise ConfigError(f"RAG_SOURCES_FILE: {where} must be a table")
+        query = _require_str(table, "query", where)
+        if ":cabinet_id" not in query:
+            raise ConfigError(f"RAG_SOURCES_FILE: {where}.query must filter by :cabinet_id")
+        meta = table.get("metadata", [])
+        if not isinstance(meta, list) or not all(isinstance(m, str) for m in meta):
+            raise ConfigError(f"RAG_SOURCES_FILE: {where}.metadata must be a list of column names")
+        template = _require_str(table, "template", where)
+        try:
+            fields = _template_fields(template)
+        except ValueError as exc:
+            raise ConfigError(f"RAG_SOURCES_FILE: {where}.template is malformed: {exc}") from None
+        kinds.append(
+            DocumentKind(
+                name=name,
+                query=query,
+                id_column=_require_str(table, "id_column", where),
+                template=template,
+                metadata=tuple(meta),
+                template_fields=fields,
+            )
+        )
+    return SourceSpec(cabinets_query, fingerprint, tuple(kinds))
+
+
+class SqlSource:
+    """Reads cabinets and documents with the queries of a `SourceSpec`."""
+
+    def __init__(self, engine: AsyncEngine, spec: SourceSpec, *, fetch_rows: int = 1000) -> None:
+        self._engine = engine
+        self._spec = spec
+        self._fetch_rows = fetch_rows
+
+    @property
+    def spec(self) -> SourceSpec:
+        return self._spec
+
+    def _fail(self, exc: BaseException, what: str) -> Exception:
+        if is_connection_error(exc):
+            where = describe_url(self._engine.url.render_as_string(hide_password=False))
+            return SourceUnavailable(f"source database {where} unreachable while {what}: {exc}")
+        detail = str(exc.orig) if isinstance(exc, DBAPIError) else str(exc)
+        return SourceQueryError(f"source query for {what} failed: {detail.splitlines()[0]}")
+
+    async def _stream(
+        self, sql: str, params: dict[str, Any], what: str
+    ) -> AsyncIterator[Mapping[str, Any]]:
+        try:
+            async with self._engine.connect() as conn:
+                result = await conn.stream(
+                    text(sql).execution_options(yield_per=self._fetch_rows), params
+                )
+                async for row in result.mappings():
+                    yield row
+        except (SQLAlchemyError, OSError) as exc:
+            raise self._fail(exc, what) from exc
+
+    async def iter_cabinet_ids(self) -> AsyncIterator[int]:
+        async for row in self._stream(self._spec.cabinets_query, {}, "listing cabinets"):
+            yield int(row["cabinet_id"])
+
+    async def cabinet_exists(self, cabinet_id: int) -> bool:
+        sql = f"SELECT 1 FROM ({self._spec.cabinets_query}) AS c WHERE c.cabinet_id = :cabinet_id"
+        try:
+            async with self._engine.connect() as conn:
+                found = await conn.scalar(text(sql), {"cabinet_id": cabinet_id})
+        except (SQLAlchemyError, OSError) as exc:
+            raise self._fail(exc, f"looking up cabinet {cabinet_id}") from exc
+        return found is not None
+
+    async def fingerprint(self, cabinet_id: int) -> str | None:
+        if self._spec.fingerprint_query is None:
+            return None
+        try:
+            async with self._engine.connect() as conn:
+                value = await conn.scalar(
+                    text(self._spec.fingerprint_query), {"cabinet_id": cabinet_id}
+                )
+        except (SQLAlchemyError, OSError) as exc:
+            raise self._fail(exc, f"fingerprinting cabinet {cabinet_id}") from exc
+        return None if value is None else str(value)
+
+    async def iter_documents(self, cabinet_id: int) -> AsyncIterator[SourceDocument]:
+        for kind in self._spec.kinds:
+            what = f"kind {kind.name!r} of cabinet {cabinet_id}"
+            checked = False
+            async for row in self._stream(kind.query, {"cabinet_id": cabinet_id}, what):
+                if not checked:
+                    missing = ({kind.id_column} | set(kind.metadata)) - set(row.keys())
+                    if missing:
+                        raise SourceQueryError(
+                            f"source query for {what} returns no column(s) {sorted(missing)}"
+                        )
+                    checked = True
+                try:
+                    yield kind.render(row)
+                except RenderError as exc:
+                    yield SourceDocument(kind.name, "", "", {}, error=str(exc))

@@ -1,0 +1,354 @@
+"""The pgvector store: per-cabinet document ledger, chunk writes, deletes and hybrid search.
+
+Every write of a batch (chunks and their `rag_documents` rows) happens in one transaction,
+so the ledger and the chunks can never disagree. New chunks arrive by binary COPY.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from rag_indexer_service.errors import CabinetBusy
+from rag_indexer_service.indexing.embedders import Vectors
+
+__all__ = [
+    "CabinetState",
+    "ChunkRow",
+    "DocumentWrite",
+    "SearchHit",
+    "Store",
+]
+
+_CHUNK_COLUMNS = (
+    "cabinet_id",
+    "kind",
+    "doc_id",
+    "chunk_no",
+    "content",
+    "content_hash",
+    "metadata",
+    "embedding",
+)
+_RRF_K = 60
+
+
+@dataclass(frozen=True, slots=True)
+class CabinetState:
+    embedder_id: str | None
+    source_fingerprint: str | None
+    document_count: int
+    chunk_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkRow:
+    chunk_no: int
+    content: str
+    content_hash: str
+    embedding: Any
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentWrite:
+    """A document whose chunks are (re)written, or whose metadata alone changed (`chunks=None`)."""
+
+    kind: str
+    doc_id: str
+    content_hash: str
+    meta_hash: str
+    metadata: dict[str, Any]
+    chunks: Sequence[ChunkRow] | None
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    kind: str
+    doc_id: str
+    chunk_no: int
+    content: str
+    metadata: dict[str, Any]
+    score: float
+    vector_rank: int | None
+    text_rank: int | None
+
+
+async def _driver(conn: AsyncConnection) -> Any:
+    """The asyncpg connection under a SQLAlchemy connection (for COPY)."""
+    raw = await conn.get_raw_connection()
+    return raw.driver_connection
+
+
+class Store:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    @asynccontextmanager
+    async def cabinet_lock(self, cabinet_id: int) -> AsyncIterator[None]:
+        """Hold the cabinet's advisory lock for the block, or raise `CabinetBusy` at once.
+
+        Session-level lock on a dedicated autocommit connection: released when the block ends or
+        the process dies, and it never keeps a transaction open while the run works.
+        """
+        key = {"key": f"rag-indexer:cabinet:{cabinet_id}"}
+        async with self._engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            got = await conn.scalar(
+                text("SELECT pg_try_advisory_lock(hashtextextended(:key, 0))"), key
+            )
+            if not got:
+                raise CabinetBusy(cabinet_id)
+            try:
+                yield
+            finally:
+                await conn.execute(
+                    text("SELECT pg_advisory_unlock(hashtextextended(:key, 0))"), key
+                )
+
+    async def cabinet_state(self, cabinet_id: int) -> CabinetState | None:
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    text(
+                        "SELECT embedder_id, source_fingerprint, document_count, chunk_count "
+                        "FROM rag_cabinets WHERE cabinet_id = :c"
+                    ),
+                    {"c": cabinet_id},
+                )
+            ).first()
+        return None if row is None else CabinetState(*row)
+
+    async def document_hashes(
+        self, cabinet_id: int, kind: str, doc_ids: Sequence[str]
+    ) -> dict[str, tuple[str, str, int]]:
+        """`doc_id -> (content_hash, meta_hash, chunk_count)` for those already indexed."""
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                text(
+                    "SELECT doc_id, content_hash, meta_hash, chunk_count FROM rag_documents "
+                    "WHERE cabinet_id = :c AND kind = :k AND doc_id = ANY(:ids)"
+                ),
+                {"c": cabinet_id, "k": kind, "ids": list(doc_ids)},
+            )
+            return {r[0]: (r[1], r[2], r[3]) for r in rows}
+
+    async def chunk_vectors(
+        self, cabinet_id: int, kind: str, doc_ids: Sequence[str]
+    ) -> dict[str, Any]:
+        """`content_hash -> embedding` of the current chunks of these documents (for reuse)."""
+        if not doc_ids:
+            return {}
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                text(
+                    "SELECT content_hash, embedding FROM rag_chunks "
+                    "WHERE cabinet_id = :c AND kind = :k AND doc_id = ANY(:ids)"
+                ),
+                {"c": cabinet_id, "k": kind, "ids": list(doc_ids)},
+            )
+            return {r[0]: r[1] for r in rows}
+
+    async def write_batch(self, cabinet_id: int, writes: Sequence[DocumentWrite]) -> None:
+        """Replace the chunks of rewritten documents, update metadata-only ones, upsert ledger."""
+        if not writes:
+            return
+        rewritten = [w for w in writes if w.chunks is not None]
+        meta_only = [w for w in writes if w.chunks is None]
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "DELETE FROM rag_chunks c USING unnest(CAST(:kinds AS text[]), "
+                    "CAST(:ids AS text[])) AS d(kind, doc_id) "
+                    "WHERE c.cabinet_id = :c AND c.kind = d.kind AND c.doc_id = d.doc_id"
+                ),
+                {
+                    "c": cabinet_id,
+                    "kinds": [w.kind for w in rewritten],
+                    "ids": [w.doc_id for w in rewritten],
+                },
+            )
+            records = [
+                (
+                    cabinet_id,
+                    w.kind,
+                    w.doc_id,
+                    ch.chunk_no,
+                    ch.content,
+                    ch.content_hash,
+                    json.dumps(w.metadata, ensure_ascii=False),
+                    ch.embedding,
+                )
+                for w in rewritten
+                for ch in w.chunks or ()
+            ]
+            if records:
+                driver = await _driver(conn)
+                await driver.copy_records_to_table(
+                    "rag_chunks", records=records, columns=_CHUNK_COLUMNS
+                )
+            if meta_only:
+                await conn.execute(
+                    text(
+                        "UPDATE rag_chunks c SET metadata = CAST(d.meta AS jsonb) "
+                        "FROM unnest(CAST(:kinds AS text[]), CAST(:ids AS text[]), "
+                        "CAST(:metas AS text[])) AS d(kind, doc_id, meta) "
+                        "WHERE c.cabinet_id = :c AND c.kind = d.kind AND c.doc_id = d.doc_id"
+                    ),
+                    {
+                        "c": cabinet_id,
+                        "kinds": [w.kind for w in meta_only],
+                        "ids": [w.doc_id for w in meta_only],
+                        "metas": [json.dumps(w.metadata, ensure_ascii=False) for w in meta_only],
+                    },
+                )
+            await conn.execute(
+                text(
+                    "INSERT INTO rag_documents AS d "
+                    "(cabinet_id, kind, doc_id, content_hash, meta_hash, chunk_count, indexed_at) "
+                    "SELECT :c, kind, doc_id, content_hash, meta_hash, "
+                    "COALESCE(chunk_count, -1), now() "
+                    "FROM unnest(CAST(:kinds AS text[]), CAST(:ids AS text[]), "
+                    "CAST(:chs AS text[]), CAST(:mhs AS text[]), CAST(:counts AS int[])) "
+                    "AS u(kind, doc_id, content_hash, meta_hash, chunk_count) "
+                    "ON CONFLICT (cabinet_id, kind, doc_id) DO UPDATE SET "
+                    "content_hash = EXCLUDED.content_hash, meta_hash = EXCLUDED.meta_hash, "
+                    "chunk_count = CASE WHEN EXCLUDED.chunk_count < 0 "
+                    "THEN d.chunk_count ELSE EXCLUDED.chunk_count END, "
+                    "indexed_at = now()"
+                ),
+                {
+                    "c": cabinet_id,
+                    "kinds": [w.kind for w in writes],
+                    "ids": [w.doc_id for w in writes],
+                    "chs": [w.content_hash for w in writes],
+                    "mhs": [w.meta_hash for w in writes],
+                    "counts": [None if w.chunks is None else len(w.chunks) for w in writes],
+                },
+            )
+
+    async def iter_document_keys(self, cabinet_id: int) -> AsyncIterator[tuple[str, str, int]]:
+        """Every indexed `(kind, doc_id, chunk_count)` of the cabinet."""
+        async with self._engine.connect() as conn:
+            result = await conn.stream(
+                text(
+                    "SELECT kind, doc_id, chunk_count FROM rag_documents WHERE cabinet_id = :c"
+                ).execution_options(yield_per=5000),
+                {"c": cabinet_id},
+            )
+            async for kind, doc_id, chunk_count in result:
+                yield kind, doc_id, chunk_count
+
+    async def delete_documents(self, cabinet_id: int, keys: Sequence[tuple[str, str]]) -> int:
+        """Delete documents and their chunks in one transaction; returns chunks deleted."""
+        if not keys:
+            return 0
+        params = {"c": cabinet_id, "kinds": [k for k, _ in keys], "ids": [d for _, d in keys]}
+        keyset = (
+            "unnest(CAST(:kinds AS text[]), CAST(:ids AS text[])) AS d(kind, doc_id) "
+            "WHERE x.cabinet_id = :c AND x.kind = d.kind AND x.doc_id = d.doc_id"
+        )
+        async with self._engine.begin() as conn:
+            chunks = await conn.execute(text(f"DELETE FROM rag_chunks x USING {keyset}"), params)
+            await conn.execute(text(f"DELETE FROM rag_documents x USING {keyset}"), params)
+        return int(chunks.rowcount)
+
+    async def save_cabinet_state(
+        self, cabinet_id: int, *, embedder_id: str, fingerprint: str | None, success: bool
+    ) -> CabinetState:
+        async with self._engine.begin() as conn:
+            row = (
+                await conn.execute(
+                    text(
+                        "INSERT INTO rag_cabinets AS c (cabinet_id, embedder_id, "
+                        "source_fingerprint, document_count, chunk_count, last_indexed_at, "
+                        "last_success_at) "
+                        "SELECT :c, :e, :f, count(*), COALESCE(sum(chunk_count), 0), now(), "
+                        "CASE WHEN :ok THEN now() END "
+                        "FROM rag_documents WHERE cabinet_id = :c "
+                        "ON CONFLICT (cabinet_id) DO UPDATE SET "
+                        "embedder_id = EXCLUDED.embedder_id, "
+                        "source_fingerprint = EXCLUDED.source_fingerprint, "
+                        "document_count = EXCLUDED.document_count, "
+                        "chunk_count = EXCLUDED.chunk_count, "
+                        "last_indexed_at = EXCLUDED.last_indexed_at, "
+                        "last_success_at = COALESCE(EXCLUDED.last_success_at, c.last_success_at) "
+                        "RETURNING embedder_id, source_fingerprint, document_count, chunk_count"
+                    ),
+                    {"c": cabinet_id, "e": embedder_id, "f": fingerprint, "ok": success},
+                )
+            ).one()
+        return CabinetState(*row)
+
+    async def search(
+        self,
+        cabinet_id: int,
+        *,
+        query_text: str,
+        query_vector: Vectors,
+        k: int,
+        candidates: int = 50,
+    ) -> list[SearchHit]:
+        """Hybrid search in one cabinet: cosine distance and full-text rank fused by RRF."""
+        pool = max(k, candidates)
+        sql = text(
+            f"""
+            WITH q AS (
+                SELECT websearch_to_tsquery('russian', :qt)
+                       || websearch_to_tsquery('english', :qt) AS tsq
+            ),
+            vec AS (
+                SELECT kind, doc_id, chunk_no,
+                       row_number() OVER (ORDER BY embedding <=> :qv) AS r
+                FROM rag_chunks WHERE cabinet_id = :c
+                ORDER BY embedding <=> :qv LIMIT :pool
+            ),
+            kw AS (
+                SELECT kind, doc_id, chunk_no,
+                       row_number() OVER (ORDER BY ts_rank_cd(tsv, q.tsq) DESC) AS r
+                FROM rag_chunks, q
+                WHERE cabinet_id = :c AND tsv @@ q.tsq
+                ORDER BY ts_rank_cd(tsv, q.tsq) DESC LIMIT :pool
+            ),
+            fused AS (
+                SELECT COALESCE(vec.kind, kw.kind) AS kind,
+                       COALESCE(vec.doc_id, kw.doc_id) AS doc_id,
+                       COALESCE(vec.chunk_no, kw.chunk_no) AS chunk_no,
+                       vec.r AS vector_rank, kw.r AS text_rank,
+                       COALESCE(1.0 / ({_RRF_K} + vec.r), 0)
+                       + COALESCE(1.0 / ({_RRF_K} + kw.r), 0) AS score
+                FROM vec FULL OUTER JOIN kw USING (kind, doc_id, chunk_no)
+            )
+            SELECT f.kind, f.doc_id, f.chunk_no, ch.content, ch.metadata, f.score,
+                   f.vector_rank, f.text_rank
+            FROM fused f
+            JOIN rag_chunks ch ON ch.cabinet_id = :c AND ch.kind = f.kind
+                 AND ch.doc_id = f.doc_id AND ch.chunk_no = f.chunk_no
+            ORDER BY f.score DESC, f.kind, f.doc_id, f.chunk_no
+            LIMIT :k
+            """
+        )
+        vector = np.asarray(query_vector, dtype=np.float32)
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                sql, {"c": cabinet_id, "qt": query_text, "qv": vector, "pool": pool, "k": k}
+            )
+            return [
+                SearchHit(
+                    kind=r.kind,
+                    doc_id=r.doc_id,
+                    chunk_no=r.chunk_no,
+                    content=r.content,
+                    metadata=r.metadata,
+                    score=float(r.score),
+                    vector_rank=r.vector_rank,
+                    text_rank=r.text_rank,
+                )
+                for r in rows
+            ]

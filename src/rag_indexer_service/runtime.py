@@ -1,0 +1,47 @@
+"""`open_runtime()`: build the database, source, store, embedder and indexer from settings.
+
+Every process (CLI, worker, scheduler, API) starts through here, on the event loop it will use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from rag_indexer_service.config import Settings
+from rag_indexer_service.db import Database, open_database
+from rag_indexer_service.indexing.embedders import build_embedder
+from rag_indexer_service.indexing.indexer import IndexOptions, RAGIndexer
+from rag_indexer_service.indexing.sources import SqlSource, load_source_spec
+from rag_indexer_service.indexing.store import Store
+
+__all__ = ["Runtime", "open_runtime"]
+
+
+@dataclass(slots=True)
+class Runtime:
+    settings: Settings
+    db: Database
+    source: SqlSource
+    store: Store
+    indexer: RAGIndexer
+
+
+@asynccontextmanager
+async def open_runtime(settings: Settings, *, pool_size: int = 5) -> AsyncIterator[Runtime]:
+    spec = load_source_spec(settings.sources_file)
+    embedder = build_embedder(settings)
+    db = await open_database(settings, pool_size=pool_size)
+    try:
+        source = SqlSource(db.source_engine, spec)
+        store = Store(db.engine)
+        indexer = RAGIndexer(
+            source=source,
+            store=store,
+            embedder=embedder,
+            options=IndexOptions.from_settings(settings),
+        )
+        yield Runtime(settings=settings, db=db, source=source, store=store, indexer=indexer)
+    finally:
+        await db.close()
