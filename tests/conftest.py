@@ -3,20 +3,28 @@ fresh database per test cloned from a migrated template, and a small SQL source.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
+import subprocess
+import sys
 import textwrap
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import asyncpg
+import dramatiq
 import pytest
+import redis
 from sqlalchemy.engine import make_url
 
 from rag_indexer_service.config import Settings, load_settings
 from rag_indexer_service.db.embedded import start_embedded_postgres
 from rag_indexer_service.db.engine import asyncpg_dsn, open_database
+from rag_indexer_service.runs import Ledger, Run
 from rag_indexer_service.runtime import Runtime, open_runtime
+from rag_indexer_service.tasks import Dispatcher, build_broker, setup_worker
 
 TEMPLATE_DB = "rag_test_template"
 
@@ -24,10 +32,12 @@ SOURCE_TOML = textwrap.dedent(
     """
     [cabinets]
     query = "SELECT id AS cabinet_id FROM src_cabinets WHERE active ORDER BY id"
-    fingerprint = "SELECT count(*)::text || ':' || coalesce(max(version), 0)::text FROM src_docs WHERE cabinet_id = :cabinet_id"
+    fingerprint = '''SELECT count(*)::text || ':' || coalesce(max(version), 0)::text
+                     FROM src_docs WHERE cabinet_id = :cabinet_id'''
 
     [kinds.note]
-    query = "SELECT id, title, body, tag, price FROM src_docs WHERE cabinet_id = :cabinet_id ORDER BY id"
+    query = '''SELECT id, title, body, tag, price FROM src_docs
+               WHERE cabinet_id = :cabinet_id ORDER BY id'''
     id_column = "id"
     template = "{title}\\n\\n{body}"
     metadata = ["tag", "price"]
@@ -120,6 +130,7 @@ def settings(database_url: str, sources_file: Path, tmp_path: Path) -> Settings:
         chunk_size_chars=400,
         chunk_overlap_chars=80,
         batch_size_docs=50,
+        source_fetch_rows=50,
     )
 
 
@@ -135,3 +146,123 @@ async def source_conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
     conn = await asyncpg.connect(asyncpg_dsn(database_url))
     yield conn
     await conn.close()
+
+
+async def wait_for_run(
+    ledger: Ledger,
+    run_id: int,
+    statuses: tuple[str, ...] = ("succeeded", "failed"),
+    timeout_s: float = 30,
+) -> Run:
+    """Poll the ledger until the run reaches one of `statuses`."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        run = await ledger.get(run_id)
+        assert run is not None, f"run {run_id} does not exist"
+        if run.status in statuses:
+            return run
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"run {run_id} still {run.status} after {timeout_s}s: {run}")
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+def ledger(runtime: Runtime) -> Ledger:
+    return Ledger(runtime.db.engine)
+
+
+@pytest.fixture
+def worker_settings(settings: Settings) -> Settings:
+    """Settings for in-process workers: tiny backoffs so retries take milliseconds."""
+    return settings.model_copy(
+        update={
+            "retry_min_backoff_s": 0.01,
+            "retry_max_backoff_s": 0.05,
+            "heartbeat_interval_s": 0.1,
+            "stale_run_after_s": 1.0,
+            "redrive_queued_after_s": 0.5,
+        }
+    )
+
+
+@pytest.fixture
+def stub_worker(worker_settings: Settings) -> Iterator[dramatiq.Broker]:
+    """A StubBroker with our actors and a real in-process Dramatiq worker consuming it."""
+    broker = build_broker(worker_settings, allow_stub=True)
+    setup_worker(broker, worker_settings)
+    worker = dramatiq.Worker(broker, worker_timeout=50, worker_threads=2)
+    worker.start()
+    yield broker
+    worker.stop()
+    broker.close()
+
+
+@pytest.fixture
+def dispatcher(
+    stub_worker: dramatiq.Broker, ledger: Ledger, worker_settings: Settings
+) -> Dispatcher:
+    return Dispatcher(stub_worker, ledger, worker_settings)
+
+
+@pytest.fixture
+def broker_url() -> Iterator[str]:
+    """A real Redis database for the test (RAG_TEST_BROKER_URL, default db 15), flushed."""
+    url = os.environ.get("RAG_TEST_BROKER_URL", "redis://127.0.0.1:6379/15")
+    client = redis.Redis.from_url(url)
+    try:
+        client.flushdb()
+    except redis.ConnectionError as exc:
+        pytest.fail(f"Redis is not reachable at {url} ({exc}); scripts/test starts one")
+    yield url
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def worker_env(worker_settings: Settings, broker_url: str) -> dict[str, str]:
+    """Environment for `rag-indexer` subprocesses: same database, sources and Redis."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+    env.update(
+        {
+            "RAG_DATABASE_URL": str(worker_settings.database_url),
+            "RAG_SOURCES_FILE": str(worker_settings.sources_file),
+            "RAG_DATA_DIR": str(worker_settings.data_dir),
+            "RAG_BROKER_URL": broker_url,
+            "RAG_CHUNK_SIZE_CHARS": str(worker_settings.chunk_size_chars),
+            "RAG_CHUNK_OVERLAP_CHARS": str(worker_settings.chunk_overlap_chars),
+            "RAG_BATCH_SIZE_DOCS": str(worker_settings.batch_size_docs),
+            "RAG_SOURCE_FETCH_ROWS": str(worker_settings.source_fetch_rows),
+            "RAG_RETRY_MIN_BACKOFF_S": "0.05",
+            "RAG_RETRY_MAX_BACKOFF_S": "0.2",
+            "RAG_HEARTBEAT_INTERVAL_S": "0.2",
+            "RAG_STALE_RUN_AFTER_S": "1",
+            "RAG_REDRIVE_QUEUED_AFTER_S": "0.5",
+        }
+    )
+    return env
+
+
+@pytest.fixture
+def spawn(worker_env: dict[str, str]) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    """Start `rag-indexer ARGS...` subprocesses; all are killed at teardown."""
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).with_name("rag-indexer")), *args],
+            env=env or worker_env,
+            start_new_session=True,
+        )
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, TypeVar
@@ -31,12 +32,14 @@ app = typer.Typer(
     add_completion=False,
 )
 db_app = typer.Typer(help="Service database schema.", no_args_is_help=True)
-demo_app = typer.Typer(help="The demo marketplace source (synthetic, mostly Russian).", no_args_is_help=True)
+demo_app = typer.Typer(
+    help="The demo marketplace source (synthetic, mostly Russian).", no_args_is_help=True
+)
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
 
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 class CliError(Exception):
@@ -102,66 +105,111 @@ def index(
     all_cabinets: Annotated[
         bool, typer.Option("--all", help="Index every cabinet the source lists.")
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print reports as a JSON list.")] = False,
+    queue: Annotated[
+        bool,
+        typer.Option("--queue", help="Send runs to the workers (needs RAG_BROKER_URL)."),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print results as JSON.")] = False,
     allow_mass_delete: Annotated[
         bool,
         typer.Option("--allow-mass-delete", help="Delete even if most of a cabinet vanished."),
     ] = False,
 ) -> None:
-    """Index cabinets now, in this process, and print what changed."""
+    """Index cabinets now in this process (or, with --queue, through the workers)."""
     if bool(cabinet_ids) == all_cabinets:
         raise _fail("give cabinet ids or --all (not both)", code=2)
     try:
         ids = [parse_cabinet_id(raw) for raw in cabinet_ids or []]
     except CliError as exc:
         raise _fail(str(exc), code=2) from None
-
-    async def go(settings: Settings) -> list[dict[str, Any]]:
-        from rag_indexer_service.runtime import open_runtime
-
-        results: list[dict[str, Any]] = []
-        async with open_runtime(settings) as rt:
-            targets = ids or [cid async for cid in rt.source.iter_cabinet_ids()]
-            show_bar = err.is_terminal and not as_json
-            with Progress(
-                TextColumn("cabinet {task.fields[cabinet]}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=err,
-                disable=not show_bar,
-                transient=True,
-            ) as bar:
-                for cabinet_id in targets:
-                    task = bar.add_task("index", total=None, cabinet=cabinet_id)
-
-                    def on_progress(done: int, total: int | None, task: Any = task) -> None:
-                        bar.update(task, completed=done, total=total)
-
-                    try:
-                        report = await rt.indexer.index_cabinet(
-                            cabinet_id,
-                            progress=on_progress,
-                            allow_mass_delete=allow_mass_delete or None,
-                        )
-                    except RagIndexerError as exc:
-                        if len(targets) == 1:
-                            raise
-                        results.append({"cabinet_id": cabinet_id, "error": str(exc)})
-                        err.print(f"error: cabinet {cabinet_id}: {exc}", markup=False)
-                        continue
-                    finally:
-                        bar.remove_task(task)
-                    results.append(report.to_dict())
-                    if not as_json:
-                        out.print(_report_table(report))
-        return results
-
-    results = _run(go)
+    if queue and allow_mass_delete:
+        raise _fail("--allow-mass-delete applies to inline runs only", code=2)
+    results = _run(
+        lambda s: _enqueue(s, ids) if queue else _index_inline(s, ids, as_json, allow_mass_delete)
+    )
     if as_json:
         out.print_json(json.dumps(results, ensure_ascii=False))
     if any("error" in r for r in results):
         raise typer.Exit(1)
+
+
+async def _enqueue(settings: Settings, ids: list[int]) -> list[dict[str, Any]]:
+    from rag_indexer_service.runs import Ledger
+    from rag_indexer_service.runtime import open_runtime
+    from rag_indexer_service.tasks import Dispatcher, build_broker
+
+    broker = build_broker(settings)
+    async with open_runtime(settings) as rt:
+        dispatcher = Dispatcher(broker, Ledger(rt.db.engine), settings)
+        if not ids:
+            all_ids = [cid async for cid in rt.source.iter_cabinet_ids()]
+            bulk = await dispatcher.enqueue_cabinets(all_ids, "cli")
+            out.print(
+                f"enqueued {bulk.enqueued} of {bulk.requested} cabinets "
+                f"({bulk.already_active} already had an active run)"
+            )
+            return []
+        results = []
+        for cabinet_id in ids:
+            if not await rt.source.cabinet_exists(cabinet_id):
+                results.append(
+                    {
+                        "cabinet_id": cabinet_id,
+                        "error": f"cabinet {cabinet_id} is not listed by the source",
+                    }
+                )
+                err.print(f"error: cabinet {cabinet_id} is not listed by the source", markup=False)
+                continue
+            result = await dispatcher.trigger(cabinet_id, "cli")
+            results.append({**result.run.to_dict(), "deduplicated": result.deduplicated})
+            out.print(
+                f"cabinet {cabinet_id}: run {result.run.id} {result.run.status}"
+                + (" (already requested)" if result.deduplicated else ""),
+                markup=False,
+            )
+    return results
+
+
+async def _index_inline(
+    settings: Settings, ids: list[int], as_json: bool, allow_mass_delete: bool
+) -> list[dict[str, Any]]:
+    from rag_indexer_service.runtime import open_runtime
+    from rag_indexer_service.tasks import run_inline
+
+    results: list[dict[str, Any]] = []
+    async with open_runtime(settings) as rt:
+        targets = ids or [cid async for cid in rt.source.iter_cabinet_ids()]
+        with Progress(
+            TextColumn("cabinet {task.fields[cabinet]}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            disable=as_json or not err.is_terminal,
+            transient=True,
+        ) as bar:
+            for cabinet_id in targets:
+                task = bar.add_task("index", total=None, cabinet=cabinet_id)
+
+                def on_progress(done: int, total: int | None, task: Any = task) -> None:
+                    bar.update(task, completed=done, total=total)
+
+                try:
+                    run, report = await run_inline(
+                        rt, cabinet_id, progress=on_progress, allow_mass_delete=allow_mass_delete
+                    )
+                except RagIndexerError as exc:
+                    if len(targets) == 1:
+                        raise
+                    results.append({"cabinet_id": cabinet_id, "error": str(exc)})
+                    err.print(f"error: cabinet {cabinet_id}: {exc}", markup=False)
+                    continue
+                finally:
+                    bar.remove_task(task)
+                results.append({**report.to_dict(), "run_id": run.id})
+                if not as_json:
+                    out.print(_report_table(report))
+    return results
 
 
 @app.command()
@@ -289,7 +337,123 @@ def demo_seed(
     out.print(_run(go), markup=False)
 
 
+@app.command()
+def runs(
+    cabinet: Annotated[str | None, typer.Option("--cabinet", help="Only this cabinet.")] = None,
+    status: Annotated[
+        str | None,
+        typer.Option(
+            help="Only runs in this status (queued, running, retrying, succeeded, failed, skipped)."
+        ),
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="How many, newest first.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print runs as a JSON list.")] = False,
+) -> None:
+    """List indexing runs, newest first."""
+    from rag_indexer_service.runs import RUN_STATUSES
+
+    try:
+        cabinet_id = None if cabinet is None else parse_cabinet_id(cabinet)
+    except CliError as exc:
+        raise _fail(str(exc), code=2) from None
+    if status is not None and status not in RUN_STATUSES:
+        raise _fail(f"unknown status {status!r}; one of: {', '.join(RUN_STATUSES)}", code=2)
+
+    async def go(settings: Settings) -> list[dict[str, Any]]:
+        from rag_indexer_service.db import open_database
+        from rag_indexer_service.runs import Ledger
+
+        db = await open_database(settings)
+        try:
+            found = await Ledger(db.engine).list_runs(
+                cabinet_id=cabinet_id,
+                status=status,
+                limit=limit,
+            )
+        finally:
+            await db.close()
+        return [run.to_dict() for run in found]
+
+    found = _run(go)
+    if as_json:
+        out.print_json(json.dumps(found, ensure_ascii=False))
+        return
+    table = Table(
+        "run",
+        "cabinet",
+        "trigger",
+        "status",
+        "attempt",
+        "added",
+        "updated",
+        "deleted",
+        "embedded",
+        "queued at",
+        "error",
+    )
+    for r in found:
+        table.add_row(
+            str(r["run_id"]),
+            str(r["cabinet_id"]),
+            r["trigger"],
+            r["status"],
+            str(r["attempt"]),
+            str(r["docs_added"] or ""),
+            str(r["docs_updated"] or ""),
+            str(r["docs_deleted"] or ""),
+            str(r["chunks_embedded"] or ""),
+            r["queued_at"][:19],
+            (r["error"] or "")[:60],
+        )
+    out.print(table)
+
+
+@app.command()
+def worker(
+    processes: Annotated[
+        int, typer.Option(min=1, help="Worker processes (default: CPU count).")
+    ] = max(os.cpu_count() or 1, 1),
+    threads: Annotated[int, typer.Option(min=1, help="Concurrent runs per process.")] = 2,
+    queues: Annotated[
+        list[str] | None,
+        typer.Option("--queues", help="Queues to consume (default: rag-manual and rag-scheduled)."),
+    ] = None,
+    shutdown_timeout_s: Annotated[
+        float, typer.Option(min=0, help="On SIGTERM, wait this long for runs in flight.")
+    ] = 600.0,
+) -> None:
+    """Start Dramatiq workers that execute queued runs (needs RAG_BROKER_URL)."""
+    from rag_indexer_service.tasks import QUEUE_MANUAL, QUEUE_SCHEDULED, build_broker
+
+    try:
+        settings = _settings()
+        build_broker(settings)
+    except RagIndexerError as exc:
+        raise _fail(str(exc)) from None
+    known = {QUEUE_MANUAL, QUEUE_SCHEDULED}
+    chosen = queues or [QUEUE_MANUAL, QUEUE_SCHEDULED]
+    unknown = set(chosen) - known
+    if unknown:
+        raise _fail(f"unknown queue(s) {sorted(unknown)}; known: {sorted(known)}", code=2)
+    argv = [
+        sys.executable,
+        "-m",
+        "dramatiq",
+        "rag_indexer_service.worker_main",
+        "--processes",
+        str(processes),
+        "--threads",
+        str(threads),
+        "--worker-shutdown-timeout",
+        str(int(shutdown_timeout_s * 1000)),
+        "--queues",
+        *chosen,
+    ]
+    env = dict(os.environ)
+    # Fetch no more than we can run: one process must not hoard long runs.
+    env.setdefault("dramatiq_queue_prefetch", str(threads))
+    os.execvpe(sys.executable, argv, env)
+
+
 def main() -> None:
     app()
-
-

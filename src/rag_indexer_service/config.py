@@ -47,7 +47,7 @@ class Settings(BaseSettings):
 
     database_url: str | None = Field(
         default=None,
-        description="Service database (postgresql+asyncpg://…). Unset: embedded Postgres in DATA_DIR.",
+        description="Service database (postgresql+asyncpg://…); unset: embedded in DATA_DIR.",
     )
     source_database_url: str | None = Field(
         default=None, description="Database the sources file queries. Unset: the service database."
@@ -75,18 +75,49 @@ class Settings(BaseSettings):
     batch_size_docs: Annotated[int, Field(ge=1, le=100_000)] = Field(
         default=500, description="Documents compared and written per transaction."
     )
+    source_fetch_rows: Annotated[int, Field(ge=1, le=100_000)] = Field(
+        default=1000, description="Rows fetched per round trip from the source's cursor."
+    )
     embed_batch_size: Annotated[int, Field(ge=1, le=10_000)] = Field(
         default=256, description="Texts per embedding call."
     )
     max_delete_share: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
         default=0.5,
-        description="A run may delete at most this share of a cabinet's documents (mass-delete guard).",
+        description="Most a run may delete of a cabinet's documents (mass-delete guard).",
     )
     mass_delete_min_docs: Annotated[int, Field(ge=0)] = Field(
         default=20, description="The share guard applies to cabinets with at least this many docs."
     )
     allow_mass_delete: bool = Field(
         default=False, description="Disable the mass-delete guard (one-off cleanups)."
+    )
+    broker_url: str | None = Field(
+        default=None,
+        description="Redis for Dramatiq (redis://host:6379/0). Required by worker and scheduler.",
+    )
+    max_retries: Annotated[int, Field(ge=0, le=100)] = Field(
+        default=3, description="Retries of a run after a transient failure."
+    )
+    retry_min_backoff_s: Annotated[float, Field(gt=0)] = Field(
+        default=60.0, description="First retry delay; doubles (with jitter) after each failure."
+    )
+    retry_max_backoff_s: Annotated[float, Field(gt=0)] = Field(
+        default=3600.0, description="Longest delay between two attempts."
+    )
+    run_time_limit_s: Annotated[float, Field(gt=0)] = Field(
+        default=3600.0, description="An attempt running longer is interrupted and retried."
+    )
+    message_max_age_s: Annotated[float, Field(gt=0)] = Field(
+        default=86400.0, description="A message older than this is dropped and its run failed."
+    )
+    heartbeat_interval_s: Annotated[float, Field(gt=0)] = Field(
+        default=5.0, description="How often a running run records progress and a heartbeat."
+    )
+    stale_run_after_s: Annotated[float, Field(gt=0)] = Field(
+        default=120.0, description="A running run without heartbeat this long is taken over."
+    )
+    redrive_queued_after_s: Annotated[float, Field(gt=0)] = Field(
+        default=900.0, description="A queued run whose message is lost is re-sent after this."
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Log level of every process."
@@ -96,6 +127,16 @@ class Settings(BaseSettings):
     @classmethod
     def _check_url(cls, value: Any) -> str | None:
         return _normalise_postgres_url(value if value is None else str(value))
+
+    @field_validator("broker_url", mode="before")
+    @classmethod
+    def _check_broker_url(cls, value: Any) -> str | None:
+        if value is None or str(value).strip() == "":
+            return None
+        text = str(value).strip()
+        if not text.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("expected redis://host:port/db (or rediss://, unix://)")
+        return text
 
     @field_validator("sources_file")
     @classmethod
@@ -115,6 +156,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_chunking(self) -> Settings:
+        if self.stale_run_after_s < 3 * self.heartbeat_interval_s:
+            raise ValueError("RAG_STALE_RUN_AFTER_S must be at least 3 × RAG_HEARTBEAT_INTERVAL_S")
         if self.chunk_overlap_chars >= self.chunk_size_chars // 2:
             raise ValueError(
                 "RAG_CHUNK_OVERLAP_CHARS must be less than half of RAG_CHUNK_SIZE_CHARS"
@@ -123,7 +166,7 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Build `Settings` from the environment (and `overrides`), or raise a one-line `ConfigError`."""
+    """Build `Settings` from the environment and `overrides`, or raise a one-line error."""
     try:
         return Settings(**overrides)
     except ValidationError as exc:

@@ -10,6 +10,7 @@
         ├── SourceUnavailable     the source database cannot be reached
         ├── DatabaseUnavailable   the service database cannot be reached
         ├── EmbeddingUnavailable  the embedding provider failed or throttled
+        ├── BrokerUnavailable     the message broker (Redis) cannot be reached
         └── CabinetBusy           another process is indexing this cabinet right now
 
 Workers retry `TransientError` only; the API maps each branch to one HTTP status.
@@ -18,6 +19,7 @@ Workers retry `TransientError` only; the API maps each branch to one HTTP status
 from __future__ import annotations
 
 __all__ = [
+    "BrokerUnavailable",
     "CabinetBusy",
     "CabinetNotFound",
     "ConfigError",
@@ -72,6 +74,10 @@ class DatabaseUnavailable(TransientError):
 
 class EmbeddingUnavailable(TransientError):
     """The embedding provider failed or throttled."""
+
+
+class BrokerUnavailable(TransientError):
+    """The message broker (Redis) cannot be reached."""
 
 
 class CabinetBusy(TransientError):

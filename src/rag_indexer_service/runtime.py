@@ -34,7 +34,7 @@ async def open_runtime(settings: Settings, *, pool_size: int = 5) -> AsyncIterat
     embedder = build_embedder(settings)
     db = await open_database(settings, pool_size=pool_size)
     try:
-        source = SqlSource(db.source_engine, spec)
+        source = SqlSource(db.source_engine, spec, fetch_rows=settings.source_fetch_rows)
         store = Store(db.engine)
         indexer = RAGIndexer(
             source=source,

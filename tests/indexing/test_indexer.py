@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import asyncpg
 import pytest
@@ -20,9 +21,17 @@ LONG_BODY = "\n\n".join(
 async def add_cabinet(conn: asyncpg.Connection, cabinet_id: int, docs: int = 0) -> None:
     await conn.execute("INSERT INTO src_cabinets (id) VALUES ($1)", cabinet_id)
     await conn.executemany(
-        "INSERT INTO src_docs (cabinet_id, id, title, body, tag, price) VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO src_docs (cabinet_id, id, title, body, tag, price) "
+        "VALUES ($1, $2, $3, $4, $5, $6)",
         [
-            (cabinet_id, f"d{n}", f"Товар {n}", f"Описание товара номер {n}. Хорошее качество.", "a", n)
+            (
+                cabinet_id,
+                f"d{n}",
+                f"Товар {n}",
+                f"Описание товара номер {n}. Хорошее качество.",
+                "a",
+                n,
+            )
             for n in range(docs)
         ],
     )
@@ -40,7 +49,9 @@ async def chunk_rows(rt: Runtime, cabinet_id: int) -> list[tuple[str, int, str]]
         return [tuple(r) for r in rows]  # type: ignore[misc]
 
 
-async def test_first_index_adds_every_document(runtime: Runtime, source_conn: asyncpg.Connection) -> None:
+async def test_first_index_adds_every_document(
+    runtime: Runtime, source_conn: asyncpg.Connection
+) -> None:
     await add_cabinet(source_conn, 1, docs=30)
 
     report = await runtime.indexer.index_cabinet(1)
@@ -119,7 +130,8 @@ async def test_duplicate_ids_in_source_keep_the_first_and_report_the_rest(
 ) -> None:
     await add_cabinet(source_conn, 1, docs=3)
     await source_conn.execute(
-        "INSERT INTO src_docs (cabinet_id, id, title, body) VALUES (1, 'd1', 'Дубль', 'другой текст')"
+        "INSERT INTO src_docs (cabinet_id, id, title, body) "
+        "VALUES (1, 'd1', 'Дубль', 'другой текст')"
     )
 
     report = await runtime.indexer.index_cabinet(1)
@@ -181,7 +193,8 @@ async def test_same_text_in_two_cabinets_is_two_rows_and_search_never_crosses(
 
     assert len(await chunk_rows(runtime, 1)) == len(await chunk_rows(runtime, 2)) == 3
     await source_conn.execute(
-        "INSERT INTO src_docs (cabinet_id, id, title, body) VALUES (2, 'secret', 'Секретный', 'пылесос')"
+        "INSERT INTO src_docs (cabinet_id, id, title, body) "
+        "VALUES (2, 'secret', 'Секретный', 'пылесос')"
     )
     await runtime.indexer.index_cabinet(2)
     hits = await runtime.indexer.search(1, "Секретный пылесос", k=10)
@@ -218,7 +231,7 @@ async def test_long_document_is_chunked_with_overlap(
 
     chunks = [c for _, _, c in await chunk_rows(runtime, 1)]
     assert len(chunks) > 3 and all(len(c) <= 400 for c in chunks)
-    for previous, current in zip(chunks, chunks[1:], strict=False):
+    for previous, current in itertools.pairwise(chunks):
         assert current.split("\n")[0] in previous
 
 

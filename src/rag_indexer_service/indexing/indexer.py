@@ -15,7 +15,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 
@@ -39,7 +39,7 @@ def _hash(value: str) -> str:
     return hashlib.blake2b(value.encode("utf-8"), digest_size=16).hexdigest()
 
 
-def _meta_hash(metadata: dict[str, object]) -> str:
+def _meta_hash(metadata: Mapping[str, object]) -> str:
     return _hash(json.dumps(metadata, sort_keys=True, ensure_ascii=False))
 
 

@@ -23,16 +23,16 @@ import decimal
 import string
 import tomllib
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy import RowMapping, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from rag_indexer_service.db.engine import describe_url, is_connection_error
+from rag_indexer_service.db.engine import describe_url, is_connection_error, short_error
 from rag_indexer_service.errors import (
     ConfigError,
     SourceQueryError,
@@ -64,13 +64,13 @@ class SourceDocument:
 
 
 class CabinetSource(Protocol):
-    def iter_cabinet_ids(self) -> AsyncIterator[int]: ...
+    def iter_cabinet_ids(self) -> AsyncGenerator[int, None]: ...
 
     async def cabinet_exists(self, cabinet_id: int) -> bool: ...
 
     async def fingerprint(self, cabinet_id: int) -> str | None: ...
 
-    def iter_documents(self, cabinet_id: int) -> AsyncIterator[SourceDocument]: ...
+    def iter_documents(self, cabinet_id: int) -> AsyncGenerator[SourceDocument, None]: ...
 
 
 class RenderError(ValueError):
@@ -96,7 +96,7 @@ class DocumentKind:
     metadata: tuple[str, ...] = ()
     template_fields: frozenset[str] = field(default_factory=frozenset)
 
-    def render(self, row: Mapping[str, Any]) -> SourceDocument:
+    def render(self, row: Mapping[Any, Any]) -> SourceDocument:
         doc_id = _id_text(row[self.id_column])
         try:
             body = _FORMATTER.vformat(self.template, (), row).strip()
@@ -211,13 +211,14 @@ class SqlSource:
     def _fail(self, exc: BaseException, what: str) -> Exception:
         if is_connection_error(exc):
             where = describe_url(self._engine.url.render_as_string(hide_password=False))
-            return SourceUnavailable(f"source database {where} unreachable while {what}: {exc}")
-        detail = str(exc.orig) if isinstance(exc, DBAPIError) else str(exc)
-        return SourceQueryError(f"source query for {what} failed: {detail.splitlines()[0]}")
+            return SourceUnavailable(
+                f"source database {where} unreachable while {what}: {short_error(exc)}"
+            )
+        return SourceQueryError(f"source query for {what} failed: {short_error(exc)}")
 
     async def _stream(
         self, sql: str, params: dict[str, Any], what: str
-    ) -> AsyncIterator[Mapping[str, Any]]:
+    ) -> AsyncGenerator[RowMapping, None]:
         try:
             async with self._engine.connect() as conn:
                 result = await conn.stream(
@@ -228,7 +229,7 @@ class SqlSource:
         except (SQLAlchemyError, OSError) as exc:
             raise self._fail(exc, what) from exc
 
-    async def iter_cabinet_ids(self) -> AsyncIterator[int]:
+    async def iter_cabinet_ids(self) -> AsyncGenerator[int, None]:
         async for row in self._stream(self._spec.cabinets_query, {}, "listing cabinets"):
             yield int(row["cabinet_id"])
 
@@ -253,7 +254,7 @@ class SqlSource:
             raise self._fail(exc, f"fingerprinting cabinet {cabinet_id}") from exc
         return None if value is None else str(value)
 
-    async def iter_documents(self, cabinet_id: int) -> AsyncIterator[SourceDocument]:
+    async def iter_documents(self, cabinet_id: int) -> AsyncGenerator[SourceDocument, None]:
         for kind in self._spec.kinds:
             what = f"kind {kind.name!r} of cabinet {cabinet_id}"
             checked = False

@@ -7,7 +7,7 @@ so the ledger and the chunks can never disagree. New chunks arrive by binary COP
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -233,7 +233,9 @@ class Store:
                 },
             )
 
-    async def iter_document_keys(self, cabinet_id: int) -> AsyncIterator[tuple[str, str, int]]:
+    async def iter_document_keys(
+        self, cabinet_id: int
+    ) -> AsyncGenerator[tuple[str, str, int], None]:
         """Every indexed `(kind, doc_id, chunk_count)` of the cabinet."""
         async with self._engine.connect() as conn:
             result = await conn.stream(

@@ -1,0 +1,56 @@
+# Shared set-up steps for scripts/*: a virtualenv with the package, and a Redis to talk to.
+# Sourced, not run.
+
+PYTHON=${PYTHON:-python3}
+
+ensure_venv() {
+    if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+        echo "error: Python 3.11+ is required (set PYTHON=/path/to/python3.11)" >&2
+        exit 1
+    fi
+    if [ ! -x .venv/bin/python ]; then
+        "$PYTHON" -m venv .venv
+    fi
+    # Reinstall only when the project's dependencies changed.
+    local stamp=.venv/.installed-$(sha1sum pyproject.toml | cut -c1-12)
+    if [ ! -f "$stamp" ]; then
+        .venv/bin/python -m pip install -q --upgrade pip
+        .venv/bin/python -m pip install -q -e ".[dev]"
+        rm -f .venv/.installed-*
+        touch "$stamp"
+    fi
+}
+
+redis_listening() {
+    .venv/bin/python - "$1" <<'PY'
+import socket, sys
+from urllib.parse import urlsplit
+url = urlsplit(sys.argv[1])
+try:
+    socket.create_connection((url.hostname or "127.0.0.1", url.port or 6379), timeout=1).close()
+except OSError:
+    sys.exit(1)
+PY
+}
+
+ensure_redis() {
+    local url=${RAG_TEST_BROKER_URL:-redis://127.0.0.1:6379/0}
+    redis_listening "$url" && return 0
+    if ! command -v redis-server >/dev/null; then
+        echo "== installing redis-server"
+        if [ "$(id -u)" = 0 ]; then
+            apt-get update -qq && apt-get install -y -qq redis-server >/dev/null
+        else
+            sudo apt-get update -qq && sudo apt-get install -y -qq redis-server >/dev/null
+        fi
+    fi
+    echo "== starting redis-server on 127.0.0.1:6379"
+    redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+        --dir /tmp --logfile /tmp/rag-indexer-redis.log
+    for _ in $(seq 50); do
+        redis_listening "$url" && return 0
+        sleep 0.1
+    done
+    echo "error: redis did not start (see /tmp/rag-indexer-redis.log)" >&2
+    exit 1
+}

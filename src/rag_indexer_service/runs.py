@@ -1,0 +1,375 @@
+"""The run ledger (`rag_runs`): every indexing run, whoever started it, and its fate.
+
+    queued ──► running ──► succeeded
+       ▲          │  └───► failed
+       │          ▼
+       └──── retrying ──► running …        skipped: the scheduler chose not to run it
+
+A partial unique index makes "at most one queued/running/retrying run per cabinet" a fact of
+the database. A request while a run is queued returns that run; while one is running, it sets
+`rerun_requested`, and finishing that run queues exactly one follow-up. Transitions are single
+conditional UPDATEs, so a redelivered message or a second worker cannot move a run twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from rag_indexer_service.indexing.report import IndexReport
+
+__all__ = [
+    "ACTIVE_STATUSES",
+    "COUNTER_FIELDS",
+    "RUN_STATUSES",
+    "Ledger",
+    "Run",
+    "RunStatus",
+    "Trigger",
+]
+
+Trigger = Literal["schedule", "manual", "cli"]
+RunStatus = Literal["queued", "running", "retrying", "succeeded", "failed", "skipped"]
+RUN_STATUSES: tuple[RunStatus, ...] = (
+    "queued",
+    "running",
+    "retrying",
+    "succeeded",
+    "failed",
+    "skipped",
+)
+ACTIVE_STATUSES: tuple[RunStatus, ...] = ("queued", "running", "retrying")
+COUNTER_FIELDS = (
+    "docs_seen",
+    "docs_added",
+    "docs_updated",
+    "docs_metadata_only",
+    "docs_unchanged",
+    "docs_deleted",
+    "docs_failed",
+    "chunks_embedded",
+    "chunks_reused",
+    "chunks_deleted",
+)
+_ACTIVE_SQL = "('queued', 'running', 'retrying')"
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    id: int
+    cabinet_id: int
+    trigger: Trigger
+    status: RunStatus
+    queue: str
+    attempt: int
+    rerun_requested: bool
+    follow_up_of: int | None
+    message_key: str | None
+    worker_id: str | None
+    counters: dict[str, int | None]
+    duration_s: float | None
+    failures: list[dict[str, str]] | None
+    progress_done: int
+    progress_total: int | None
+    error: str | None
+    queued_at: dt.datetime
+    sent_at: dt.datetime | None
+    started_at: dt.datetime | None
+    heartbeat_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    updated_at: dt.datetime
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    @classmethod
+    def from_row(cls, row: Any) -> Run:
+        m = row._mapping
+        return cls(
+            id=m["id"],
+            cabinet_id=m["cabinet_id"],
+            trigger=m["trigger"],
+            status=m["status"],
+            queue=m["queue"],
+            attempt=m["attempt"],
+            rerun_requested=m["rerun_requested"],
+            follow_up_of=m["follow_up_of"],
+            message_key=m["message_key"],
+            worker_id=m["worker_id"],
+            counters={name: m[name] for name in COUNTER_FIELDS},
+            duration_s=m["duration_s"],
+            failures=m["failures"],
+            progress_done=m["progress_done"],
+            progress_total=m["progress_total"],
+            error=m["error"],
+            queued_at=m["queued_at"],
+            sent_at=m["sent_at"],
+            started_at=m["started_at"],
+            heartbeat_at=m["heartbeat_at"],
+            finished_at=m["finished_at"],
+            updated_at=m["updated_at"],
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        def iso(value: dt.datetime | None) -> str | None:
+            return None if value is None else value.isoformat()
+
+        return {
+            "run_id": self.id,
+            "cabinet_id": self.cabinet_id,
+            "trigger": self.trigger,
+            "status": self.status,
+            "attempt": self.attempt,
+            "rerun_requested": self.rerun_requested,
+            **self.counters,
+            "duration_s": self.duration_s,
+            "progress_done": self.progress_done,
+            "progress_total": self.progress_total,
+            "error": self.error,
+            "queued_at": iso(self.queued_at),
+            "started_at": iso(self.started_at),
+            "heartbeat_at": iso(self.heartbeat_at),
+            "finished_at": iso(self.finished_at),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class BulkResult:
+    created: list[Run]
+    already_active: int
+
+
+class Ledger:
+    """Typed operations on `rag_runs`. Every method is one short transaction."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def _one(self, conn: AsyncConnection, sql: str, params: dict[str, Any]) -> Run | None:
+        row = (await conn.execute(text(sql), params)).first()
+        return None if row is None else Run.from_row(row)
+
+    async def get(self, run_id: int) -> Run | None:
+        async with self._engine.connect() as conn:
+            return await self._one(conn, "SELECT * FROM rag_runs WHERE id = :id", {"id": run_id})
+
+    async def active_run(self, cabinet_id: int) -> Run | None:
+        async with self._engine.connect() as conn:
+            return await self._one(
+                conn,
+                f"SELECT * FROM rag_runs WHERE cabinet_id = :c AND status IN {_ACTIVE_SQL}",
+                {"c": cabinet_id},
+            )
+
+    async def list_runs(
+        self,
+        *,
+        cabinet_id: int | None = None,
+        status: RunStatus | None = None,
+        limit: int = 50,
+        before_id: int | None = None,
+    ) -> list[Run]:
+        """Newest first; `before_id` continues a previous page."""
+        where = ["TRUE"]
+        params: dict[str, Any] = {"limit": limit}
+        if cabinet_id is not None:
+            where.append("cabinet_id = :c")
+            params["c"] = cabinet_id
+        if status is not None:
+            where.append("status = :s")
+            params["s"] = status
+        if before_id is not None:
+            where.append("id < :before")
+            params["before"] = before_id
+        sql = f"SELECT * FROM rag_runs WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT :limit"
+        async with self._engine.connect() as conn:
+            return [Run.from_row(r) for r in await conn.execute(text(sql), params)]
+
+    async def request(self, cabinet_id: int, trigger: Trigger, queue: str) -> tuple[Run, bool]:
+        """The cabinet's active run, or a new queued one: `(run, created)`.
+
+        A run already `running` gets `rerun_requested`, so what changed during it is indexed
+        by exactly one follow-up run.
+        """
+        while True:
+            async with self._engine.begin() as conn:
+                created = await self._one(
+                    conn,
+                    "INSERT INTO rag_runs (cabinet_id, trigger, queue) VALUES (:c, :t, :q) "
+                    f"ON CONFLICT (cabinet_id) WHERE status IN {_ACTIVE_SQL} DO NOTHING "
+                    "RETURNING *",
+                    {"c": cabinet_id, "t": trigger, "q": queue},
+                )
+                if created is not None:
+                    return created, True
+                existing = await self._one(
+                    conn,
+                    "UPDATE rag_runs SET rerun_requested = rerun_requested OR status = 'running', "
+                    "updated_at = now() "
+                    f"WHERE cabinet_id = :c AND status IN {_ACTIVE_SQL} RETURNING *",
+                    {"c": cabinet_id},
+                )
+                if existing is not None:
+                    return existing, False
+            # The active run finished between the two statements: try again.
+
+    async def request_many(
+        self, cabinet_ids: Sequence[int], trigger: Trigger, queue: str
+    ) -> BulkResult:
+        """Queue a run for each cabinet without one active (bulk path of the scheduler)."""
+        async with self._engine.begin() as conn:
+            rows = await conn.execute(
+                text(
+                    "INSERT INTO rag_runs (cabinet_id, trigger, queue) "
+                    "SELECT DISTINCT c, :t, :q FROM unnest(CAST(:ids AS bigint[])) AS u(c) "
+                    f"ON CONFLICT (cabinet_id) WHERE status IN {_ACTIVE_SQL} DO NOTHING "
+                    "RETURNING *"
+                ),
+                {"ids": list(cabinet_ids), "t": trigger, "q": queue},
+            )
+            created = [Run.from_row(r) for r in rows]
+        return BulkResult(created=created, already_active=len(set(cabinet_ids)) - len(created))
+
+    async def mark_sent(self, run_ids: Sequence[int], message_keys: Sequence[str | None]) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "UPDATE rag_runs r SET sent_at = now(), message_key = u.k, updated_at = now() "
+                    "FROM unnest(CAST(:ids AS bigint[]), CAST(:keys AS text[])) AS u(id, k) "
+                    "WHERE r.id = u.id"
+                ),
+                {"ids": list(run_ids), "keys": list(message_keys)},
+            )
+
+    async def start_attempt(
+        self, run_id: int, *, worker_id: str, stale_after_s: float
+    ) -> Run | None:
+        """Claim the run for this worker, or None if it is finished or live elsewhere."""
+        async with self._engine.begin() as conn:
+            return await self._one(
+                conn,
+                "UPDATE rag_runs SET status = 'running', attempt = attempt + 1, "
+                "worker_id = :w, started_at = COALESCE(started_at, now()), "
+                "heartbeat_at = now(), progress_done = 0, updated_at = now() "
+                "WHERE id = :id AND (status IN ('queued', 'retrying') OR (status = 'running' "
+                "AND heartbeat_at < now() - make_interval(secs => :stale))) RETURNING *",
+                {"id": run_id, "w": worker_id, "stale": stale_after_s},
+            )
+
+    async def heartbeat(self, run_id: int, *, worker_id: str, done: int, total: int | None) -> bool:
+        """Record progress; False if the run is no longer this worker's."""
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                text(
+                    "UPDATE rag_runs SET heartbeat_at = now(), progress_done = :d, "
+                    "progress_total = :t, updated_at = now() "
+                    "WHERE id = :id AND status = 'running' AND worker_id = :w"
+                ),
+                {"id": run_id, "w": worker_id, "d": done, "t": total},
+            )
+            return bool(result.rowcount)
+
+    async def succeed(self, run_id: int, report: IndexReport, *, worker_id: str) -> Run | None:
+        """Mark succeeded with the report's counters; returns the follow-up run, if one is due."""
+        params: dict[str, Any] = {
+            "id": run_id,
+            "w": worker_id,
+            "duration": report.duration_s,
+            "failures": json.dumps(
+                [{"kind": f.kind, "doc_id": f.doc_id, "reason": f.reason} for f in report.failures],
+                ensure_ascii=False,
+            ),
+            **{name: getattr(report, name) for name in COUNTER_FIELDS},
+        }
+        assignments = ", ".join(f"{name} = :{name}" for name in COUNTER_FIELDS)
+        async with self._engine.begin() as conn:
+            run = await self._one(
+                conn,
+                f"UPDATE rag_runs SET status = 'succeeded', {assignments}, "
+                "duration_s = :duration, failures = CAST(:failures AS jsonb), error = NULL, "
+                "progress_done = :docs_seen, progress_total = :docs_seen, "
+                "finished_at = now(), updated_at = now() "
+                "WHERE id = :id AND status = 'running' AND worker_id = :w RETURNING *",
+                params,
+            )
+            return await self._after_finish(conn, run)
+
+    async def fail(
+        self, run_id: int, error: str, *, retrying: bool, worker_id: str | None = None
+    ) -> Run | None:
+        """Record a failed attempt: `retrying` if another attempt is coming, else `failed`.
+
+        Returns the follow-up run if the run ended for good and a rerun was requested.
+        """
+        status = "retrying" if retrying else "failed"
+        owner = "" if worker_id is None else "AND worker_id = :w"
+        async with self._engine.begin() as conn:
+            run = await self._one(
+                conn,
+                f"UPDATE rag_runs SET status = '{status}', error = :e, updated_at = now(), "
+                f"finished_at = CASE WHEN '{status}' = 'failed' THEN now() END "
+                f"WHERE id = :id AND status IN {_ACTIVE_SQL} {owner} RETURNING *",
+                {"id": run_id, "e": error[:4000], "w": worker_id},
+            )
+            return None if retrying else await self._after_finish(conn, run)
+
+    async def _after_finish(self, conn: AsyncConnection, run: Run | None) -> Run | None:
+        if run is None:
+            return None
+        await conn.execute(
+            text(
+                "INSERT INTO rag_cabinets (cabinet_id, last_run_id) VALUES (:c, :r) "
+                "ON CONFLICT (cabinet_id) DO UPDATE SET last_run_id = EXCLUDED.last_run_id"
+            ),
+            {"c": run.cabinet_id, "r": run.id},
+        )
+        if not run.rerun_requested:
+            return None
+        try:
+            async with conn.begin_nested():
+                return await self._one(
+                    conn,
+                    "INSERT INTO rag_runs (cabinet_id, trigger, queue, follow_up_of) "
+                    "VALUES (:c, :t, :q, :parent) RETURNING *",
+                    {"c": run.cabinet_id, "t": run.trigger, "q": run.queue, "parent": run.id},
+                )
+        except IntegrityError:
+            return None  # someone queued a new run already; it will see the latest data
+
+    async def stale_runs(
+        self, *, queued_after_s: float, stale_after_s: float, retrying_after_s: float
+    ) -> list[Run]:
+        """Active runs that may have lost their message or their worker."""
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                text(
+                    "SELECT * FROM rag_runs WHERE "
+                    "(status = 'queued' AND COALESCE(sent_at, queued_at) "
+                    "  < now() - make_interval(secs => :queued)) "
+                    "OR (status = 'running' AND heartbeat_at "
+                    "  < now() - make_interval(secs => :stale)) "
+                    "OR (status = 'retrying' AND updated_at "
+                    "  < now() - make_interval(secs => :retrying)) "
+                    "ORDER BY id"
+                ),
+                {"queued": queued_after_s, "stale": stale_after_s, "retrying": retrying_after_s},
+            )
+            return [Run.from_row(r) for r in rows]
+
+    async def requeue_lost(self, run_id: int, reason: str) -> Run | None:
+        """Put a run whose worker vanished back to `retrying` (so a new message may claim it)."""
+        async with self._engine.begin() as conn:
+            return await self._one(
+                conn,
+                "UPDATE rag_runs SET status = 'retrying', error = :e, updated_at = now() "
+                "WHERE id = :id AND status = 'running' RETURNING *",
+                {"id": run_id, "e": reason},
+            )

@@ -1,0 +1,28 @@
+"""The module `dramatiq` loads in each worker process (`rag-indexer worker` points it here).
+
+It builds the broker from `RAG_*` settings and declares the actors on it; connections to
+Postgres and Redis open later, on each worker's event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import dramatiq
+
+from rag_indexer_service.config import load_settings
+from rag_indexer_service.errors import ConfigError
+from rag_indexer_service.tasks import build_broker, setup_worker
+
+__all__ = ["broker"]
+
+try:
+    _settings = load_settings()
+    broker = build_broker(_settings)
+except ConfigError as exc:
+    print(f"error: {exc}", file=sys.stderr)
+    raise SystemExit(2) from None
+logging.getLogger("rag_indexer_service").setLevel(_settings.log_level)
+dramatiq.set_broker(broker)
+setup_worker(broker, _settings)

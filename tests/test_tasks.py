@@ -1,0 +1,105 @@
+"""Actors, retries and bookkeeping with a StubBroker and a real in-process Dramatiq worker,
+against real Postgres. Faults are injected in the real source database."""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+
+from rag_indexer_service.config import Settings
+from rag_indexer_service.errors import ConfigError
+from rag_indexer_service.runs import Ledger
+from rag_indexer_service.tasks import Dispatcher, build_broker
+from tests.conftest import wait_for_run
+from tests.indexing.test_indexer import add_cabinet
+
+FLAKY_SOURCE = """
+CREATE SEQUENCE flaky_calls;
+CREATE TABLE flaky (failures int NOT NULL);
+CREATE FUNCTION flaky_gate() RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    -- nextval survives the rollback that the exception causes
+    IF nextval('flaky_calls') <= (SELECT failures FROM flaky) THEN
+        RAISE EXCEPTION 'source is restarting' USING ERRCODE = '57P03';
+    END IF;
+    RETURN true;
+END $$;
+"""
+
+
+async def make_source_flaky(conn: asyncpg.Connection, failures: int) -> None:
+    """The next `failures` source queries fail like a server that cannot accept connections."""
+    await conn.execute(FLAKY_SOURCE)
+    await conn.execute("INSERT INTO flaky VALUES ($1)", failures)
+    await conn.execute(
+        "CREATE VIEW src_docs_gated AS SELECT * FROM src_docs WHERE (SELECT flaky_gate())"
+    )
+
+
+@pytest.fixture
+def flaky_settings(worker_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    path = tmp_path_factory.mktemp("flaky") / "sources.toml"
+    text = worker_settings.sources_file.read_text().replace("FROM src_docs", "FROM src_docs_gated")
+    path.write_text(text)
+    return worker_settings.model_copy(update={"sources_file": path})
+
+
+async def test_successful_run_fills_the_counters(
+    dispatcher: Dispatcher, ledger: Ledger, source_conn: asyncpg.Connection
+) -> None:
+    await add_cabinet(source_conn, 1, docs=12)
+
+    result = await dispatcher.trigger(1, "manual")
+    run = await wait_for_run(ledger, result.run.id)
+
+    assert result.created and run.status == "succeeded" and run.attempt == 1
+    assert run.counters["docs_added"] == 12 and run.counters["chunks_embedded"] == 12
+    assert run.progress_done == 12 and run.error is None and run.finished_at is not None
+
+
+async def test_unknown_cabinet_fails_after_one_attempt(
+    dispatcher: Dispatcher, ledger: Ledger
+) -> None:
+    result = await dispatcher.trigger(404, "manual")
+    run = await wait_for_run(ledger, result.run.id)
+
+    assert run.status == "failed" and run.attempt == 1
+    assert run.error == "CabinetNotFound: cabinet 404 is not listed by the source"
+
+
+@pytest.mark.parametrize("failures, status, attempts", [(2, "succeeded", 3), (9, "failed", 4)])
+async def test_transient_source_errors_are_retried(
+    flaky_settings: Settings,
+    source_conn: asyncpg.Connection,
+    failures: int,
+    status: str,
+    attempts: int,
+) -> None:
+    import dramatiq
+
+    from rag_indexer_service.runtime import open_runtime
+    from rag_indexer_service.tasks import setup_worker
+
+    await add_cabinet(source_conn, 1, docs=5)
+    await make_source_flaky(source_conn, failures)
+    broker = build_broker(flaky_settings, allow_stub=True)
+    setup_worker(broker, flaky_settings)
+    worker = dramatiq.Worker(broker, worker_timeout=50, worker_threads=1)
+    worker.start()
+    try:
+        async with open_runtime(flaky_settings) as rt:
+            ledger = Ledger(rt.db.engine)
+            result = await Dispatcher(broker, ledger, flaky_settings).trigger(1, "manual")
+            run = await wait_for_run(ledger, result.run.id)
+    finally:
+        worker.stop()
+        broker.close()
+
+    assert run.status == status and run.attempt == attempts
+    if status == "failed":
+        assert run.error is not None and "SourceUnavailable" in run.error
+
+
+async def test_broker_required_outside_all_in_one_mode(settings: Settings) -> None:
+    with pytest.raises(ConfigError, match="RAG_BROKER_URL is not set"):
+        build_broker(settings)
