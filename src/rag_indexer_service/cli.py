@@ -6,12 +6,14 @@ import asyncio
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from typer.exceptions import TyperException
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -378,19 +380,7 @@ def runs(
     if as_json:
         out.print_json(json.dumps(found, ensure_ascii=False))
         return
-    table = Table(
-        "run",
-        "cabinet",
-        "trigger",
-        "status",
-        "attempt",
-        "added",
-        "updated",
-        "deleted",
-        "embedded",
-        "queued at",
-        "error",
-    )
+    table = Table("run", "cabinet", "trigger", "status", "try", "embedded", "queued", "error")
     for r in found:
         table.add_row(
             str(r["run_id"]),
@@ -398,12 +388,9 @@ def runs(
             r["trigger"],
             r["status"],
             str(r["attempt"]),
-            str(r["docs_added"] or ""),
-            str(r["docs_updated"] or ""),
-            str(r["docs_deleted"] or ""),
-            str(r["chunks_embedded"] or ""),
-            r["queued_at"][:19],
-            (r["error"] or "")[:60],
+            "" if r["chunks_embedded"] is None else str(r["chunks_embedded"]),
+            r["queued_at"][5:19].replace("T", " "),
+            (r["error"] or "")[:40],
         )
     out.print(table)
 
@@ -456,4 +443,22 @@ def worker(
 
 
 def main() -> None:
-    app()
+    """Console entry point: usage errors are one line too, like every other error."""
+    try:
+        code = app(standalone_mode=False)
+    except typer.Abort:
+        print("error: interrupted", file=sys.stderr)
+        raise SystemExit(130) from None
+    except TyperException as exc:  # click's UsageError family, vendored by typer
+        message = str(getattr(exc, "format_message", exc.__str__)())
+        ctx = getattr(exc, "ctx", None)
+        if not message and ctx is not None:  # `no_args_is_help`: show the help, not an error
+            print(ctx.get_help())
+            raise SystemExit(0) from None
+        negative = re.fullmatch(r"No such option: (-\d+)", message)
+        if negative:
+            message = f"cabinet id {negative.group(1)} must be a positive 64-bit integer"
+        hint = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
+        print(f"error: {message}{hint}", file=sys.stderr)
+        raise SystemExit(2) from None
+    raise SystemExit(code if isinstance(code, int) else 0)

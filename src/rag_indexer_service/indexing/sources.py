@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import re
 import string
 import tomllib
 import uuid
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -50,6 +51,7 @@ __all__ = [
 ]
 
 JsonValue = str | int | float | bool | None
+_CABINET_PARAM = re.compile(r"(?<![:\w]):cabinet_id\b")
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,16 +79,6 @@ class RenderError(ValueError):
     """A row could not be turned into text."""
 
 
-class _Formatter(string.Formatter):
-    """`str.format` where NULL renders as an empty string."""
-
-    def format_field(self, value: Any, format_spec: str) -> str:
-        return "" if value is None else super().format_field(value, format_spec)
-
-
-_FORMATTER = _Formatter()
-
-
 @dataclass(frozen=True, slots=True)
 class DocumentKind:
     name: str
@@ -99,7 +91,9 @@ class DocumentKind:
     def render(self, row: Mapping[Any, Any]) -> SourceDocument:
         doc_id = _id_text(row[self.id_column])
         try:
-            body = _FORMATTER.vformat(self.template, (), row).strip()
+            # NULL renders as an empty string; str.format_map is C-fast.
+            values = {key: "" if value is None else value for key, value in row.items()}
+            body = self.template.format_map(values).strip()
             if not body:
                 raise RenderError("rendered text is empty")
             meta = {name: _json_value(row[name]) for name in self.metadata}
@@ -224,8 +218,9 @@ class SqlSource:
                 result = await conn.stream(
                     text(sql).execution_options(yield_per=self._fetch_rows), params
                 )
-                async for row in result.mappings():
-                    yield row
+                async for rows in result.mappings().partitions(self._fetch_rows):
+                    for row in rows:
+                        yield row
         except (SQLAlchemyError, OSError) as exc:
             raise self._fail(exc, what) from exc
 
@@ -253,6 +248,25 @@ class SqlSource:
         except (SQLAlchemyError, OSError) as exc:
             raise self._fail(exc, f"fingerprinting cabinet {cabinet_id}") from exc
         return None if value is None else str(value)
+
+    async def fingerprints(self, cabinet_ids: Sequence[int]) -> dict[int, str | None]:
+        """`fingerprint()` of many cabinets in one query (the query runs once per id, LATERAL)."""
+        if self._spec.fingerprint_query is None or not cabinet_ids:
+            return dict.fromkeys(cabinet_ids)
+        query = _CABINET_PARAM.sub("rag_fp_ids.cabinet_id", self._spec.fingerprint_query)
+        sql = (
+            "SELECT rag_fp_ids.cabinet_id, rag_fp.* "
+            "FROM unnest(CAST(:rag_fp_ids AS bigint[])) AS rag_fp_ids(cabinet_id) "
+            f"LEFT JOIN LATERAL ({query.strip().rstrip(';')}) AS rag_fp ON true"
+        )
+        found: dict[int, str | None] = {}
+        try:
+            async with self._engine.connect() as conn:
+                for row in await conn.execute(text(sql), {"rag_fp_ids": list(cabinet_ids)}):
+                    found.setdefault(int(row[0]), None if row[1] is None else str(row[1]))
+        except (SQLAlchemyError, OSError) as exc:
+            raise self._fail(exc, f"fingerprinting {len(cabinet_ids)} cabinets") from exc
+        return found
 
     async def iter_documents(self, cabinet_id: int) -> AsyncGenerator[SourceDocument, None]:
         for kind in self._spec.kinds:

@@ -45,6 +45,8 @@ def upgrade() -> None:
     )
     # The vector column has no fixed dimension so that an embedder change needs no migration;
     # searches are always scoped to one cabinet, served by the primary key prefix.
+    # Postgres's `russian` text search configuration stems Latin-script words with the English
+    # stemmer, so one configuration serves both languages (two would double the write cost).
     op.execute(
         """
         CREATE TABLE rag_chunks (
@@ -58,7 +60,6 @@ def upgrade() -> None:
             embedding    vector  NOT NULL,
             tsv          tsvector GENERATED ALWAYS AS (
                 to_tsvector('russian'::regconfig, content)
-                || to_tsvector('english'::regconfig, content)
             ) STORED,
             PRIMARY KEY (cabinet_id, kind, doc_id, chunk_no)
         )

@@ -1,0 +1,112 @@
+"""The `rag-indexer` command line, run as a real subprocess against the test database."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from tests.indexing.test_indexer import add_cabinet
+
+RAG = str(Path(sys.executable).with_name("rag-indexer"))
+
+
+def rag(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [RAG, *args], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+@pytest.fixture
+def cli_env(worker_env: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in worker_env.items() if k != "RAG_BROKER_URL"}
+
+
+async def test_index_then_search_then_runs(
+    cli_env: dict[str, str], source_conn: asyncpg.Connection
+) -> None:
+    await add_cabinet(source_conn, 5, docs=4)
+
+    indexed = rag(cli_env, "index", "5", "--json")
+    found = rag(cli_env, "search", "5", "Товар 2", "-k", "1", "--json")
+    runs = rag(cli_env, "runs", "--cabinet", "5", "--json")
+
+    assert indexed.returncode == 0, indexed.stderr
+    [report] = json.loads(indexed.stdout)
+    assert report["cabinet_id"] == 5 and report["docs_added"] == 4 and report["run_id"] > 0
+    assert json.loads(found.stdout)[0]["doc_id"] == "d2"
+    [run] = json.loads(runs.stdout)
+    assert run["run_id"] == report["run_id"] and run["trigger"] == "cli"
+    assert run["status"] == "succeeded" and run["docs_added"] == 4
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("index", "abc"), "error: cabinet id 'abc' is not an integer"),
+        (("index", "-3"), "error: cabinet id -3 must be a positive 64-bit integer"),
+        (("index", "9223372036854775808"), "must be a positive 64-bit integer"),
+        (("index",), "error: give cabinet ids or --all"),
+        (("index", "404"), "error: cabinet 404 is not listed by the source"),
+        (("search", "404", "что-нибудь"), "error: cabinet 404 has no index yet"),
+        (("search", "1", "   "), "error: the query is empty"),
+        (("runs", "--status", "lost"), "error: unknown status 'lost'"),
+    ],
+)
+def test_bad_input_is_one_line_and_nonzero(
+    cli_env: dict[str, str], args: tuple[str, ...], message: str
+) -> None:
+    result = rag(cli_env, *args)
+
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+@pytest.mark.parametrize(
+    "variable, value, message",
+    [
+        ("RAG_DATABASE_URL", "mysql://x/y", "RAG_DATABASE_URL: unsupported scheme"),
+        ("RAG_EMBEDDING_DIM", "lots", "RAG_EMBEDDING_DIM:"),
+        (
+            "RAG_SOURCES_FILE",
+            "/nonexistent.toml",
+            "RAG_SOURCES_FILE: /nonexistent.toml does not exist",
+        ),
+        ("RAG_BROKER_URL", "amqp://x", "RAG_BROKER_URL: expected redis://"),
+    ],
+)
+def test_broken_config_is_one_line_naming_the_variable(
+    cli_env: dict[str, str], variable: str, value: str, message: str
+) -> None:
+    result = rag({**cli_env, variable: value}, "index", "1")
+
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_unreachable_database_is_one_line(cli_env: dict[str, str]) -> None:
+    env = {**cli_env, "RAG_DATABASE_URL": "postgresql+asyncpg://nobody@127.0.0.1:1/none"}
+
+    result = rag(env, "index", "1")
+
+    assert result.returncode == 1
+    assert result.stderr.startswith(
+        "error: cannot connect to postgresql+asyncpg://nobody@127.0.0.1:1/none"
+    )
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_mass_delete_guard_names_the_override(cli_env: dict[str, str], tmp_path: Path) -> None:
+    broken = tmp_path / "broken.toml"
+    broken.write_text('[cabinets]\nquery = "SELECT 1 AS cabinet_id"\n')
+
+    result = rag({**cli_env, "RAG_SOURCES_FILE": str(broken)}, "index", "1")
+
+    assert result.returncode == 1
+    assert "RAG_SOURCES_FILE: " in result.stderr and "defines no [kinds.<name>]" in result.stderr
