@@ -6,17 +6,43 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from rag_indexer_service.cron import check_timezone, crontab_trigger
 from rag_indexer_service.errors import ConfigError
 
-__all__ = ["ENV_PREFIX", "Settings", "default_sources_file", "load_settings"]
+__all__ = [
+    "ENV_PREFIX",
+    "OPENAI_NATIVE_DIMS",
+    "Settings",
+    "default_sources_file",
+    "load_settings",
+]
 
 ENV_PREFIX = "RAG_"
 _POSTGRES_DRIVERS = {"postgresql", "postgresql+asyncpg", "postgres", "postgresql+psycopg"}
+# Native vector sizes of models we know; others need RAG_EMBEDDING_DIM or RAG_OPENAI_DIMENSIONS.
+OPENAI_NATIVE_DIMS = {
+    "text-embedding-3-small": 1536,
+    "text-embedding-3-large": 3072,
+    "text-embedding-ada-002": 1536,
+}
+_PLACEHOLDER_SECRETS = {
+    "changeme",
+    "change-me",
+    "change_me",
+    "changethis",
+    "placeholder",
+    "your-api-key",
+    "your_api_key",
+    "sk-...",
+    "sk-xxx",
+    "xxx",
+    "todo",
+}
 
 
 def default_sources_file() -> Path:
@@ -60,11 +86,82 @@ class Settings(BaseSettings):
         default_factory=default_sources_file,
         description="TOML file with the cabinet and document queries. Default: the demo schema.",
     )
-    embedder: Literal["hashing"] = Field(
-        default="hashing", description="Embedding provider: `hashing` (offline, deterministic)."
+    embedder: Literal["hashing", "openai"] = Field(
+        default="hashing",
+        description="Embedding provider: `hashing` (offline, deterministic) or `openai` (any "
+        "server speaking POST /v1/embeddings).",
     )
     embedding_dim: Annotated[int, Field(ge=8, le=16000)] = Field(
-        default=384, description="Vector size of the hashing embedder."
+        default=384,
+        description="Vector size of the hashing embedder; with `openai`, the native size of a "
+        "model the service does not know (e.g. 768 for nomic-embed-text). Not sent to the API.",
+    )
+    openai_base_url: str = Field(
+        default="https://api.openai.com/v1",
+        description="Base URL of the OpenAI-compatible API (…/v1); POST {base}/embeddings.",
+    )
+    openai_api_key: SecretStr | None = Field(
+        default=None, description="Bearer key for the embedding API (required with `openai`)."
+    )
+    openai_model: str = Field(
+        default="text-embedding-3-small", description="Embedding model name sent to the API."
+    )
+    openai_dimensions: Annotated[int, Field(ge=8, le=16000)] | None = Field(
+        default=None,
+        description="Ask for vectors of this size (the API's `dimensions`; text-embedding-3 and "
+        "other Matryoshka models). Unset: the model's native size.",
+    )
+    embedding_concurrency: Annotated[int, Field(ge=1, le=256)] = Field(
+        default=4, description="Embedding requests in flight per process."
+    )
+    embedding_rpm: Annotated[int, Field(ge=1)] | None = Field(
+        default=None,
+        description="Requests per minute to the embedding API across all processes (Redis when "
+        "RAG_BROKER_URL is set, else per process). Unset: no limit.",
+    )
+    embedding_tpm: Annotated[int, Field(ge=1)] | None = Field(
+        default=None,
+        description="Estimated tokens per minute to the embedding API across all processes.",
+    )
+    embedding_rate_window_s: Annotated[float, Field(gt=0, le=3600)] = Field(
+        default=60.0,
+        description="Sliding window the RPM/TPM limits are enforced over (scaled to its length).",
+    )
+    embedding_max_tokens_per_input: Annotated[int, Field(ge=16)] = Field(
+        default=8191, description="Longer inputs are truncated (estimated tokens, UTF-8 bytes/3)."
+    )
+    embedding_max_tokens_per_request: Annotated[int, Field(ge=16)] = Field(
+        default=100_000, description="Estimated tokens per embedding request (OpenAI allows 300k)."
+    )
+    embedding_timeout_s: Annotated[float, Field(gt=0)] = Field(
+        default=60.0, description="Timeout of one embedding request."
+    )
+    embedding_max_attempts: Annotated[int, Field(ge=1, le=50)] = Field(
+        default=6,
+        description="Attempts per embedding request on 429/5xx/timeouts before the run fails "
+        "with a transient error (and the worker retries the run later).",
+    )
+    embedding_backoff_base_s: Annotated[float, Field(ge=0)] = Field(
+        default=0.5, description="First retry delay of an embedding request; doubles, jittered."
+    )
+    embedding_backoff_max_s: Annotated[float, Field(ge=0)] = Field(
+        default=30.0, description="Longest delay between two attempts of an embedding request."
+    )
+    embedding_max_retry_after_s: Annotated[float, Field(ge=0)] = Field(
+        default=120.0,
+        description="A Retry-After longer than this ends the attempt at once (transient error); "
+        "the worker's own retry backoff takes over.",
+    )
+    embedding_cache: bool = Field(
+        default=True,
+        description="Reuse vectors of identical text across documents and cabinets "
+        "(rag_embedding_cache; not used by the hashing embedder).",
+    )
+    embedding_cache_max_age_days: Annotated[float, Field(gt=0)] = Field(
+        default=30.0, description="Cache entries unused this long are pruned."
+    )
+    embedding_cache_max_rows: Annotated[int, Field(ge=1)] = Field(
+        default=1_000_000, description="Beyond this many entries the least recently used go."
     )
     chunk_size_chars: Annotated[int, Field(ge=100, le=100_000)] = Field(
         default=1200, description="Target chunk length in characters."
@@ -122,6 +219,35 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Log level of every process."
     )
+    schedule_cron: str = Field(
+        default="0 */6 * * *", description="When the scheduler fans out (crontab, 5 fields)."
+    )
+    schedule_timezone: str = Field(
+        default="UTC", description="Time zone of RAG_SCHEDULE_CRON (IANA name)."
+    )
+    schedule_misfire_grace_s: Annotated[int, Field(ge=1, le=7 * 86400)] = Field(
+        default=3600, description="A tick missed by up to this long (restart, downtime) still runs."
+    )
+    skip_unchanged: bool = Field(
+        default=True,
+        description="Scheduled fan-out skips cabinets whose source fingerprint is unchanged.",
+    )
+    reaper_interval_s: Annotated[float, Field(gt=0)] = Field(
+        default=60.0, description="How often the scheduler re-drives lost or stalled runs."
+    )
+    api_keys: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), repr=False, description="Keys the HTTP API accepts (comma separated)."
+    )
+    api_keys_file: Path | None = Field(
+        default=None, description="File with more API keys, one per line (# starts a comment)."
+    )
+    api_auth: Literal["enabled", "disabled"] = Field(
+        default="enabled", description="`disabled` serves the HTTP API without keys (explicit)."
+    )
+    api_host: str = Field(default="127.0.0.1", description="Address `rag-indexer api` binds.")
+    api_port: Annotated[int, Field(ge=1, le=65535)] = Field(
+        default=8000, description="Port `rag-indexer api` listens on."
+    )
 
     @field_validator("database_url", "source_database_url", mode="before")
     @classmethod
@@ -138,6 +264,27 @@ class Settings(BaseSettings):
             raise ValueError("expected redis://host:port/db (or rediss://, unix://)")
         return text
 
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: Any) -> Any:
+        items = value.split(",") if isinstance(value, str) else value
+        if isinstance(items, list | tuple):
+            return tuple(str(item).strip() for item in items if str(item).strip())
+        return items
+
+    @field_validator("api_keys_file", mode="before")
+    @classmethod
+    def _no_empty_path(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and value.strip() == "" else value
+
+    @field_validator("openai_base_url", mode="before")
+    @classmethod
+    def _check_openai_base_url(cls, value: Any) -> str:
+        text = str(value).strip().rstrip("/")
+        if not text.startswith(("http://", "https://")):
+            raise ValueError("expected http(s)://host/v1")
+        return text
+
     @field_validator("sources_file")
     @classmethod
     def _check_sources_file(cls, value: Path) -> Path:
@@ -148,6 +295,18 @@ class Settings(BaseSettings):
         except OSError as exc:
             raise ValueError(f"{value} is not readable: {exc.strerror}") from None
         return value
+
+    @field_validator("schedule_timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        check_timezone(value.strip())
+        return value.strip()
+
+    @field_validator("schedule_cron")
+    @classmethod
+    def _check_cron(cls, value: str) -> str:
+        crontab_trigger(value.strip())
+        return " ".join(value.split())
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -162,7 +321,22 @@ class Settings(BaseSettings):
             raise ValueError(
                 "RAG_CHUNK_OVERLAP_CHARS must be less than half of RAG_CHUNK_SIZE_CHARS"
             )
+        if self.embedder == "openai":
+            self._check_openai()
         return self
+
+    def _check_openai(self) -> None:
+        key = "" if self.openai_api_key is None else self.openai_api_key.get_secret_value()
+        if not key.strip():
+            raise ValueError("RAG_OPENAI_API_KEY is required with RAG_EMBEDDER=openai")
+        if key.strip().lower() in _PLACEHOLDER_SECRETS or key.strip().startswith("<"):
+            raise ValueError("RAG_OPENAI_API_KEY is a placeholder; set the real key")
+        known = self.openai_model in OPENAI_NATIVE_DIMS
+        if not (known or self.openai_dimensions or "embedding_dim" in self.model_fields_set):
+            raise ValueError(
+                f"the vector size of RAG_OPENAI_MODEL={self.openai_model!r} is not known; set "
+                "RAG_EMBEDDING_DIM to its native size (or RAG_OPENAI_DIMENSIONS to request one)"
+            )
 
 
 def load_settings(**overrides: Any) -> Settings:

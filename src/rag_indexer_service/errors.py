@@ -5,7 +5,9 @@
     │   ├── ConfigError           a setting or the sources file is invalid
     │   ├── CabinetNotFound       the source does not list this cabinet
     │   ├── SourceQueryError      a configured source query is broken (bad SQL, missing column)
-    │   └── SourceSuspicious      the scan would delete too much of the index; nothing was deleted
+    │   ├── SourceSuspicious      the scan would delete too much of the index; nothing was deleted
+    │   ├── EmbeddingRejected     the embedding API refused the request (key, model, vector size)
+    │   └── EmbedderMismatch      the cabinet's index was built by another embedder
     └── TransientError            the outside world failed; the same call may succeed later
         ├── SourceUnavailable     the source database cannot be reached
         ├── DatabaseUnavailable   the service database cannot be reached
@@ -24,6 +26,8 @@ __all__ = [
     "CabinetNotFound",
     "ConfigError",
     "DatabaseUnavailable",
+    "EmbedderMismatch",
+    "EmbeddingRejected",
     "EmbeddingUnavailable",
     "PermanentError",
     "RagIndexerError",
@@ -62,6 +66,14 @@ class SourceQueryError(PermanentError):
 
 class SourceSuspicious(PermanentError):
     """The scan would delete too much of the index; nothing was deleted."""
+
+
+class EmbeddingRejected(PermanentError):
+    """The embedding API refused the request or answered nonsense; retrying cannot help."""
+
+
+class EmbedderMismatch(PermanentError):
+    """The cabinet's index was built by another embedder than the one asked to search it."""
 
 
 class SourceUnavailable(TransientError):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from rag_indexer_service.config import Settings
 from rag_indexer_service.db import Database, open_database
-from rag_indexer_service.indexing.embedders import build_embedder
+from rag_indexer_service.indexing.embedders import build_embedder, close_embedder
 from rag_indexer_service.indexing.indexer import IndexOptions, RAGIndexer
 from rag_indexer_service.indexing.sources import SqlSource, load_source_spec
 from rag_indexer_service.indexing.store import Store
@@ -44,4 +44,5 @@ async def open_runtime(settings: Settings, *, pool_size: int = 5) -> AsyncIterat
         )
         yield Runtime(settings=settings, db=db, source=source, store=store, indexer=indexer)
     finally:
+        await close_embedder(embedder)
         await db.close()

@@ -15,7 +15,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
 
-__all__ = ["cabinets", "chunks", "documents", "metadata"]
+__all__ = ["cabinets", "chunks", "documents", "embedding_cache", "metadata"]
 
 metadata = MetaData()
 
@@ -29,12 +29,18 @@ cabinets = Table(
     Column("chunk_count", Integer, nullable=False, server_default="0"),
     Column("last_indexed_at", DateTime(timezone=True)),
     Column("last_success_at", DateTime(timezone=True)),
+    Column("last_run_id", BigInteger),
+    Column("active_generation", Integer, nullable=False, server_default="0"),
+    Column("building_generation", Integer),
+    Column("building_embedder_id", Text),
+    Column("retired_generation", Integer),
 )
 
 documents = Table(
     "rag_documents",
     metadata,
     Column("cabinet_id", BigInteger, primary_key=True),
+    Column("generation", Integer, primary_key=True, server_default="0"),
     Column("kind", Text, primary_key=True),
     Column("doc_id", Text, primary_key=True),
     Column("content_hash", Text, nullable=False),
@@ -47,6 +53,7 @@ chunks = Table(
     "rag_chunks",
     metadata,
     Column("cabinet_id", BigInteger, primary_key=True),
+    Column("generation", Integer, primary_key=True, server_default="0"),
     Column("kind", Text, primary_key=True),
     Column("doc_id", Text, primary_key=True),
     Column("chunk_no", Integer, primary_key=True),
@@ -55,4 +62,14 @@ chunks = Table(
     Column("metadata", JSONB, nullable=False),
     Column("embedding", Vector(), nullable=False),
     Column("tsv", TSVECTOR),
+)
+
+embedding_cache = Table(
+    "rag_embedding_cache",
+    metadata,
+    Column("embedder_id", Text, primary_key=True),
+    Column("text_hash", Text, primary_key=True),
+    Column("embedding", Vector(), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_used_at", DateTime(timezone=True), nullable=False),
 )

@@ -5,6 +5,9 @@ feature-hashing trick over word unigrams, word bigrams and character trigrams, s
 sublinear term frequency, L2-normalised. No model, no network, deterministic across processes
 and machines, and good enough that texts sharing words and word-pieces land close together
 (Russian inflections share trigrams).
+
+`OpenAIEmbedder` (`openai_embedder.py`) calls an OpenAI-compatible HTTP API. `build_embedder`
+picks one from settings; `close_embedder` releases what an embedder holds (HTTP client, Redis).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import asyncio
 import re
 import zlib
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -21,7 +24,7 @@ import numpy.typing as npt
 from rag_indexer_service.config import Settings
 from rag_indexer_service.errors import ConfigError
 
-__all__ = ["Embedder", "HashingEmbedder", "Vectors", "build_embedder"]
+__all__ = ["Embedder", "HashingEmbedder", "Vectors", "build_embedder", "close_embedder"]
 
 Vectors = npt.NDArray[np.float32]
 
@@ -103,6 +106,22 @@ class HashingEmbedder:
         return await asyncio.to_thread(self.embed_sync, texts)
 
 
+@runtime_checkable
+class _Closable(Protocol):
+    async def aclose(self) -> None: ...
+
+
 def build_embedder(settings: Settings) -> Embedder:
-    """The embedder `settings` asks for."""
+    """The embedder `settings` asks for. Connects nothing: clients open on first use."""
+    if settings.embedder == "openai":
+        # Imported here: openai_embedder imports this module for `Vectors`.
+        from rag_indexer_service.indexing.openai_embedder import OpenAIEmbedder
+
+        return OpenAIEmbedder.from_settings(settings)
     return HashingEmbedder(settings.embedding_dim)
+
+
+async def close_embedder(embedder: Embedder) -> None:
+    """Release the embedder's connections, if it holds any."""
+    if isinstance(embedder, _Closable):
+        await embedder.aclose()

@@ -7,6 +7,12 @@
 3. Write each batch in one transaction.
 4. Only after the whole scan succeeded, delete documents the source no longer has, unless that
    looks like a broken source (mass-delete guard).
+
+Vectors come, in this order, from the document's own unchanged chunks, the embedding cache
+(identical text anywhere, same embedder), and the embedder. A run with another embedder than
+the one that built the index rebuilds it into a new generation that replaces the old one
+atomically when complete (`generations.py`); searches meanwhile read the old one, and a
+search with an embedder other than the index's is refused (`EmbedderMismatch`).
 """
 
 from __future__ import annotations
@@ -20,12 +26,15 @@ from contextlib import aclosing
 from dataclasses import dataclass
 
 from rag_indexer_service.config import Settings
-from rag_indexer_service.errors import CabinetNotFound, SourceSuspicious
+from rag_indexer_service.errors import CabinetNotFound, EmbedderMismatch, SourceSuspicious
 from rag_indexer_service.indexing.chunking import split_text
 from rag_indexer_service.indexing.embedders import Embedder
+from rag_indexer_service.indexing.embedding_cache import EmbeddingCache
+from rag_indexer_service.indexing.generations import CabinetState, GenerationPlan
 from rag_indexer_service.indexing.report import DocFailure, IndexReport
 from rag_indexer_service.indexing.sources import CabinetSource, SourceDocument
 from rag_indexer_service.indexing.store import ChunkRow, DocumentWrite, SearchHit, Store
+from rag_indexer_service.indexing.usage import EmbeddingUsage, current_usage, metering
 
 __all__ = ["IndexOptions", "ProgressCallback", "RAGIndexer"]
 
@@ -52,6 +61,10 @@ class IndexOptions:
     max_delete_share: float = 0.5
     mass_delete_min_docs: int = 20
     allow_mass_delete: bool = False
+    embedding_cache: bool = False
+    cache_max_age_s: float = 30 * 86400.0
+    cache_max_rows: int = 1_000_000
+    cache_prune_every_s: float = 3600.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> IndexOptions:
@@ -63,6 +76,10 @@ class IndexOptions:
             max_delete_share=settings.max_delete_share,
             mass_delete_min_docs=settings.mass_delete_min_docs,
             allow_mass_delete=settings.allow_mass_delete,
+            # The hashing embedder computes a vector faster than the cache could look it up.
+            embedding_cache=settings.embedding_cache and settings.embedder != "hashing",
+            cache_max_age_s=settings.embedding_cache_max_age_days * 86400.0,
+            cache_max_rows=settings.embedding_cache_max_rows,
         )
 
 
@@ -81,6 +98,8 @@ class RAGIndexer:
         self.store = store
         self.embedder = embedder
         self.options = options or IndexOptions()
+        self.cache = EmbeddingCache(store.engine) if self.options.embedding_cache else None
+        self._pruned_at: float | None = None
 
     async def index_cabinet(
         self,
@@ -96,18 +115,46 @@ class RAGIndexer:
         async with self.store.cabinet_lock(cabinet_id):
             fingerprint = await self.source.fingerprint(cabinet_id)
             state = await self.store.cabinet_state(cabinet_id)
-            rebuild = state is not None and state.embedder_id not in (None, self.embedder.id)
+            plan = await self.store.generations.prepare(cabinet_id, self.embedder.id)
+            if plan.rebuild:
+                log.info(
+                    "cabinet %s: indexed with %s, embedding with %s: rebuilding into generation "
+                    "%s (generation %s keeps serving until it is complete)",
+                    cabinet_id,
+                    state.embedder_id if state else None,
+                    self.embedder.id,
+                    plan.generation,
+                    plan.serving,
+                )
+            report.rebuild = plan.rebuild
             total = state.document_count if state and state.document_count else None
-            seen = await self._scan(
-                cabinet_id, report, rebuild=rebuild, total=total, progress=progress
-            )
             allow = (
                 self.options.allow_mass_delete if allow_mass_delete is None else allow_mass_delete
             )
-            await self._delete_gone(cabinet_id, seen, report, allow_mass_delete=allow)
-            await self.store.save_cabinet_state(
-                cabinet_id, embedder_id=self.embedder.id, fingerprint=fingerprint, success=True
-            )
+            with metering() as usage:
+                try:
+                    seen = await self._scan(
+                        cabinet_id, report, plan, total=total, progress=progress
+                    )
+                    await self._delete_gone(cabinet_id, seen, report, plan, allow_mass_delete=allow)
+                finally:
+                    _record_usage(report, usage)
+            if plan.rebuild:
+                await self.store.generations.activate(
+                    cabinet_id,
+                    plan.generation,
+                    embedder_id=self.embedder.id,
+                    fingerprint=fingerprint,
+                )
+            else:
+                await self.store.save_cabinet_state(
+                    cabinet_id,
+                    embedder_id=self.embedder.id,
+                    fingerprint=fingerprint,
+                    success=True,
+                    generation=plan.generation,
+                )
+        await self._prune_cache()
         report.duration_s = round(time.perf_counter() - started, 3)
         log.info(
             "indexed cabinet %s: %s",
@@ -117,15 +164,52 @@ class RAGIndexer:
         return report
 
     async def search(self, cabinet_id: int, query: str, *, k: int = 10) -> list[SearchHit]:
+        """Hybrid search in the cabinet's index; refused if another embedder built it."""
+        self._check_embedder(cabinet_id, await self.store.cabinet_state(cabinet_id))
         vectors = await self.embedder.embed([query])
-        return await self.store.search(cabinet_id, query_text=query, query_vector=vectors[0], k=k)
+        hits = await self.store.search(
+            cabinet_id, query_text=query, query_vector=vectors[0], k=k, embedder_id=self.embedder.id
+        )
+        if not hits:  # perhaps a rebuild for another embedder was swapped in meanwhile
+            self._check_embedder(cabinet_id, await self.store.cabinet_state(cabinet_id))
+        return hits
+
+    def _check_embedder(self, cabinet_id: int, state: CabinetState | None) -> None:
+        if state is None or state.embedder_id in (None, self.embedder.id):
+            return
+        if state.building_embedder_id == self.embedder.id:
+            after = f"a rebuild with {self.embedder.id} is under way and replaces it when complete"
+        else:
+            after = f"the cabinet's next indexing run with {self.embedder.id} rebuilds it"
+        raise EmbedderMismatch(
+            f"cabinet {cabinet_id} is indexed with {state.embedder_id}, but this process embeds "
+            f"queries with {self.embedder.id}: their vectors cannot be compared; {after} "
+            "(or search with the embedder settings the index was built with)"
+        )
+
+    async def _prune_cache(self) -> None:
+        if self.cache is None:
+            return
+        now = time.monotonic()
+        if self._pruned_at is not None and now - self._pruned_at < self.options.cache_prune_every_s:
+            return
+        self._pruned_at = now
+        try:
+            pruned = await self.cache.prune(
+                max_age_s=self.options.cache_max_age_s, max_rows=self.options.cache_max_rows
+            )
+        except Exception:
+            log.warning("pruning the embedding cache failed", exc_info=True)
+            return
+        if pruned:
+            log.info("embedding cache: pruned %s entries", pruned)
 
     async def _scan(
         self,
         cabinet_id: int,
         report: IndexReport,
+        plan: GenerationPlan,
         *,
-        rebuild: bool,
         total: int | None,
         progress: ProgressCallback | None,
     ) -> set[tuple[str, str]]:
@@ -133,7 +217,7 @@ class RAGIndexer:
         batch: list[SourceDocument] = []
 
         async def flush() -> None:
-            await self._process_batch(cabinet_id, batch, report, rebuild=rebuild)
+            await self._process_batch(cabinet_id, batch, report, plan)
             batch.clear()
             if progress is not None:
                 progress(report.docs_seen, max(total, report.docs_seen) if total else None)
@@ -171,21 +255,31 @@ class RAGIndexer:
         cabinet_id: int,
         batch: Sequence[SourceDocument],
         report: IndexReport,
-        *,
-        rebuild: bool,
+        plan: GenerationPlan,
     ) -> None:
         if not batch:
             return
         kind = batch[0].kind
-        known = await self.store.document_hashes(cabinet_id, kind, [d.doc_id for d in batch])
+        doc_ids = [d.doc_id for d in batch]
+        known = await self.store.document_hashes(
+            cabinet_id, kind, doc_ids, generation=plan.generation
+        )
+        serving = (
+            await self.store.document_hashes(cabinet_id, kind, doc_ids, generation=plan.serving)
+            if plan.rebuild
+            else known
+        )
         writes: list[DocumentWrite] = []
         to_chunk: list[tuple[SourceDocument, str, str]] = []
         for doc in batch:
             content_hash, meta_hash = _hash(doc.text), _meta_hash(doc.metadata)
             old = known.get(doc.doc_id)
             if old is None:
-                report.docs_added += 1
-            elif old[0] != content_hash or rebuild:
+                if doc.doc_id in serving:
+                    report.docs_updated += 1  # rebuilt for the new embedder
+                else:
+                    report.docs_added += 1
+            elif old[0] != content_hash:
                 report.docs_updated += 1
             elif old[1] != meta_hash:
                 report.docs_metadata_only += 1
@@ -199,11 +293,9 @@ class RAGIndexer:
             to_chunk.append((doc, content_hash, meta_hash))
         if to_chunk:
             writes.extend(
-                await self._chunk_and_embed(
-                    cabinet_id, kind, to_chunk, known, report, rebuild=rebuild
-                )
+                await self._chunk_and_embed(cabinet_id, kind, to_chunk, known, report, plan)
             )
-        await self.store.write_batch(cabinet_id, writes)
+        await self.store.write_batch(cabinet_id, writes, generation=plan.generation)
 
     async def _chunk_and_embed(
         self,
@@ -212,11 +304,13 @@ class RAGIndexer:
         docs: Sequence[tuple[SourceDocument, str, str]],
         known: dict[str, tuple[str, str, int]],
         report: IndexReport,
-        *,
-        rebuild: bool,
+        plan: GenerationPlan,
     ) -> list[DocumentWrite]:
+        # Only vectors of the generation being written are reusable: same embedder.
         updated_ids = [doc.doc_id for doc, _, _ in docs if doc.doc_id in known]
-        reusable = {} if rebuild else await self.store.chunk_vectors(cabinet_id, kind, updated_ids)
+        reusable = await self.store.chunk_vectors(
+            cabinet_id, kind, updated_ids, generation=plan.generation
+        )
         pieces = [
             split_text(
                 doc.text,
@@ -234,12 +328,7 @@ class RAGIndexer:
                     vectors[h] = reusable[h]
                 else:
                     missing.setdefault(h, chunk)
-        hashes, texts = list(missing), list(missing.values())
-        step = self.options.embed_batch_size
-        for start in range(0, len(texts), step):
-            embedded = await self.embedder.embed(texts[start : start + step])
-            vectors.update(zip(hashes[start : start + step], embedded, strict=True))
-        report.chunks_embedded += len(texts)
+        vectors.update(await self._vectors_for(missing, report))
 
         writes = []
         for (doc, content_hash, meta_hash), chunks in zip(docs, pieces, strict=True):
@@ -257,39 +346,86 @@ class RAGIndexer:
             )
         return writes
 
+    async def _vectors_for(self, texts: dict[str, str], report: IndexReport) -> dict[str, object]:
+        """`hash -> vector` for `hash -> text`: from the cache where it has them, else embedded
+        (in one call: the embedder batches and parallelises) and then cached."""
+        vectors: dict[str, object] = {}
+        if self.cache is not None and texts:
+            vectors.update(await self.cache.get(self.embedder.id, list(texts)))
+            current_usage().cache_hits += len(vectors)
+        hashes = [h for h in texts if h not in vectors]
+        if not hashes:
+            return vectors
+        embedded = await self.embedder.embed([texts[h] for h in hashes])
+        report.chunks_embedded += len(hashes)
+        fresh = dict(zip(hashes, embedded, strict=True))
+        if self.cache is not None:
+            await self.cache.put(self.embedder.id, fresh)
+        vectors.update(fresh)
+        return vectors
+
     async def _delete_gone(
         self,
         cabinet_id: int,
         seen: set[tuple[str, str]],
         report: IndexReport,
+        plan: GenerationPlan,
         *,
         allow_mass_delete: bool,
     ) -> None:
+        """Delete what the source no longer has (guarded). In a rebuild, the guard compares with
+        the serving generation, which the swap retires whole; the new one only sheds documents
+        an earlier attempt of the rebuild wrote and the source has dropped since."""
         indexed = 0
         gone: list[tuple[str, str]] = []
-        async with aclosing(self.store.iter_document_keys(cabinet_id)) as keys:
-            async for kind, doc_id, _ in keys:
+        gone_chunks = 0
+        async with aclosing(
+            self.store.iter_document_keys(cabinet_id, generation=plan.serving)
+        ) as keys:
+            async for kind, doc_id, chunk_count in keys:
                 indexed += 1
                 if (kind, doc_id) not in seen:
                     gone.append((kind, doc_id))
-        if not gone:
+                    gone_chunks += chunk_count
+        if gone and not allow_mass_delete:
+            self._guard(cabinet_id, len(gone), indexed, seen)
+        if not plan.rebuild:
+            report.chunks_deleted += await self.store.delete_documents(
+                cabinet_id, gone, generation=plan.generation
+            )
+            report.docs_deleted += len(gone)
             return
-        if not allow_mass_delete:
-            if not seen:
-                raise SourceSuspicious(
-                    f"the source returned no documents for cabinet {cabinet_id}, which has "
-                    f"{indexed} indexed; refusing to delete them (set RAG_ALLOW_MASS_DELETE=true "
-                    "or pass --allow-mass-delete if this is intended)"
-                )
-            share = len(gone) / indexed
-            if (
-                indexed >= self.options.mass_delete_min_docs
-                and share > self.options.max_delete_share
-            ):
-                raise SourceSuspicious(
-                    f"cabinet {cabinet_id}: the source no longer has {len(gone)} of {indexed} "
-                    f"indexed documents ({share:.0%} > RAG_MAX_DELETE_SHARE="
-                    f"{self.options.max_delete_share:.0%}); refusing to delete them"
-                )
-        report.chunks_deleted += await self.store.delete_documents(cabinet_id, gone)
         report.docs_deleted += len(gone)
+        report.chunks_deleted += gone_chunks
+        stale: list[tuple[str, str]] = []
+        async with aclosing(
+            self.store.iter_document_keys(cabinet_id, generation=plan.generation)
+        ) as keys:
+            async for kind, doc_id, _ in keys:
+                if (kind, doc_id) not in seen:
+                    stale.append((kind, doc_id))
+        await self.store.delete_documents(cabinet_id, stale, generation=plan.generation)
+
+    def _guard(self, cabinet_id: int, gone: int, indexed: int, seen: set[tuple[str, str]]) -> None:
+        if not seen:
+            raise SourceSuspicious(
+                f"the source returned no documents for cabinet {cabinet_id}, which has "
+                f"{indexed} indexed; refusing to delete them (set RAG_ALLOW_MASS_DELETE=true "
+                "or pass --allow-mass-delete if this is intended)"
+            )
+        share = gone / indexed
+        if indexed >= self.options.mass_delete_min_docs and share > self.options.max_delete_share:
+            raise SourceSuspicious(
+                f"cabinet {cabinet_id}: the source no longer has {gone} of {indexed} "
+                f"indexed documents ({share:.0%} > RAG_MAX_DELETE_SHARE="
+                f"{self.options.max_delete_share:.0%}); refusing to delete them"
+            )
+
+
+def _record_usage(report: IndexReport, usage: EmbeddingUsage) -> None:
+    report.embedding_requests = usage.requests
+    report.embedding_tokens = usage.tokens
+    report.embedding_retries = usage.retries
+    report.embedding_throttled_ms = round(usage.throttled_s * 1000)
+    report.embedding_cache_hits = usage.cache_hits
+    report.embedding_truncated = usage.truncated

@@ -28,6 +28,14 @@ class IndexReport:
     chunks_embedded: int = 0
     chunks_reused: int = 0
     chunks_deleted: int = 0
+    embedding_requests: int = 0
+    embedding_tokens: int = 0
+    embedding_retries: int = 0
+    embedding_throttled_ms: int = 0
+    embedding_cache_hits: int = 0
+    embedding_truncated: int = 0
+    rebuild: bool = False
+    """The run rebuilt the index for a new embedder (and swapped it in)."""
     duration_s: float = 0.0
     failures: list[DocFailure] = field(default_factory=list)
 

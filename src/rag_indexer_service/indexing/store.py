@@ -2,6 +2,10 @@
 
 Every write of a batch (chunks and their `rag_documents` rows) happens in one transaction,
 so the ledger and the chunks can never disagree. New chunks arrive by binary COPY.
+
+Rows belong to a *generation* of the cabinet's index; searches read the generation
+`rag_cabinets.active_generation` names, in the same statement, so a swap (`generations.py`)
+is atomic for readers and a search never mixes vectors of two embedders.
 """
 
 from __future__ import annotations
@@ -12,12 +16,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from rag_indexer_service.errors import CabinetBusy
 from rag_indexer_service.indexing.embedders import Vectors
+from rag_indexer_service.indexing.generations import STATE_COLUMNS, CabinetState, Generations
+from rag_indexer_service.indexing.search import SearchHit, search_chunks
 
 __all__ = [
     "CabinetState",
@@ -25,10 +30,12 @@ __all__ = [
     "DocumentWrite",
     "SearchHit",
     "Store",
+    "driver_connection",
 ]
 
 _CHUNK_COLUMNS = (
     "cabinet_id",
+    "generation",
     "kind",
     "doc_id",
     "chunk_no",
@@ -37,15 +44,6 @@ _CHUNK_COLUMNS = (
     "metadata",
     "embedding",
 )
-_RRF_K = 60
-
-
-@dataclass(frozen=True, slots=True)
-class CabinetState:
-    embedder_id: str | None
-    source_fingerprint: str | None
-    document_count: int
-    chunk_count: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,19 +66,7 @@ class DocumentWrite:
     chunks: Sequence[ChunkRow] | None
 
 
-@dataclass(frozen=True, slots=True)
-class SearchHit:
-    kind: str
-    doc_id: str
-    chunk_no: int
-    content: str
-    metadata: dict[str, Any]
-    score: float
-    vector_rank: int | None
-    text_rank: int | None
-
-
-async def _driver(conn: AsyncConnection) -> Any:
+async def driver_connection(conn: AsyncConnection) -> Any:
     """The asyncpg connection under a SQLAlchemy connection (for COPY)."""
     raw = await conn.get_raw_connection()
     return raw.driver_connection
@@ -89,6 +75,11 @@ async def _driver(conn: AsyncConnection) -> Any:
 class Store:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        self.generations = Generations(engine)
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
 
     @asynccontextmanager
     async def cabinet_lock(self, cabinet_id: int) -> AsyncIterator[None]:
@@ -116,31 +107,29 @@ class Store:
         async with self._engine.connect() as conn:
             row = (
                 await conn.execute(
-                    text(
-                        "SELECT embedder_id, source_fingerprint, document_count, chunk_count "
-                        "FROM rag_cabinets WHERE cabinet_id = :c"
-                    ),
+                    text(f"SELECT {STATE_COLUMNS} FROM rag_cabinets WHERE cabinet_id = :c"),
                     {"c": cabinet_id},
                 )
             ).first()
         return None if row is None else CabinetState(*row)
 
     async def document_hashes(
-        self, cabinet_id: int, kind: str, doc_ids: Sequence[str]
+        self, cabinet_id: int, kind: str, doc_ids: Sequence[str], *, generation: int = 0
     ) -> dict[str, tuple[str, str, int]]:
         """`doc_id -> (content_hash, meta_hash, chunk_count)` for those already indexed."""
         async with self._engine.connect() as conn:
             rows = await conn.execute(
                 text(
                     "SELECT doc_id, content_hash, meta_hash, chunk_count FROM rag_documents "
-                    "WHERE cabinet_id = :c AND kind = :k AND doc_id = ANY(:ids)"
+                    "WHERE cabinet_id = :c AND generation = :g AND kind = :k "
+                    "AND doc_id = ANY(:ids)"
                 ),
-                {"c": cabinet_id, "k": kind, "ids": list(doc_ids)},
+                {"c": cabinet_id, "g": generation, "k": kind, "ids": list(doc_ids)},
             )
             return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
     async def chunk_vectors(
-        self, cabinet_id: int, kind: str, doc_ids: Sequence[str]
+        self, cabinet_id: int, kind: str, doc_ids: Sequence[str], *, generation: int = 0
     ) -> dict[str, Any]:
         """`content_hash -> embedding` of the current chunks of these documents (for reuse)."""
         if not doc_ids:
@@ -148,14 +137,16 @@ class Store:
         async with self._engine.connect() as conn:
             rows = await conn.execute(
                 text(
-                    "SELECT content_hash, embedding FROM rag_chunks "
-                    "WHERE cabinet_id = :c AND kind = :k AND doc_id = ANY(:ids)"
+                    "SELECT content_hash, embedding FROM rag_chunks WHERE cabinet_id = :c "
+                    "AND generation = :g AND kind = :k AND doc_id = ANY(:ids)"
                 ),
-                {"c": cabinet_id, "k": kind, "ids": list(doc_ids)},
+                {"c": cabinet_id, "g": generation, "k": kind, "ids": list(doc_ids)},
             )
             return {r[0]: r[1] for r in rows}
 
-    async def write_batch(self, cabinet_id: int, writes: Sequence[DocumentWrite]) -> None:
+    async def write_batch(
+        self, cabinet_id: int, writes: Sequence[DocumentWrite], *, generation: int = 0
+    ) -> None:
         """Replace the chunks of rewritten documents, update metadata-only ones, upsert ledger."""
         if not writes:
             return
@@ -165,11 +156,12 @@ class Store:
             await conn.execute(
                 text(
                     "DELETE FROM rag_chunks c USING unnest(CAST(:kinds AS text[]), "
-                    "CAST(:ids AS text[])) AS d(kind, doc_id) "
-                    "WHERE c.cabinet_id = :c AND c.kind = d.kind AND c.doc_id = d.doc_id"
+                    "CAST(:ids AS text[])) AS d(kind, doc_id) WHERE c.cabinet_id = :c "
+                    "AND c.generation = :g AND c.kind = d.kind AND c.doc_id = d.doc_id"
                 ),
                 {
                     "c": cabinet_id,
+                    "g": generation,
                     "kinds": [w.kind for w in rewritten],
                     "ids": [w.doc_id for w in rewritten],
                 },
@@ -177,6 +169,7 @@ class Store:
             records = [
                 (
                     cabinet_id,
+                    generation,
                     w.kind,
                     w.doc_id,
                     ch.chunk_no,
@@ -189,7 +182,7 @@ class Store:
                 for ch in w.chunks or ()
             ]
             if records:
-                driver = await _driver(conn)
+                driver = await driver_connection(conn)
                 await driver.copy_records_to_table(
                     "rag_chunks", records=records, columns=_CHUNK_COLUMNS
                 )
@@ -198,11 +191,12 @@ class Store:
                     text(
                         "UPDATE rag_chunks c SET metadata = CAST(d.meta AS jsonb) "
                         "FROM unnest(CAST(:kinds AS text[]), CAST(:ids AS text[]), "
-                        "CAST(:metas AS text[])) AS d(kind, doc_id, meta) "
-                        "WHERE c.cabinet_id = :c AND c.kind = d.kind AND c.doc_id = d.doc_id"
+                        "CAST(:metas AS text[])) AS d(kind, doc_id, meta) WHERE c.cabinet_id = :c "
+                        "AND c.generation = :g AND c.kind = d.kind AND c.doc_id = d.doc_id"
                     ),
                     {
                         "c": cabinet_id,
+                        "g": generation,
                         "kinds": [w.kind for w in meta_only],
                         "ids": [w.doc_id for w in meta_only],
                         "metas": [json.dumps(w.metadata, ensure_ascii=False) for w in meta_only],
@@ -210,14 +204,14 @@ class Store:
                 )
             await conn.execute(
                 text(
-                    "INSERT INTO rag_documents AS d "
-                    "(cabinet_id, kind, doc_id, content_hash, meta_hash, chunk_count, indexed_at) "
-                    "SELECT :c, kind, doc_id, content_hash, meta_hash, "
+                    "INSERT INTO rag_documents AS d (cabinet_id, generation, kind, doc_id, "
+                    "content_hash, meta_hash, chunk_count, indexed_at) "
+                    "SELECT :c, :g, kind, doc_id, content_hash, meta_hash, "
                     "COALESCE(chunk_count, -1), now() "
                     "FROM unnest(CAST(:kinds AS text[]), CAST(:ids AS text[]), "
                     "CAST(:chs AS text[]), CAST(:mhs AS text[]), CAST(:counts AS int[])) "
                     "AS u(kind, doc_id, content_hash, meta_hash, chunk_count) "
-                    "ON CONFLICT (cabinet_id, kind, doc_id) DO UPDATE SET "
+                    "ON CONFLICT (cabinet_id, generation, kind, doc_id) DO UPDATE SET "
                     "content_hash = EXCLUDED.content_hash, meta_hash = EXCLUDED.meta_hash, "
                     "chunk_count = CASE WHEN EXCLUDED.chunk_count < 0 "
                     "THEN d.chunk_count ELSE EXCLUDED.chunk_count END, "
@@ -225,6 +219,7 @@ class Store:
                 ),
                 {
                     "c": cabinet_id,
+                    "g": generation,
                     "kinds": [w.kind for w in writes],
                     "ids": [w.doc_id for w in writes],
                     "chs": [w.content_hash for w in writes],
@@ -234,27 +229,36 @@ class Store:
             )
 
     async def iter_document_keys(
-        self, cabinet_id: int
+        self, cabinet_id: int, *, generation: int = 0
     ) -> AsyncGenerator[tuple[str, str, int], None]:
-        """Every indexed `(kind, doc_id, chunk_count)` of the cabinet."""
+        """Every indexed `(kind, doc_id, chunk_count)` of the cabinet's generation."""
         async with self._engine.connect() as conn:
             result = await conn.stream(
                 text(
-                    "SELECT kind, doc_id, chunk_count FROM rag_documents WHERE cabinet_id = :c"
+                    "SELECT kind, doc_id, chunk_count FROM rag_documents "
+                    "WHERE cabinet_id = :c AND generation = :g"
                 ).execution_options(yield_per=5000),
-                {"c": cabinet_id},
+                {"c": cabinet_id, "g": generation},
             )
             async for kind, doc_id, chunk_count in result:
                 yield kind, doc_id, chunk_count
 
-    async def delete_documents(self, cabinet_id: int, keys: Sequence[tuple[str, str]]) -> int:
+    async def delete_documents(
+        self, cabinet_id: int, keys: Sequence[tuple[str, str]], *, generation: int = 0
+    ) -> int:
         """Delete documents and their chunks in one transaction; returns chunks deleted."""
         if not keys:
             return 0
-        params = {"c": cabinet_id, "kinds": [k for k, _ in keys], "ids": [d for _, d in keys]}
+        params = {
+            "c": cabinet_id,
+            "g": generation,
+            "kinds": [k for k, _ in keys],
+            "ids": [d for _, d in keys],
+        }
         keyset = (
             "unnest(CAST(:kinds AS text[]), CAST(:ids AS text[])) AS d(kind, doc_id) "
-            "WHERE x.cabinet_id = :c AND x.kind = d.kind AND x.doc_id = d.doc_id"
+            "WHERE x.cabinet_id = :c AND x.generation = :g AND x.kind = d.kind "
+            "AND x.doc_id = d.doc_id"
         )
         async with self._engine.begin() as conn:
             chunks = await conn.execute(text(f"DELETE FROM rag_chunks x USING {keyset}"), params)
@@ -262,8 +266,15 @@ class Store:
         return int(chunks.rowcount)
 
     async def save_cabinet_state(
-        self, cabinet_id: int, *, embedder_id: str, fingerprint: str | None, success: bool
+        self,
+        cabinet_id: int,
+        *,
+        embedder_id: str,
+        fingerprint: str | None,
+        success: bool,
+        generation: int = 0,
     ) -> CabinetState:
+        """Record a finished run in the active generation `generation` (counts included)."""
         async with self._engine.begin() as conn:
             row = (
                 await conn.execute(
@@ -273,7 +284,7 @@ class Store:
                         "last_success_at) "
                         "SELECT :c, :e, :f, count(*), COALESCE(sum(chunk_count), 0), now(), "
                         "CASE WHEN :ok THEN now() END "
-                        "FROM rag_documents WHERE cabinet_id = :c "
+                        "FROM rag_documents WHERE cabinet_id = :c AND generation = :g "
                         "ON CONFLICT (cabinet_id) DO UPDATE SET "
                         "embedder_id = EXCLUDED.embedder_id, "
                         "source_fingerprint = EXCLUDED.source_fingerprint, "
@@ -281,9 +292,15 @@ class Store:
                         "chunk_count = EXCLUDED.chunk_count, "
                         "last_indexed_at = EXCLUDED.last_indexed_at, "
                         "last_success_at = COALESCE(EXCLUDED.last_success_at, c.last_success_at) "
-                        "RETURNING embedder_id, source_fingerprint, document_count, chunk_count"
+                        f"RETURNING {STATE_COLUMNS}"
                     ),
-                    {"c": cabinet_id, "e": embedder_id, "f": fingerprint, "ok": success},
+                    {
+                        "c": cabinet_id,
+                        "e": embedder_id,
+                        "f": fingerprint,
+                        "ok": success,
+                        "g": generation,
+                    },
                 )
             ).one()
         return CabinetState(*row)
@@ -296,61 +313,16 @@ class Store:
         query_vector: Vectors,
         k: int,
         candidates: int = 50,
+        embedder_id: str | None = None,
     ) -> list[SearchHit]:
-        """Hybrid search in one cabinet: cosine distance and full-text rank fused by RRF."""
-        pool = max(k, candidates)
-        sql = text(
-            f"""
-            WITH q AS (
-                SELECT websearch_to_tsquery('russian', :qt)
-                       || websearch_to_tsquery('english', :qt) AS tsq
-            ),
-            vec AS (
-                SELECT kind, doc_id, chunk_no,
-                       row_number() OVER (ORDER BY embedding <=> :qv) AS r
-                FROM rag_chunks WHERE cabinet_id = :c
-                ORDER BY embedding <=> :qv LIMIT :pool
-            ),
-            kw AS (
-                SELECT kind, doc_id, chunk_no,
-                       row_number() OVER (ORDER BY ts_rank_cd(tsv, q.tsq) DESC) AS r
-                FROM rag_chunks, q
-                WHERE cabinet_id = :c AND tsv @@ q.tsq
-                ORDER BY ts_rank_cd(tsv, q.tsq) DESC LIMIT :pool
-            ),
-            fused AS (
-                SELECT COALESCE(vec.kind, kw.kind) AS kind,
-                       COALESCE(vec.doc_id, kw.doc_id) AS doc_id,
-                       COALESCE(vec.chunk_no, kw.chunk_no) AS chunk_no,
-                       vec.r AS vector_rank, kw.r AS text_rank,
-                       COALESCE(1.0 / ({_RRF_K} + vec.r), 0)
-                       + COALESCE(1.0 / ({_RRF_K} + kw.r), 0) AS score
-                FROM vec FULL OUTER JOIN kw USING (kind, doc_id, chunk_no)
-            )
-            SELECT f.kind, f.doc_id, f.chunk_no, ch.content, ch.metadata, f.score,
-                   f.vector_rank, f.text_rank
-            FROM fused f
-            JOIN rag_chunks ch ON ch.cabinet_id = :c AND ch.kind = f.kind
-                 AND ch.doc_id = f.doc_id AND ch.chunk_no = f.chunk_no
-            ORDER BY f.score DESC, f.kind, f.doc_id, f.chunk_no
-            LIMIT :k
-            """
-        )
-        vector = np.asarray(query_vector, dtype=np.float32)
+        """Hybrid search in the cabinet's active generation (see `search.search_chunks`)."""
         async with self._engine.connect() as conn:
-            rows = await conn.execute(
-                sql, {"c": cabinet_id, "qt": query_text, "qv": vector, "pool": pool, "k": k}
+            return await search_chunks(
+                conn,
+                cabinet_id,
+                query_text=query_text,
+                query_vector=query_vector,
+                k=k,
+                candidates=candidates,
+                embedder_id=embedder_id,
             )
-            return [
-                SearchHit(
-                    kind=r.kind,
-                    doc_id=r.doc_id,
-                    chunk_no=r.chunk_no,
-                    content=r.content,
-                    metadata=r.metadata,
-                    score=float(r.score),
-                    vector_rank=r.vector_rank,
-                    text_rank=r.text_rank,
-                )
-                for r in rows
-            ]
