@@ -12,6 +12,7 @@ import textwrap
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import dramatiq
@@ -247,11 +248,14 @@ def spawn(worker_env: dict[str, str]) -> Iterator[Callable[..., subprocess.Popen
     """Start `rag-indexer ARGS...` subprocesses; all are killed at teardown."""
     procs: list[subprocess.Popen[bytes]] = []
 
-    def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    def start(
+        *args: str, env: dict[str, str] | None = None, **popen: Any
+    ) -> subprocess.Popen[bytes]:
         proc = subprocess.Popen(
             [str(Path(sys.executable).with_name("rag-indexer")), *args],
             env=env or worker_env,
             start_new_session=True,
+            **popen,
         )
         procs.append(proc)
         return proc
@@ -259,7 +263,9 @@ def spawn(worker_env: dict[str, str]) -> Iterator[Callable[..., subprocess.Popen
     yield start
     for proc in procs:
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
+            # The parent only: dramatiq's master forwards SIGTERM to its workers, and a
+            # second SIGTERM straight to a worker makes it exit before its event loop stops.
+            proc.send_signal(signal.SIGTERM)
     for proc in procs:
         try:
             proc.wait(timeout=15)

@@ -13,9 +13,9 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
-from typer.exceptions import TyperException
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from typer.exceptions import TyperException
 
 from rag_indexer_service.config import Settings, load_settings
 from rag_indexer_service.errors import RagIndexerError
@@ -440,6 +440,84 @@ def worker(
     # Fetch no more than we can run: one process must not hoard long runs.
     env.setdefault("dramatiq_queue_prefetch", str(threads))
     os.execvpe(sys.executable, argv, env)
+
+
+@app.command()
+def api(
+    host: Annotated[
+        str | None, typer.Option(help="Address to bind (default: RAG_API_HOST).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="Port (default: RAG_API_PORT).")
+    ] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Server processes.")] = 1,
+) -> None:
+    """Serve the HTTP API with uvicorn (needs RAG_BROKER_URL and RAG_API_KEYS)."""
+    from rag_indexer_service.api.server import serve
+
+    try:
+        serve(_settings(), host=host, port=port, workers=workers)
+    except RagIndexerError as exc:
+        raise _fail(str(exc)) from None
+
+
+@app.command()
+def scheduler(
+    once: Annotated[bool, typer.Option("--once", help="Run one fan-out now and exit.")] = False,
+) -> None:
+    """Start the scheduler: fan out all cabinets on RAG_SCHEDULE_CRON and re-drive stale runs
+    (needs RAG_BROKER_URL). Any number of replicas may run: each tick fans out once."""
+    from rag_indexer_service.scheduling import run_scheduler
+
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    raise typer.Exit(_run(lambda s: run_scheduler(s, once=once), quiet=False))
+
+
+def _when(value: str | None) -> str:
+    return "-" if value is None else value[:19].replace("T", " ")
+
+
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
+) -> None:
+    """Show the schedulers (last tick, next tick, last reaper pass), recent ticks and runs."""
+
+    async def go(settings: Settings) -> dict[str, Any]:
+        from rag_indexer_service.db import open_database
+        from rag_indexer_service.scheduling import scheduler_status
+
+        db = await open_database(settings)
+        try:
+            found = await scheduler_status(db.engine, silent_after_s=3 * settings.reaper_interval_s)
+        finally:
+            await db.close()
+        return found.to_dict()
+
+    found = _run(go)
+    if as_json:
+        out.print_json(json.dumps(found, ensure_ascii=False))
+        return
+    if not found["schedulers"]:
+        out.print("no scheduler has run yet")
+    for s in found["schedulers"]:
+        out.print(
+            f"scheduler {s['scheduler_id']} ({s['state']}, cron {s['schedule']}): "
+            f"last tick {_when(s['last_tick_at'])}, next tick {_when(s['next_tick_at'])}, "
+            f"last reaper pass {_when(s['last_reaper_at'])}",
+            markup=False,
+        )
+    for t in found["ticks"]:
+        done = "finished" if t["finished_at"] else "unfinished"
+        out.print(
+            f"tick {_when(t['tick_at'])} by {t['claimed_by']} ({done}): "
+            f"{t['cabinets_seen']} seen, {t['cabinets_enqueued']} queued, "
+            f"{t['cabinets_skipped']} skipped, {t['cabinets_active']} already active, "
+            f"{t['cabinets_purged']} purged" + (f"; {t['error']}" if t["error"] else ""),
+            markup=False,
+        )
+    runs_line = ", ".join(f"{k} {v}" for k, v in found["runs_by_status"].items())
+    out.print(f"runs: {runs_line}", markup=False)
 
 
 def main() -> None:

@@ -57,6 +57,12 @@ COUNTER_FIELDS = (
     "chunks_embedded",
     "chunks_reused",
     "chunks_deleted",
+    "embedding_requests",
+    "embedding_tokens",
+    "embedding_retries",
+    "embedding_throttled_ms",
+    "embedding_cache_hits",
+    "embedding_truncated",
 )
 _ACTIVE_SQL = "('queued', 'running', 'retrying')"
 
@@ -237,6 +243,24 @@ class Ledger:
             )
             created = [Run.from_row(r) for r in rows]
         return BulkResult(created=created, already_active=len(set(cabinet_ids)) - len(created))
+
+    async def request_many_ids(
+        self, cabinet_ids: Sequence[int], trigger: Trigger, queue: str
+    ) -> tuple[list[int], int]:
+        """`request_many` returning only `(new run ids, already active)`: the fan-out's hot path."""
+        async with self._engine.begin() as conn:
+            created = list(
+                await conn.scalars(
+                    text(
+                        "INSERT INTO rag_runs (cabinet_id, trigger, queue) "
+                        "SELECT DISTINCT c, :t, :q FROM unnest(CAST(:ids AS bigint[])) AS u(c) "
+                        f"ON CONFLICT (cabinet_id) WHERE status IN {_ACTIVE_SQL} DO NOTHING "
+                        "RETURNING id"
+                    ),
+                    {"ids": list(cabinet_ids), "t": trigger, "q": queue},
+                )
+            )
+        return created, len(set(cabinet_ids)) - len(created)
 
     async def mark_sent(self, run_ids: Sequence[int], message_keys: Sequence[str | None]) -> None:
         async with self._engine.begin() as conn:

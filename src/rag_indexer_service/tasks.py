@@ -13,7 +13,6 @@ import dataclasses
 import logging
 import os
 import socket
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +22,7 @@ from dramatiq.asyncio import async_to_sync
 from dramatiq.broker import MessageProxy
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
-from dramatiq.common import current_millis, dq_name
+from dramatiq.common import dq_name
 from dramatiq.middleware import (
     AgeLimit,
     AsyncIO,
@@ -46,6 +45,7 @@ from rag_indexer_service.errors import (
 )
 from rag_indexer_service.indexing.indexer import ProgressCallback, RAGIndexer
 from rag_indexer_service.indexing.report import IndexReport
+from rag_indexer_service.redis_enqueue import enqueue_many
 from rag_indexer_service.runs import Ledger, Run, Trigger
 from rag_indexer_service.runtime import Runtime, open_runtime
 
@@ -185,29 +185,9 @@ class Dispatcher:
     def _send_redis_pipeline(
         broker: RedisBroker, runs: Sequence[tuple[int, str]]
     ) -> list[str | None]:
-        # Dramatiq has no batch enqueue; this is RedisBroker.enqueue's dispatch call, pipelined.
-        dispatch = broker.scripts["dispatch"]
-        pipe = broker.client.pipeline(transaction=False)
-        keys: list[str | None] = []
-        for run_id, queue in runs:
-            key = str(uuid.uuid4())
-            message = _message(run_id, queue).copy(options={"redis_message_id": key})
-            args = [
-                "enqueue",
-                current_millis(),
-                queue,
-                broker.broker_id,
-                broker.heartbeat_timeout,
-                broker.dead_message_ttl,
-                0,
-                broker._max_unpack_size(),  # type: ignore[no-untyped-call]
-                key,
-                message.encode(),
-            ]
-            dispatch(keys=[broker.namespace], args=args, client=pipe)
-            keys.append(key)
-        pipe.execute()
-        return keys
+        # Dramatiq has no batch enqueue: RedisBroker.enqueue's dispatch call, one round trip.
+        calls = [(queue, _ACTOR_FOR_QUEUE[queue], (run_id,)) for run_id, queue in runs]
+        return list(enqueue_many(broker, calls))
 
     async def _send(self, runs: Sequence[tuple[int, str]]) -> None:
         if not runs:
@@ -240,10 +220,10 @@ class Dispatcher:
         enqueued = already = 0
         for start in range(0, len(cabinet_ids), _SEND_BATCH):
             batch = cabinet_ids[start : start + _SEND_BATCH]
-            result = await self.ledger.request_many(batch, trigger, queue)
-            await self._send([(run.id, queue) for run in result.created])
-            enqueued += len(result.created)
-            already += result.already_active
+            created, active = await self.ledger.request_many_ids(batch, trigger, queue)
+            await self._send([(run_id, queue) for run_id in created])
+            enqueued += len(created)
+            already += active
         return EnqueueResult(requested=len(cabinet_ids), enqueued=enqueued, already_active=already)
 
     async def send_follow_up(self, run: Run | None) -> None:

@@ -1,0 +1,285 @@
+"""`Scheduler`: the jobs of one scheduler process, callable directly (tests, `--once`) or by
+APScheduler (`daemon.py`).
+
+* the fan-out job claims the current tick in `rag_schedule_ticks` and runs `FanOut`; a tick's
+  identity is its scheduled time, which every replica computes alike, so of any number of
+  replicas exactly one fans out;
+* the reaper job re-drives lost and stalled runs (`Dispatcher.redrive_stale`, one replica at a
+  time) and resumes a tick whose fan-out stopped half-way;
+* both refresh this process's row in `rag_scheduler_heartbeats`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import logging
+import os
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from rag_indexer_service.config import Settings
+from rag_indexer_service.cron import crontab_trigger, next_fire_times, previous_fire_time
+from rag_indexer_service.errors import PermanentError
+from rag_indexer_service.runtime import Runtime
+from rag_indexer_service.scheduling.fanout import FanOut
+from rag_indexer_service.scheduling.report import FanOutReport
+from rag_indexer_service.scheduling.ticks import Heartbeats, TickClaims
+from rag_indexer_service.tasks import Dispatcher, RedriveReport
+
+__all__ = ["Scheduler", "default_scheduler_id"]
+
+log = logging.getLogger(__name__)
+
+_REAPER_LOCK = "rag-indexer:reaper"
+_RECORD_EVERY_S = 1.0  # progress and claim heartbeat of a running fan-out
+
+
+def default_scheduler_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Scheduler:
+    """The jobs of one scheduler process, callable directly (tests, `--once`) or by APScheduler."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        engine: AsyncEngine,
+        fan_out: FanOut,
+        dispatcher: Dispatcher,
+        scheduler_id: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.trigger = crontab_trigger(settings.schedule_cron, settings.schedule_timezone)
+        self.id = scheduler_id or default_scheduler_id()
+        self.claims = TickClaims(engine)
+        self.heartbeats = Heartbeats(engine)
+        self.fan_out = fan_out
+        self.dispatcher = dispatcher
+        self._engine = engine
+        self._stopping = False
+        self._jobs: set[asyncio.Task[Any]] = set()
+
+    @classmethod
+    def from_runtime(
+        cls, rt: Runtime, dispatcher: Dispatcher, *, scheduler_id: str | None = None
+    ) -> Scheduler:
+        return cls(
+            settings=rt.settings,
+            engine=rt.db.engine,
+            fan_out=FanOut.from_runtime(rt, dispatcher),
+            dispatcher=dispatcher,
+            scheduler_id=scheduler_id,
+        )
+
+    @property
+    def schedule(self) -> str:
+        return f"{self.settings.schedule_cron} ({self.settings.schedule_timezone})"
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    def request_stop(self) -> None:
+        """Make running fan-outs stop after their current batch; start no new work."""
+        self._stopping = True
+
+    def next_fire_times(
+        self, count: int = 3, *, after: dt.datetime | None = None
+    ) -> list[dt.datetime]:
+        return next_fire_times(self.trigger, count, after=after or _utcnow())
+
+    def tick_for(self, now: dt.datetime) -> dt.datetime:
+        """The tick a fan-out job running at `now` serves (the latest fire time within grace)."""
+        grace_s = self.settings.schedule_misfire_grace_s
+        tick_at = previous_fire_time(self.trigger, now=now, within_s=grace_s)
+        if tick_at is None:
+            log.warning("no fire time within %ss before %s; using the current time", grace_s, now)
+            return now.replace(microsecond=0)
+        return tick_at
+
+    # -- ticks -----------------------------------------------------------------------------
+    async def run_tick(self, tick_at: dt.datetime) -> FanOutReport | None:
+        """Claim the tick and fan out; None if another scheduler has (or had) it."""
+        when = tick_at.isoformat()
+        if not await self.claims.claim(
+            tick_at, self.id, stale_after_s=self.settings.stale_run_after_s
+        ):
+            tick = await self.claims.get(tick_at)
+            owner = tick.claimed_by if tick else "another scheduler"
+            log.info("tick %s: claimed by %s; nothing to do here", when, owner)
+            return None
+        log.info("tick %s: claimed by %s; fanning out", when, self.id)
+        report = FanOutReport()
+        recorded_at = time.monotonic()
+
+        async def checkpoint(progress: FanOutReport) -> bool:
+            nonlocal recorded_at
+            if self._stopping:
+                progress.error = f"interrupted by shutdown after {progress.seen} cabinets"
+                return False
+            if time.monotonic() - recorded_at < _RECORD_EVERY_S:
+                return True
+            recorded_at = time.monotonic()
+            if await self.claims.record(tick_at, self.id, progress):
+                return True
+            log.warning("tick %s: another scheduler took the claim over; stopping here", when)
+            return False
+
+        try:
+            await self.fan_out.run(report, checkpoint=checkpoint)
+        except BaseException as exc:
+            await self._record_failure(tick_at, report, exc)
+            if not isinstance(exc, Exception):
+                raise
+            return report
+        if report.interrupted:
+            await self.claims.release(tick_at, self.id, report)
+            log.info("tick %s: stopped after %s cabinets; it will be resumed", when, report.seen)
+        else:
+            await self.claims.finish(tick_at, self.id, report)
+            log.info("tick %s: done: %s", when, report.to_dict())
+        return report
+
+    async def _record_failure(
+        self, tick_at: dt.datetime, report: FanOutReport, exc: BaseException
+    ) -> None:
+        permanent = isinstance(exc, PermanentError)
+        report.error = (
+            "cancelled"
+            if isinstance(exc, asyncio.CancelledError)
+            else f"{type(exc).__name__}: {exc}"
+        )
+        log.error(
+            "tick %s: fan-out failed after %s cabinets: %s (%s)",
+            tick_at.isoformat(),
+            report.seen,
+            report.error,
+            "not retried: fix the cause" if permanent else "it will be resumed",
+        )
+        try:
+            if permanent:
+                await self.claims.finish(tick_at, self.id, report)
+            else:
+                await self.claims.release(tick_at, self.id, report)
+        except Exception:
+            log.warning("tick %s: could not record the failure", tick_at.isoformat(), exc_info=True)
+
+    async def missed_tick(self, now: dt.datetime) -> dt.datetime | None:
+        """The latest tick within the misfire grace if nobody claimed it (we were all down)."""
+        tick_at = previous_fire_time(
+            self.trigger, now=now, within_s=self.settings.schedule_misfire_grace_s
+        )
+        if tick_at is None or await self.claims.get(tick_at) is not None:
+            return None
+        return tick_at
+
+    async def resume_unfinished(self) -> FanOutReport | None:
+        """Resume the latest tick whose fan-out stopped half-way (owner died or shut down)."""
+        tick_at = await self.claims.resumable(
+            within_s=self.settings.schedule_misfire_grace_s,
+            stale_after_s=self.settings.stale_run_after_s,
+        )
+        if tick_at is None:
+            return None
+        log.warning("tick %s was left unfinished; resuming it", tick_at.isoformat())
+        return await self.run_tick(tick_at)
+
+    # -- reaper ----------------------------------------------------------------------------
+    async def reap(self) -> RedriveReport | None:
+        """Re-drive lost and stalled runs; None if another scheduler is reaping right now."""
+        key = {"k": _REAPER_LOCK}
+        async with self._engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            if not await conn.scalar(
+                text("SELECT pg_try_advisory_lock(hashtextextended(:k, 0))"), key
+            ):
+                log.debug("another scheduler is reaping; skipping this pass")
+                return None
+            try:
+                return await self.dispatcher.redrive_stale()
+            finally:
+                await conn.execute(text("SELECT pg_advisory_unlock(hashtextextended(:k, 0))"), key)
+
+    # -- APScheduler jobs ------------------------------------------------------------------
+    @contextmanager
+    def _tracked(self) -> Iterator[None]:
+        task = asyncio.current_task()
+        if task is not None:
+            self._jobs.add(task)
+        try:
+            yield
+        finally:
+            if task is not None:
+                self._jobs.discard(task)
+
+    async def _beat(self, **recorded: Any) -> None:
+        upcoming = self.next_fire_times(1)
+        try:
+            await self.heartbeats.beat(
+                self.id, next_tick_at=upcoming[0] if upcoming else None, **recorded
+            )
+        except Exception:
+            log.warning("could not write the scheduler heartbeat", exc_info=True)
+
+    async def tick_job(self) -> None:
+        if self._stopping:
+            return
+        with self._tracked():
+            tick_at = self.tick_for(_utcnow())
+            try:
+                await self.run_tick(tick_at)
+            except Exception:
+                log.exception("tick %s failed", tick_at.isoformat())
+            await self._beat(last_tick_at=tick_at)
+
+    async def reaper_job(self) -> None:
+        if self._stopping:
+            return
+        with self._tracked():
+            summary: dict[str, Any]
+            try:
+                report = await self.reap()
+                summary = (
+                    {"skipped": "another scheduler was reaping"}
+                    if report is None
+                    else {**dataclasses.asdict(report), "run_ids": report.run_ids[:20]}
+                )
+            except Exception as exc:
+                log.exception("reaper pass failed")
+                summary = {"error": f"{type(exc).__name__}: {exc}"[:500]}
+            await self._beat(reaper=summary)
+            if not self._stopping:
+                try:
+                    await self.resume_unfinished()
+                except Exception:
+                    log.exception("resuming an unfinished tick failed")
+
+    async def wait_for_jobs(self, timeout_s: float) -> None:
+        """Wait for jobs in flight (they stop at their next batch), then cancel the rest."""
+        pending = {task for task in self._jobs if not task.done()}
+        if not pending:
+            return
+        log.info("waiting up to %ss for %s job(s) to finish their batch", timeout_s, len(pending))
+        _, pending = await asyncio.wait(pending, timeout=timeout_s)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=5)
+
+    def cancel_jobs(self) -> None:
+        for task in self._jobs:
+            task.cancel()

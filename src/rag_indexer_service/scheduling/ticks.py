@@ -1,0 +1,344 @@
+"""The scheduler's tables: tick claims (`rag_schedule_ticks`) and heartbeats.
+
+A tick is claimed with `INSERT … ON CONFLICT DO NOTHING` on its time: of any number of
+schedulers firing for the same tick, exactly one fans out. The owner refreshes
+`heartbeat_at` after every batch; a claim left without heartbeat (owner died, or released it
+on shutdown or a transient failure) may be taken over, which resumes the fan-out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from rag_indexer_service.runs import RUN_STATUSES
+from rag_indexer_service.scheduling.report import FanOutReport
+
+__all__ = [
+    "Heartbeats",
+    "SchedulerHeartbeat",
+    "SchedulerStatus",
+    "Tick",
+    "TickClaims",
+    "scheduler_status",
+]
+
+SchedulerState = Literal["running", "silent", "stopped"]
+_PRUNE_HEARTBEATS_AFTER_S = 7 * 86400
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    tick_at: dt.datetime
+    claimed_by: str
+    claimed_at: dt.datetime
+    heartbeat_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    seen: int
+    enqueued: int
+    skipped: int
+    already_active: int
+    purged: int
+    errors: int
+    error: str | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> Tick:
+        m = row._mapping
+        return cls(
+            tick_at=m["tick_at"],
+            claimed_by=m["claimed_by"],
+            claimed_at=m["claimed_at"],
+            heartbeat_at=m["heartbeat_at"],
+            finished_at=m["finished_at"],
+            seen=m["cabinets_seen"],
+            enqueued=m["cabinets_enqueued"],
+            skipped=m["cabinets_skipped"],
+            already_active=m["cabinets_active"],
+            purged=m["cabinets_purged"],
+            errors=m["cabinet_errors"],
+            error=m["error"],
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tick_at": _iso(self.tick_at),
+            "claimed_by": self.claimed_by,
+            "claimed_at": _iso(self.claimed_at),
+            "finished_at": _iso(self.finished_at),
+            "cabinets_seen": self.seen,
+            "cabinets_enqueued": self.enqueued,
+            "cabinets_skipped": self.skipped,
+            "cabinets_active": self.already_active,
+            "cabinets_purged": self.purged,
+            "cabinet_errors": self.errors,
+            "error": self.error,
+        }
+
+
+class TickClaims:
+    """Claims and progress of ticks. Every method is one short statement."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def claim(self, tick_at: dt.datetime, owner: str, *, stale_after_s: float) -> bool:
+        """Claim the tick, or take over a claim without heartbeat. False: someone else has it."""
+        async with self._engine.begin() as conn:
+            claimed = await conn.scalar(
+                text(
+                    "INSERT INTO rag_schedule_ticks (tick_at, claimed_by) VALUES (:t, :me) "
+                    "ON CONFLICT (tick_at) DO NOTHING RETURNING tick_at"
+                ),
+                {"t": tick_at, "me": owner},
+            )
+            if claimed is None:
+                claimed = await conn.scalar(
+                    text(
+                        "UPDATE rag_schedule_ticks SET claimed_by = :me, claimed_at = now(), "
+                        "heartbeat_at = now() WHERE tick_at = :t AND finished_at IS NULL "
+                        "AND (heartbeat_at IS NULL "
+                        "     OR heartbeat_at < now() - make_interval(secs => :stale)) "
+                        "RETURNING tick_at"
+                    ),
+                    {"t": tick_at, "me": owner, "stale": stale_after_s},
+                )
+        return claimed is not None
+
+    async def _update(
+        self, tick_at: dt.datetime, owner: str, report: FanOutReport, assignments: str
+    ) -> bool:
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                text(
+                    "UPDATE rag_schedule_ticks SET cabinets_seen = :seen, "
+                    "cabinets_enqueued = :enqueued, cabinets_skipped = :skipped, "
+                    "cabinets_active = :active, cabinets_purged = :purged, "
+                    f"cabinet_errors = :errors, error = :error, {assignments} "
+                    "WHERE tick_at = :t AND claimed_by = :me AND finished_at IS NULL"
+                ),
+                {
+                    "t": tick_at,
+                    "me": owner,
+                    "seen": report.seen,
+                    "enqueued": report.enqueued,
+                    "skipped": report.skipped,
+                    "active": report.already_active,
+                    "purged": report.purged,
+                    "errors": report.errors,
+                    "error": report.summary(),
+                },
+            )
+            return bool(result.rowcount)
+
+    async def record(self, tick_at: dt.datetime, owner: str, report: FanOutReport) -> bool:
+        """Store progress and refresh the heartbeat; False if the claim is no longer ours."""
+        return await self._update(tick_at, owner, report, "heartbeat_at = now()")
+
+    async def finish(self, tick_at: dt.datetime, owner: str, report: FanOutReport) -> bool:
+        return await self._update(
+            tick_at, owner, report, "heartbeat_at = now(), finished_at = now()"
+        )
+
+    async def release(self, tick_at: dt.datetime, owner: str, report: FanOutReport) -> bool:
+        """Leave the tick unfinished and free for any scheduler to resume."""
+        return await self._update(tick_at, owner, report, "heartbeat_at = NULL")
+
+    async def get(self, tick_at: dt.datetime) -> Tick | None:
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    text("SELECT * FROM rag_schedule_ticks WHERE tick_at = :t"), {"t": tick_at}
+                )
+            ).first()
+        return None if row is None else Tick.from_row(row)
+
+    async def recent(self, limit: int = 10) -> list[Tick]:
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                text("SELECT * FROM rag_schedule_ticks ORDER BY tick_at DESC LIMIT :n"),
+                {"n": limit},
+            )
+            return [Tick.from_row(r) for r in rows]
+
+    async def resumable(self, *, within_s: float, stale_after_s: float) -> dt.datetime | None:
+        """The newest unfinished tick of the last `within_s` nobody works on, unless superseded
+        by a later finished tick."""
+        async with self._engine.connect() as conn:
+            tick_at: dt.datetime | None = await conn.scalar(
+                text(
+                    "SELECT tick_at FROM rag_schedule_ticks t WHERE finished_at IS NULL "
+                    "AND tick_at >= now() - make_interval(secs => :within) "
+                    "AND (heartbeat_at IS NULL "
+                    "     OR heartbeat_at < now() - make_interval(secs => :stale)) "
+                    "AND NOT EXISTS (SELECT 1 FROM rag_schedule_ticks n "
+                    "                WHERE n.tick_at > t.tick_at AND n.finished_at IS NOT NULL) "
+                    "ORDER BY tick_at DESC LIMIT 1"
+                ),
+                {"within": within_s, "stale": stale_after_s},
+            )
+        return tick_at
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerHeartbeat:
+    scheduler_id: str
+    schedule: str | None
+    state: SchedulerState
+    started_at: dt.datetime
+    heartbeat_at: dt.datetime
+    stopped_at: dt.datetime | None
+    last_tick_at: dt.datetime | None
+    next_tick_at: dt.datetime | None
+    last_reaper_at: dt.datetime | None
+    last_reaper: dict[str, Any] | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "scheduler_id": self.scheduler_id,
+            "schedule": self.schedule,
+            "state": self.state,
+            "started_at": _iso(self.started_at),
+            "heartbeat_at": _iso(self.heartbeat_at),
+            "stopped_at": _iso(self.stopped_at),
+            "last_tick_at": _iso(self.last_tick_at),
+            "next_tick_at": _iso(self.next_tick_at),
+            "last_reaper_at": _iso(self.last_reaper_at),
+            "last_reaper": self.last_reaper,
+        }
+
+
+class Heartbeats:
+    """One row per scheduler process: what it did last and what it will do next."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def started(
+        self, scheduler_id: str, *, schedule: str, next_tick_at: dt.datetime | None
+    ) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "DELETE FROM rag_scheduler_heartbeats "
+                    "WHERE heartbeat_at < now() - make_interval(secs => :prune)"
+                ),
+                {"prune": _PRUNE_HEARTBEATS_AFTER_S},
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO rag_scheduler_heartbeats (scheduler_id, schedule, next_tick_at) "
+                    "VALUES (:id, :schedule, :next) ON CONFLICT (scheduler_id) DO UPDATE SET "
+                    "schedule = EXCLUDED.schedule, next_tick_at = EXCLUDED.next_tick_at, "
+                    "started_at = now(), heartbeat_at = now(), stopped_at = NULL"
+                ),
+                {"id": scheduler_id, "schedule": schedule, "next": next_tick_at},
+            )
+
+    async def beat(
+        self,
+        scheduler_id: str,
+        *,
+        next_tick_at: dt.datetime | None,
+        last_tick_at: dt.datetime | None = None,
+        reaper: dict[str, Any] | None = None,
+    ) -> None:
+        """Refresh the heartbeat; record a tick or a reaper pass if given."""
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "UPDATE rag_scheduler_heartbeats SET heartbeat_at = now(), "
+                    "next_tick_at = :next, last_tick_at = COALESCE(:tick, last_tick_at), "
+                    "last_reaper_at = CASE WHEN :reaped THEN now() ELSE last_reaper_at END, "
+                    "last_reaper = COALESCE(CAST(:reaper AS jsonb), last_reaper) "
+                    "WHERE scheduler_id = :id"
+                ),
+                {
+                    "id": scheduler_id,
+                    "next": next_tick_at,
+                    "tick": last_tick_at,
+                    "reaped": reaper is not None,
+                    "reaper": None if reaper is None else json.dumps(reaper),
+                },
+            )
+
+    async def stopped(self, scheduler_id: str) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "UPDATE rag_scheduler_heartbeats SET stopped_at = now(), next_tick_at = NULL "
+                    "WHERE scheduler_id = :id"
+                ),
+                {"id": scheduler_id},
+            )
+
+    async def list(self, *, silent_after_s: float) -> list[SchedulerHeartbeat]:
+        """Every known scheduler, newest first; `silent` if it has not beaten for a while."""
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                text(
+                    "SELECT *, CASE WHEN stopped_at IS NOT NULL THEN 'stopped' "
+                    "WHEN heartbeat_at < now() - make_interval(secs => :silent) THEN 'silent' "
+                    "ELSE 'running' END AS state "
+                    "FROM rag_scheduler_heartbeats ORDER BY heartbeat_at DESC"
+                ),
+                {"silent": silent_after_s},
+            )
+            return [
+                SchedulerHeartbeat(
+                    scheduler_id=r.scheduler_id,
+                    schedule=r.schedule,
+                    state=r.state,
+                    started_at=r.started_at,
+                    heartbeat_at=r.heartbeat_at,
+                    stopped_at=r.stopped_at,
+                    last_tick_at=r.last_tick_at,
+                    next_tick_at=r.next_tick_at,
+                    last_reaper_at=r.last_reaper_at,
+                    last_reaper=r.last_reaper,
+                )
+                for r in rows
+            ]
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerStatus:
+    """What `rag-indexer status` and `GET /rag/scheduler` show."""
+
+    schedulers: list[SchedulerHeartbeat]
+    ticks: list[Tick]
+    runs_by_status: dict[str, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schedulers": [s.to_dict() for s in self.schedulers],
+            "ticks": [t.to_dict() for t in self.ticks],
+            "runs_by_status": dict(self.runs_by_status),
+        }
+
+
+async def scheduler_status(
+    engine: AsyncEngine, *, ticks: int = 5, silent_after_s: float = 180.0
+) -> SchedulerStatus:
+    """Schedulers' heartbeats, the latest ticks and the number of runs in each status.
+
+    `silent_after_s`: a scheduler without heartbeat for this long is shown as `silent`
+    (schedulers beat on every reaper pass; 3 × RAG_REAPER_INTERVAL_S is a good value).
+    """
+    async with engine.connect() as conn:
+        rows = await conn.execute(text("SELECT status, count(*) FROM rag_runs GROUP BY status"))
+        counts = {status: 0 for status in RUN_STATUSES} | {r[0]: int(r[1]) for r in rows}
+    return SchedulerStatus(
+        schedulers=await Heartbeats(engine).list(silent_after_s=silent_after_s),
+        ticks=await TickClaims(engine).recent(ticks),
+        runs_by_status=counts,
+    )

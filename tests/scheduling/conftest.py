@@ -1,0 +1,91 @@
+"""Fixtures for the scheduler: a Scheduler over the test database whose broker only collects
+messages (a StubBroker with no worker), so a test can count exactly what a fan-out sent."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import asyncpg
+import dramatiq
+import pytest
+from sqlalchemy import text
+
+from rag_indexer_service.config import Settings
+from rag_indexer_service.runs import Ledger, Run
+from rag_indexer_service.runtime import Runtime
+from rag_indexer_service.scheduling import FanOut, Scheduler
+from rag_indexer_service.tasks import QUEUE_SCHEDULED, Dispatcher, build_broker
+from tests.indexing.test_indexer import add_cabinet
+
+MakeScheduler = Callable[..., Scheduler]
+
+
+@pytest.fixture
+def collecting_broker(settings: Settings) -> Iterator[dramatiq.Broker]:
+    """A StubBroker nobody consumes: sent messages stay in its queues."""
+    broker = build_broker(settings, allow_stub=True)
+    yield broker
+    broker.close()
+
+
+def sent_messages(broker: dramatiq.Broker) -> int:
+    queue = broker.queues[QUEUE_SCHEDULED]
+    return int(queue.qsize())
+
+
+@pytest.fixture
+def make_scheduler(runtime: Runtime, collecting_broker: dramatiq.Broker) -> MakeScheduler:
+    """`make_scheduler(settings=…, broker=…, scheduler_id=…, batch_size=…)` over the test DB."""
+
+    def make(
+        *,
+        settings: Settings | None = None,
+        broker: dramatiq.Broker | None = None,
+        scheduler_id: str = "scheduler-a",
+        batch_size: int = 1000,
+    ) -> Scheduler:
+        chosen = settings or runtime.settings
+        dispatcher = Dispatcher(broker or collecting_broker, Ledger(runtime.db.engine), chosen)
+        fan_out = FanOut(
+            source=runtime.source,
+            engine=runtime.db.engine,
+            store=runtime.store,
+            dispatcher=dispatcher,
+            settings=chosen,
+            embedder_id=runtime.indexer.embedder.id,
+            batch_size=batch_size,
+        )
+        return Scheduler(
+            settings=chosen,
+            engine=runtime.db.engine,
+            fan_out=fan_out,
+            dispatcher=dispatcher,
+            scheduler_id=scheduler_id,
+        )
+
+    return make
+
+
+async def add_cabinets(conn: asyncpg.Connection, cabinet_ids: range, docs: int = 3) -> None:
+    for cabinet_id in cabinet_ids:
+        await add_cabinet(conn, cabinet_id, docs=docs)
+
+
+async def scheduled_runs(runtime: Runtime) -> list[Run]:
+    """Runs the scheduler queued, oldest first."""
+    runs = await Ledger(runtime.db.engine).list_runs(limit=1000)
+    return sorted((r for r in runs if r.trigger == "schedule"), key=lambda r: r.id)
+
+
+async def index_counts(runtime: Runtime) -> dict[int, tuple[int, int]]:
+    """`cabinet_id -> (documents, chunks)` of every cabinet with a `rag_cabinets` row."""
+    async with runtime.db.engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT c.cabinet_id, "
+                "(SELECT count(*) FROM rag_documents d WHERE d.cabinet_id = c.cabinet_id), "
+                "(SELECT count(*) FROM rag_chunks k WHERE k.cabinet_id = c.cabinet_id) "
+                "FROM rag_cabinets c ORDER BY 1"
+            )
+        )
+        return {r[0]: (r[1], r[2]) for r in rows}
