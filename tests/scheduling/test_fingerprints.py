@@ -21,7 +21,8 @@ async def test_bulk_fingerprints_match_one_by_one(
     bulk = await runtime.source.fingerprints([1, 2, 3, 404])
 
     one_by_one = {c: await runtime.source.fingerprint(c) for c in (1, 2, 3, 404)}
-    assert bulk == one_by_one == {1: "2:1", 2: "2:5", 3: "2:1", 404: "0:0"}
+    d = runtime.source.config_digest
+    assert bulk == one_by_one == {1: f"{d}/2:1", 2: f"{d}/2:5", 3: f"{d}/2:1", 404: f"{d}/0:0"}
 
 
 async def test_bulk_fingerprints_of_the_demo_source(

@@ -1,6 +1,9 @@
 """`RAGIndexer.index_cabinet()`: bring one cabinet's index in line with its source.
 
 1. Take the cabinet's advisory lock (a second concurrent run gets `CabinetBusy`).
+   If the source's fingerprint (a cheap "has anything changed" value that also covers the
+   sources file and chunk settings) equals the one stored at the last success, stop: nothing
+   to do (`scan_skipped`). `force=True` scans anyway.
 2. Stream the source's documents; per batch, compare content and metadata hashes with the
    ledger: unchanged costs nothing, a metadata-only change rewrites metadata, a content change
    re-chunks and embeds only chunks whose text is new (others keep their vectors).
@@ -17,11 +20,13 @@ search with an embedder other than the index's is refused (`EmbedderMismatch`).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 
@@ -107,6 +112,7 @@ class RAGIndexer:
         *,
         progress: ProgressCallback | None = None,
         allow_mass_delete: bool | None = None,
+        force: bool = False,
     ) -> IndexReport:
         started = time.perf_counter()
         report = IndexReport(cabinet_id=cabinet_id)
@@ -127,6 +133,24 @@ class RAGIndexer:
                     plan.serving,
                 )
             report.rebuild = plan.rebuild
+            if (
+                not force
+                and not plan.rebuild
+                and fingerprint is not None
+                and state is not None
+                and state.source_fingerprint == fingerprint
+            ):
+                report.scan_skipped = True
+                report.docs_unchanged = state.document_count
+                await self.store.save_cabinet_state(
+                    cabinet_id,
+                    embedder_id=self.embedder.id,
+                    fingerprint=fingerprint,
+                    success=True,
+                    generation=plan.generation,
+                )
+                report.duration_s = round(time.perf_counter() - started, 3)
+                return report
             total = state.document_count if state and state.document_count else None
             allow = (
                 self.options.allow_mass_delete if allow_mass_delete is None else allow_mass_delete
@@ -215,13 +239,44 @@ class RAGIndexer:
     ) -> set[tuple[str, str]]:
         seen: set[tuple[str, str]] = set()
         batch: list[SourceDocument] = []
+        # One batch's write (COPY, full-text vectors: Postgres's CPU) overlaps the next batch's
+        # read, hashing and embedding (ours). At most one write is in flight.
+        writing: asyncio.Task[None] | None = None
 
         async def flush() -> None:
-            await self._process_batch(cabinet_id, batch, report, plan)
+            nonlocal writing
+            writes = await self._process_batch(cabinet_id, batch, report, plan)
             batch.clear()
+            if writing is not None:
+                await writing
+            writing = asyncio.create_task(
+                self.store.write_batch(cabinet_id, writes, generation=plan.generation)
+            )
             if progress is not None:
                 progress(report.docs_seen, max(total, report.docs_seen) if total else None)
 
+        try:
+            await self._read(cabinet_id, report, seen, batch, flush)
+            if batch or progress is not None:
+                await flush()
+            if writing is not None:
+                await writing
+        finally:
+            if writing is not None and not writing.done():
+                writing.cancel()
+                with contextlib.suppress(BaseException):
+                    await writing
+        return seen
+
+    async def _read(
+        self,
+        cabinet_id: int,
+        report: IndexReport,
+        seen: set[tuple[str, str]],
+        batch: list[SourceDocument],
+        flush: Callable[[], Awaitable[None]],
+    ) -> None:
+        """Stream the source into `batch`, calling `flush` whenever a batch is complete."""
         async with aclosing(self.source.iter_documents(cabinet_id)) as documents:
             async for doc in documents:
                 report.docs_seen += 1
@@ -240,9 +295,6 @@ class RAGIndexer:
                 ):
                     await flush()
                 batch.append(doc)
-        if batch or progress is not None:
-            await flush()
-        return seen
 
     @staticmethod
     def _fail(report: IndexReport, doc: SourceDocument, reason: str) -> None:
@@ -256,9 +308,10 @@ class RAGIndexer:
         batch: Sequence[SourceDocument],
         report: IndexReport,
         plan: GenerationPlan,
-    ) -> None:
+    ) -> list[DocumentWrite]:
+        """Compare a batch with the index; what has to be written, embedded where needed."""
         if not batch:
-            return
+            return []
         kind = batch[0].kind
         doc_ids = [d.doc_id for d in batch]
         known = await self.store.document_hashes(
@@ -295,7 +348,7 @@ class RAGIndexer:
             writes.extend(
                 await self._chunk_and_embed(cabinet_id, kind, to_chunk, known, report, plan)
             )
-        await self.store.write_batch(cabinet_id, writes, generation=plan.generation)
+        return writes
 
     async def _chunk_and_embed(
         self,

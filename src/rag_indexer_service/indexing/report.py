@@ -34,6 +34,8 @@ class IndexReport:
     embedding_throttled_ms: int = 0
     embedding_cache_hits: int = 0
     embedding_truncated: int = 0
+    scan_skipped: bool = False
+    """The source's fingerprint had not changed since the last success: nothing was read."""
     rebuild: bool = False
     """The run rebuilt the index for a new embedder (and swapped it in)."""
     duration_s: float = 0.0

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import hashlib
 import re
 import string
 import tomllib
@@ -193,10 +194,28 @@ def load_source_spec(path: Path) -> SourceSpec:
 class SqlSource:
     """Reads cabinets and documents with the queries of a `SourceSpec`."""
 
-    def __init__(self, engine: AsyncEngine, spec: SourceSpec, *, fetch_rows: int = 1000) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        spec: SourceSpec,
+        *,
+        fetch_rows: int = 1000,
+        fingerprint_salt: str = "",
+    ) -> None:
         self._engine = engine
         self._spec = spec
         self._fetch_rows = fetch_rows
+        shape = repr((spec, fingerprint_salt)).encode()
+        self._config_digest = hashlib.blake2b(shape, digest_size=6).hexdigest()
+
+    @property
+    def config_digest(self) -> str:
+        """Changes whenever the queries, templates or `fingerprint_salt` (index settings) do."""
+        return self._config_digest
+
+    def _stamp(self, raw: Any) -> str | None:
+        """A fingerprint also changes when the way documents are made from rows changes."""
+        return None if raw is None else f"{self._config_digest}/{raw}"
 
     @property
     def spec(self) -> SourceSpec:
@@ -247,7 +266,7 @@ class SqlSource:
                 )
         except (SQLAlchemyError, OSError) as exc:
             raise self._fail(exc, f"fingerprinting cabinet {cabinet_id}") from exc
-        return None if value is None else str(value)
+        return self._stamp(value)
 
     async def fingerprints(self, cabinet_ids: Sequence[int]) -> dict[int, str | None]:
         """`fingerprint()` of many cabinets in one query (the query runs once per id, LATERAL)."""
@@ -263,7 +282,7 @@ class SqlSource:
         try:
             async with self._engine.connect() as conn:
                 for row in await conn.execute(text(sql), {"rag_fp_ids": list(cabinet_ids)}):
-                    found.setdefault(int(row[0]), None if row[1] is None else str(row[1]))
+                    found.setdefault(int(row[0]), self._stamp(row[1]))
         except (SQLAlchemyError, OSError) as exc:
             raise self._fail(exc, f"fingerprinting {len(cabinet_ids)} cabinets") from exc
         return found

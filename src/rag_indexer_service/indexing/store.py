@@ -240,8 +240,9 @@ class Store:
                 ).execution_options(yield_per=5000),
                 {"c": cabinet_id, "g": generation},
             )
-            async for kind, doc_id, chunk_count in result:
-                yield kind, doc_id, chunk_count
+            async for rows in result.partitions(5000):
+                for kind, doc_id, chunk_count in rows:
+                    yield kind, doc_id, chunk_count
 
     async def delete_documents(
         self, cabinet_id: int, keys: Sequence[tuple[str, str]], *, generation: int = 0
