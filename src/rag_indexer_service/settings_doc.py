@@ -1,17 +1,19 @@
 """Render the `RAG_*` settings as the Markdown table the README carries (kept in sync by a test).
 
-python -m rag_indexer_service.settings_doc
+python -m rag_indexer_service.settings_doc              # print the table
+python -m rag_indexer_service.settings_doc README.md    # rewrite README's table in place
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from pydantic.fields import FieldInfo
 
 from rag_indexer_service.config import ENV_PREFIX, Settings
 
-__all__ = ["BEGIN", "END", "settings_table"]
+__all__ = ["BEGIN", "END", "rewrite", "settings_table"]
 
 BEGIN = "<!-- settings-table:begin -->"
 END = "<!-- settings-table:end -->"
@@ -42,5 +44,15 @@ def settings_table() -> str:
     return "\n".join(rows)
 
 
+def rewrite(path: Path) -> None:
+    text = path.read_text()
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    path.write_text(f"{head}{BEGIN}\n{settings_table()}\n{END}{tail}")
+
+
 if __name__ == "__main__":
-    print(settings_table())
+    if len(sys.argv) > 1:
+        rewrite(Path(sys.argv[1]))
+    else:
+        print(settings_table())
