@@ -2,12 +2,14 @@
 
     .venv/bin/python benchmarks/indexer.py [--products 10000] [--data-dir /tmp/rag-bench]
 
+Seeds the demo source with one cabinet (products × (1 + reviews + questions) + monthly
+sales documents, ~60k documents by default) in an embedded Postgres, then reports throughput,
+each re-index as a share of the full index time, and peak RSS. For scale, it also times a
+bare binary COPY of the same number of vectors into a scratch pgvector table.
+
 "Unchanged" is measured twice: as the service runs it (the source's fingerprint is unchanged,
 so the scan is skipped) and forced (`force=True`: every document read, rendered, hashed and
-compared). Seeds the demo source with one cabinet (products × (1 + reviews + questions) + monthly sales
-documents, ~60k documents by default) in an embedded Postgres (or RAG_DATABASE_URL), then
-reports throughput, each re-index as a share of the full index time, and peak RSS. For scale,
-it also times a bare binary COPY of the same number of vectors into a scratch pgvector table.
+compared).
 """
 
 from __future__ import annotations

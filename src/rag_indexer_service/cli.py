@@ -453,6 +453,9 @@ def worker(
     env = dict(os.environ)
     # Fetch no more than we can run: one process must not hoard long runs.
     env.setdefault("dramatiq_queue_prefetch", str(threads))
+    # An idle worker polls Redis every 100 ms instead of every second: a click starts a run
+    # within ~0.1 s for ~10 cheap Redis calls per second per queue and process.
+    env.setdefault("dramatiq_worker_timeout", "100")
     os.execvpe(sys.executable, argv, env)
 
 

@@ -9,6 +9,7 @@ priority 10). Both run the same coroutine. A message carries only the run id.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -324,6 +325,8 @@ async def execute_claimed_run(
         raise
     finally:
         beating.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await beating
     follow_up = await ledger.succeed(run.id, report, worker_id=worker_id)
     return report, follow_up
 

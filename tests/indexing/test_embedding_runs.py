@@ -153,7 +153,9 @@ async def test_rejected_key_fails_the_run_once_and_the_old_index_keeps_serving(
     dispatcher = make_dispatcher()
     first = await wait_for_run(ledger, (await dispatcher.trigger(1, "manual")).run.id)
     assert first.status == "succeeded"
-    await source_conn.execute("UPDATE src_docs SET body = 'новый текст', version = 2 WHERE id = 'd3'")
+    await source_conn.execute(
+        "UPDATE src_docs SET body = 'новый текст', version = 2 WHERE id = 'd3'"
+    )
     requests_before = len(embedding_api.hits)
 
     embedding_api.api_key = "rotated"  # the key we have is revoked

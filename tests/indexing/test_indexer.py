@@ -9,8 +9,8 @@ import asyncpg
 import pytest
 from sqlalchemy import text
 
-from rag_indexer_service.errors import CabinetBusy, CabinetNotFound, SourceSuspicious
 from rag_indexer_service.config import Settings
+from rag_indexer_service.errors import CabinetBusy, CabinetNotFound, SourceSuspicious
 from rag_indexer_service.runtime import Runtime, open_runtime
 
 LONG_BODY = "\n\n".join(

@@ -1,0 +1,29 @@
+"""`ApiContext`: what the API's lifespan opened, shared by every request of one process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import dramatiq
+
+from rag_indexer_service.api.metrics import ApiMetrics
+from rag_indexer_service.api.probes import BrokerProbe
+from rag_indexer_service.api.reads import RunReader
+from rag_indexer_service.config import Settings
+from rag_indexer_service.runs import Ledger
+from rag_indexer_service.runtime import Runtime
+from rag_indexer_service.tasks import Dispatcher
+
+__all__ = ["ApiContext"]
+
+
+@dataclass(frozen=True, slots=True)
+class ApiContext:
+    settings: Settings
+    runtime: Runtime
+    ledger: Ledger
+    runs: RunReader
+    dispatcher: Dispatcher
+    broker: dramatiq.Broker
+    metrics: ApiMetrics
+    probe: BrokerProbe

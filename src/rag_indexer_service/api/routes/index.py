@@ -1,0 +1,75 @@
+"""`POST /rag/index/{cabinet_id}` and `POST /rag/index`: ask the workers for runs."""
+
+from __future__ import annotations
+
+from fastapi import Request, Response, status
+
+from rag_indexer_service.api.deps import CabinetId, DispatcherDep, RuntimeDep
+from rag_indexer_service.api.errors import error_responses
+from rag_indexer_service.api.routes.base import protected_router
+from rag_indexer_service.api.schemas import BulkTriggerResponse, TriggerResponse
+from rag_indexer_service.api.views import run_links, run_path
+from rag_indexer_service.errors import CabinetNotFound
+from rag_indexer_service.tasks import queue_for
+
+__all__ = ["router"]
+
+router = protected_router("indexing")
+
+
+@router.post(
+    "/rag/index/{cabinet_id}",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Index one cabinet now",
+    description=(
+        "Queues a manual run of the cabinet on the fast queue and answers at once. While the "
+        "cabinet already has a queued or running run, that run is returned "
+        "(`deduplicated: true`); if it is already running, exactly one follow-up run will "
+        "index what changed meanwhile (`rerun_requested: true`). Poll `links.self`."
+    ),
+    responses=error_responses(404, 422, 502),
+)
+async def trigger_cabinet(
+    cabinet_id: CabinetId,
+    request: Request,
+    response: Response,
+    runtime: RuntimeDep,
+    dispatcher: DispatcherDep,
+) -> TriggerResponse:
+    if not await runtime.source.cabinet_exists(cabinet_id):
+        raise CabinetNotFound(cabinet_id)
+    result = await dispatcher.trigger(cabinet_id, "manual")
+    run = result.run
+    request.state.run_id = run.id
+    response.headers["Location"] = run_path(run.id)
+    return TriggerResponse(
+        run_id=run.id,
+        cabinet_id=run.cabinet_id,
+        status=run.status,
+        trigger=run.trigger,
+        deduplicated=result.deduplicated,
+        rerun_requested=run.rerun_requested,
+        queued_at=run.queued_at,
+        links=run_links(run),
+    )
+
+
+@router.post(
+    "/rag/index",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Index every cabinet now",
+    description=(
+        "Queues a manual run for every cabinet the source lists that has no active run "
+        "(bulk path: batched ledger inserts, pipelined sends)."
+    ),
+    responses=error_responses(502),
+)
+async def trigger_all(runtime: RuntimeDep, dispatcher: DispatcherDep) -> BulkTriggerResponse:
+    ids = [cabinet_id async for cabinet_id in runtime.source.iter_cabinet_ids()]
+    result = await dispatcher.enqueue_cabinets(ids, "manual")
+    return BulkTriggerResponse(
+        requested=result.requested,
+        enqueued=result.enqueued,
+        already_active=result.already_active,
+        queue=queue_for("manual"),
+    )

@@ -1,0 +1,374 @@
+"""Request and response bodies of the HTTP API, with the examples its OpenAPI shows."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from rag_indexer_service.runs import RunStatus, Trigger
+
+__all__ = [
+    "BulkTriggerResponse",
+    "CabinetOut",
+    "HealthOut",
+    "Progress",
+    "ReadyOut",
+    "RunCounters",
+    "RunFailure",
+    "RunLinks",
+    "RunOut",
+    "RunPage",
+    "SchedulerInstance",
+    "SchedulerOut",
+    "SearchHitOut",
+    "SearchRequest",
+    "SearchResponse",
+    "TickOut",
+    "TriggerResponse",
+]
+
+MAX_QUERY_CHARS = 1000
+MAX_K = 50
+
+_T = "2026-11-28T12:00:00.000000Z"
+_T_START = "2026-11-28T12:00:00.250000Z"
+_T_BEAT = "2026-11-28T12:00:10.250000Z"
+
+
+def _examples(*examples: dict[str, Any]) -> ConfigDict:
+    return ConfigDict(json_schema_extra={"examples": list(examples)})
+
+
+class RunLinks(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    self_: str = Field(alias="self", description="This run.")
+    cabinet: str = Field(description="The run's cabinet.")
+
+
+class TriggerResponse(BaseModel):
+    """The cabinet's run: a new one, or the active one this request joined."""
+
+    model_config = _examples(
+        {
+            "run_id": 17,
+            "cabinet_id": 42,
+            "status": "queued",
+            "trigger": "manual",
+            "deduplicated": False,
+            "rerun_requested": False,
+            "queued_at": _T,
+            "links": {"self": "/api/v1/rag/runs/17", "cabinet": "/api/v1/rag/cabinets/42"},
+        }
+    )
+
+    run_id: int
+    cabinet_id: int
+    status: RunStatus
+    trigger: Trigger = Field(description="Who asked for the run (the first request's trigger).")
+    deduplicated: bool = Field(
+        description="True when the cabinet already had an active run and no new one was made."
+    )
+    rerun_requested: bool = Field(
+        description="True when the active run was already running: one follow-up run will "
+        "index what changed meanwhile."
+    )
+    queued_at: dt.datetime
+    links: RunLinks
+
+
+class BulkTriggerResponse(BaseModel):
+    model_config = _examples(
+        {"requested": 1200, "enqueued": 1187, "already_active": 13, "queue": "rag-manual"}
+    )
+
+    requested: int = Field(description="Cabinets the source lists.")
+    enqueued: int = Field(description="New runs queued.")
+    already_active: int = Field(description="Cabinets that already had an active run.")
+    queue: str = Field(description="Broker queue the new runs were sent to.")
+
+
+class Progress(BaseModel):
+    done: int = Field(description="Documents scanned so far in the current attempt.")
+    total: int | None = Field(description="Documents expected (from the previous index).")
+    percent: float | None = Field(description="done / total × 100, when total is known.")
+    eta_s: float | None = Field(
+        description="Estimated seconds left after `heartbeat_at`, while running with a known "
+        "total and some progress (a rough linear estimate)."
+    )
+    eta_at: dt.datetime | None = Field(description="Estimated finish time.")
+
+
+class RunCounters(BaseModel):
+    docs_seen: int | None = None
+    docs_added: int | None = None
+    docs_updated: int | None = None
+    docs_metadata_only: int | None = None
+    docs_unchanged: int | None = None
+    docs_deleted: int | None = None
+    docs_failed: int | None = None
+    chunks_embedded: int | None = None
+    chunks_reused: int | None = None
+    chunks_deleted: int | None = None
+
+
+class RunFailure(BaseModel):
+    kind: str
+    doc_id: str
+    reason: str
+
+
+_RUN_EXAMPLE: dict[str, Any] = {
+    "run_id": 17,
+    "cabinet_id": 42,
+    "trigger": "manual",
+    "status": "running",
+    "queue": "rag-manual",
+    "attempt": 1,
+    "rerun_requested": False,
+    "follow_up_of": None,
+    "counters": {name: None for name in RunCounters.model_fields},
+    "progress": {
+        "done": 500,
+        "total": 2000,
+        "percent": 25.0,
+        "eta_s": 30.0,
+        "eta_at": "2026-11-28T12:00:40.250000Z",
+    },
+    "duration_s": None,
+    "error": None,
+    "failures": [],
+    "queued_at": _T,
+    "sent_at": _T,
+    "started_at": _T_START,
+    "heartbeat_at": _T_BEAT,
+    "finished_at": None,
+    "updated_at": _T_BEAT,
+    "links": {"self": "/api/v1/rag/runs/17", "cabinet": "/api/v1/rag/cabinets/42"},
+}
+
+
+class RunOut(BaseModel):
+    """One indexing run as the ledger records it."""
+
+    model_config = _examples(_RUN_EXAMPLE)
+
+    run_id: int
+    cabinet_id: int
+    trigger: Trigger
+    status: RunStatus
+    queue: str
+    attempt: int = Field(description="Attempts started so far (0 while queued).")
+    rerun_requested: bool
+    follow_up_of: int | None = Field(description="The run this one follows up, if any.")
+    counters: RunCounters = Field(description="What the run did (set when it succeeded).")
+    progress: Progress
+    duration_s: float | None
+    error: str | None = Field(description="Why the last attempt failed.")
+    failures: list[RunFailure] = Field(
+        description="Documents that could not be indexed (first 100)."
+    )
+    queued_at: dt.datetime
+    sent_at: dt.datetime | None
+    started_at: dt.datetime | None
+    heartbeat_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    updated_at: dt.datetime
+    links: RunLinks
+
+
+class RunPage(BaseModel):
+    model_config = _examples(
+        {"runs": [_RUN_EXAMPLE], "next_cursor": "h", "next": "/api/v1/rag/runs?limit=1&cursor=h"}
+    )
+
+    runs: list[RunOut] = Field(description="Newest first.")
+    next_cursor: str | None = Field(
+        description="Opaque token for the next page (pass as `cursor`); null on the last page."
+    )
+    next: str | None = Field(description="URL of the next page, with the same filters.")
+
+
+class CabinetOut(BaseModel):
+    """A cabinet's index as this service holds it."""
+
+    model_config = _examples(
+        {
+            "cabinet_id": 42,
+            "in_source": True,
+            "indexed": True,
+            "documents": 1834,
+            "chunks": 2210,
+            "embedder_id": "hashing-v1-384",
+            "embedder_current": True,
+            "source_fingerprint": "1834:17",
+            "last_indexed_at": _T,
+            "last_success_at": _T,
+            "staleness_s": 3600.5,
+            "last_run": {**_RUN_EXAMPLE, "status": "succeeded"},
+            "active_run": None,
+            "links": {"runs": "/api/v1/rag/runs?cabinet_id=42"},
+        }
+    )
+
+    cabinet_id: int
+    in_source: bool = Field(description="Whether the source lists the cabinet now.")
+    indexed: bool = Field(description="Whether an index run of the cabinet ever succeeded.")
+    documents: int
+    chunks: int
+    embedder_id: str | None = Field(description="Embedder the index was built with.")
+    embedder_current: bool | None = Field(
+        description="Whether that is this service's embedder (false: the next run rebuilds)."
+    )
+    source_fingerprint: str | None
+    last_indexed_at: dt.datetime | None
+    last_success_at: dt.datetime | None
+    staleness_s: float | None = Field(description="Seconds since the last successful run.")
+    last_run: RunOut | None = Field(description="The cabinet's last finished run.")
+    active_run: RunOut | None = Field(description="The queued or running run, if any.")
+    links: dict[str, str]
+
+
+class SearchRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"query": "кроссовки для бега", "k": 5}]},
+    )
+
+    query: str = Field(
+        min_length=1,
+        max_length=MAX_QUERY_CHARS,
+        pattern=r"^[^\x00]*[^\s\x00][^\x00]*$",
+        description="What to look for (1..1000 characters, not only spaces).",
+    )
+    k: int = Field(default=5, ge=1, le=MAX_K, description="How many results (1..50).")
+
+    @field_validator("query")
+    @classmethod
+    def _encodable(cls, value: str) -> str:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("must be valid Unicode text") from None
+        return value
+
+
+class SearchHitOut(BaseModel):
+    kind: str = Field(description="Document kind (from the sources file).")
+    doc_id: str
+    chunk_no: int
+    score: float = Field(description="Reciprocal-rank fusion of vector and keyword ranks.")
+    content: str
+    metadata: dict[str, Any]
+    vector_rank: int | None
+    text_rank: int | None
+
+
+class SearchResponse(BaseModel):
+    model_config = _examples(
+        {
+            "cabinet_id": 42,
+            "query": "кроссовки для бега",
+            "k": 5,
+            "took_ms": 4.2,
+            "results": [
+                {
+                    "kind": "product",
+                    "doc_id": "1001",
+                    "chunk_no": 0,
+                    "score": 0.0328,
+                    "content": "Кроссовки беговые ...",
+                    "metadata": {"brand": "Nord", "price": 4990},
+                    "vector_rank": 1,
+                    "text_rank": 1,
+                }
+            ],
+        }
+    )
+
+    cabinet_id: int
+    query: str
+    k: int
+    took_ms: float
+    results: list[SearchHitOut]
+
+
+class TickOut(BaseModel):
+    tick_at: dt.datetime
+    claimed_by: str
+    claimed_at: dt.datetime
+    finished_at: dt.datetime | None
+    cabinets_seen: int
+    cabinets_enqueued: int
+    cabinets_skipped: int
+    cabinets_active: int
+    cabinets_purged: int
+    error: str | None
+
+
+class SchedulerInstance(BaseModel):
+    scheduler_id: str
+    started_at: dt.datetime
+    heartbeat_at: dt.datetime
+    heartbeat_age_s: float = Field(description="Seconds since its last heartbeat.")
+    last_tick_at: dt.datetime | None
+    next_tick_at: dt.datetime | None
+    last_reaper_at: dt.datetime | None
+    last_reaper: dict[str, Any] | None
+
+
+class SchedulerOut(BaseModel):
+    """What the scheduler daemons recorded (nothing here is computed by the API)."""
+
+    model_config = _examples(
+        {
+            "last_tick": {
+                "tick_at": "2026-11-28T12:00:00Z",
+                "claimed_by": "host-a:4121",
+                "claimed_at": "2026-11-28T12:00:00.412Z",
+                "finished_at": "2026-11-28T12:00:02.010Z",
+                "cabinets_seen": 1200,
+                "cabinets_enqueued": 1187,
+                "cabinets_skipped": 0,
+                "cabinets_active": 13,
+                "cabinets_purged": 0,
+                "error": None,
+            },
+            "next_tick_at": "2026-11-28T18:00:00Z",
+            "last_reaper_at": "2026-11-28T12:05:00Z",
+            "schedulers": [
+                {
+                    "scheduler_id": "host-a:4121",
+                    "started_at": "2026-11-27T09:00:00Z",
+                    "heartbeat_at": "2026-11-28T12:05:00Z",
+                    "heartbeat_age_s": 4.1,
+                    "last_tick_at": "2026-11-28T12:00:00Z",
+                    "next_tick_at": "2026-11-28T18:00:00Z",
+                    "last_reaper_at": "2026-11-28T12:05:00Z",
+                    "last_reaper": {"resent": 0, "recovered": 0, "failed": 0},
+                }
+            ],
+        }
+    )
+
+    last_tick: TickOut | None = Field(description="The newest claimed tick.")
+    next_tick_at: dt.datetime | None = Field(
+        description="Next tick, as the freshest scheduler set it."
+    )
+    last_reaper_at: dt.datetime | None
+    schedulers: list[SchedulerInstance] = Field(description="Newest heartbeat first.")
+
+
+class HealthOut(BaseModel):
+    model_config = _examples({"status": "ok"})
+
+    status: Literal["ok"]
+
+
+class ReadyOut(BaseModel):
+    model_config = _examples({"status": "ready", "checks": {"database": "ok", "broker": "ok"}})
+
+    status: Literal["ready"]
+    checks: dict[str, str]

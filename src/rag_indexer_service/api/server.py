@@ -1,0 +1,54 @@
+"""`serve()`: run the API under uvicorn (what `rag-indexer api` calls).
+
+uvicorn gets the factory's import string, so every worker process (`--workers N`) builds its
+own app, broker and connection pool after it started.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import uvicorn
+import uvicorn.config
+
+from rag_indexer_service.api.app import LOG_FORMAT, check_api_settings
+from rag_indexer_service.config import Settings
+
+__all__ = ["APP_FACTORY", "log_config", "serve"]
+
+APP_FACTORY = "rag_indexer_service.api.app:create_app_from_env"
+
+
+def log_config(level: str) -> dict[str, Any]:
+    """uvicorn's logging config plus our package's loggers (request logs included)."""
+    config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config["formatters"]["plain"] = {"format": LOG_FORMAT}
+    config["handlers"]["plain"] = {
+        "formatter": "plain",
+        "class": "logging.StreamHandler",
+        "stream": "ext://sys.stderr",
+    }
+    config["loggers"]["rag_indexer_service"] = {
+        "handlers": ["plain"],
+        "level": level,
+        "propagate": False,
+    }
+    return config
+
+
+def serve(settings: Settings, *, host: str | None, port: int | None, workers: int) -> None:
+    """Check the settings (one-line `ConfigError`), then serve until stopped."""
+    check_api_settings(settings)
+    uvicorn.run(
+        APP_FACTORY,
+        factory=True,
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        workers=workers,
+        log_config=log_config(settings.log_level),
+        log_level=settings.log_level.lower(),
+        access_log=False,  # RequestObserver writes one structured line per request
+        lifespan="on",
+        timeout_graceful_shutdown=30,
+    )

@@ -1,0 +1,107 @@
+"""A real `rag-indexer api` process (uvicorn) with a real worker process and real Redis, and
+schemathesis over the served OpenAPI schema."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+from rag_indexer_service.runtime import Runtime
+from rag_indexer_service.tasks import run_inline
+from tests.api.conftest import API_KEY, Spawn
+from tests.indexing.test_indexer import add_cabinet
+
+BIN = Path(sys.executable).parent
+
+
+async def poll_run(client: httpx.AsyncClient, url: str, timeout_s: float = 60) -> dict[str, object]:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        run: dict[str, object] = (await client.get(url)).json()
+        if run["status"] in ("succeeded", "failed"):
+            return run
+        assert asyncio.get_running_loop().time() < deadline, f"run still {run['status']}"
+        await asyncio.sleep(0.1)
+
+
+async def test_trigger_poll_and_search_through_real_api_and_worker_processes(
+    spawn: Spawn, api_server: str, source_conn: asyncpg.Connection
+) -> None:
+    await add_cabinet(source_conn, 51, docs=20)
+    spawn("worker", "--processes", "1", "--threads", "1")
+
+    async with httpx.AsyncClient(
+        base_url=api_server, headers={"X-API-Key": API_KEY}, timeout=10
+    ) as client:
+        accepted = await client.post("/api/v1/rag/index/51")
+        assert accepted.status_code == 202
+        run = await poll_run(client, accepted.json()["links"]["self"])
+        search = await client.post(
+            "/api/v1/rag/cabinets/51/search", json={"query": "Товар 7", "k": 3}
+        )
+        cabinet = (await client.get("/api/v1/rag/cabinets/51")).json()
+        metrics = (await client.get("/metrics")).text
+
+    assert run["status"] == "succeeded", run["error"]
+    assert run["counters"]["docs_added"] == 20  # type: ignore[index]
+    assert search.status_code == 200 and search.json()["results"][0]["doc_id"] == "d7"
+    assert cabinet["indexed"] is True and cabinet["documents"] == 20
+    assert 'rag_metrics_source_up{source="broker"} 1.0' in metrics  # read from real Redis
+    assert 'rag_queue_messages{queue="rag-manual",state="ready"} 0.0' in metrics
+    assert 'rag_runs{status="succeeded",trigger="manual"} 1.0' in metrics
+
+
+async def test_schemathesis_finds_no_server_error_and_no_schema_violation(
+    api_server: str, runtime: Runtime, source_conn: asyncpg.Connection
+) -> None:
+    # Cabinet 42 is the OpenAPI example id: the examples phase searches a real index.
+    await add_cabinet(source_conn, 42, docs=5)
+    await run_inline(runtime, 42)
+    proc = await asyncio.create_subprocess_exec(
+        str(BIN / "schemathesis"),
+        "run",
+        f"{api_server}/openapi.json",
+        "--header",
+        f"X-API-Key: {API_KEY}",
+        "--checks",
+        "all",
+        "--max-examples",
+        "5",
+        "--seed",
+        "1",
+        "--workers",
+        "2",
+        "--request-timeout",
+        "10",
+        "--no-color",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await asyncio.wait_for(proc.communicate(), timeout=100)
+
+    report = output.decode(errors="replace")
+    assert proc.returncode == 0, report
+    assert "No issues found" in report, report
+
+
+def test_api_command_without_keys_refuses_to_start(worker_env: dict[str, str]) -> None:
+    env = {k: v for k, v in worker_env.items() if not k.startswith("RAG_API_KEYS")}
+
+    done = subprocess.run(
+        [str(BIN / "rag-indexer"), "api", "--port", "1"],
+        env=env,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert done.returncode == 1
+    assert done.stderr.decode().splitlines() == [
+        "error: no API keys configured: set RAG_API_KEYS or RAG_API_KEYS_FILE "
+        "(or RAG_API_AUTH=disabled to serve the API without authentication)"
+    ]
