@@ -74,8 +74,10 @@ async def test_schemathesis_finds_no_server_error_and_no_schema_violation(
         "5",
         "--seed",
         "1",
+        # One worker: with threads, CPython 3.11's ast module can fail inside hypothesis
+        # ("AST constructor recursion depth mismatch"), an error of the tool, not of the API.
         "--workers",
-        "2",
+        "1",
         "--request-timeout",
         "10",
         "--no-color",
