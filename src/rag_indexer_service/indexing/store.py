@@ -11,7 +11,7 @@ is atomic for readers and a search never mixes vectors of two embedders.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -64,6 +64,14 @@ class DocumentWrite:
     meta_hash: str
     metadata: dict[str, Any]
     chunks: Sequence[ChunkRow] | None
+
+
+def _by_kind(keys: Iterable[tuple[str, str]]) -> list[tuple[str, list[str]]]:
+    """`[(kind, [doc_id, ...]), ...]` in first-seen order."""
+    grouped: dict[str, list[str]] = {}
+    for kind, doc_id in keys:
+        grouped.setdefault(kind, []).append(doc_id)
+    return list(grouped.items())
 
 
 async def driver_connection(conn: AsyncConnection) -> Any:
@@ -153,19 +161,16 @@ class Store:
         rewritten = [w for w in writes if w.chunks is not None]
         meta_only = [w for w in writes if w.chunks is None]
         async with self._engine.begin() as conn:
-            await conn.execute(
-                text(
-                    "DELETE FROM rag_chunks c USING unnest(CAST(:kinds AS text[]), "
-                    "CAST(:ids AS text[])) AS d(kind, doc_id) WHERE c.cabinet_id = :c "
-                    "AND c.generation = :g AND c.kind = d.kind AND c.doc_id = d.doc_id"
-                ),
-                {
-                    "c": cabinet_id,
-                    "g": generation,
-                    "kinds": [w.kind for w in rewritten],
-                    "ids": [w.doc_id for w in rewritten],
-                },
-            )
+            # `doc_id = ANY(…)` per kind walks the primary key; a join with unnest() would read
+            # every chunk of the cabinet for each batch (quadratic over a full index).
+            for kind, doc_ids in _by_kind((w.kind, w.doc_id) for w in rewritten) or [("", [])]:
+                await conn.execute(
+                    text(
+                        "DELETE FROM rag_chunks WHERE cabinet_id = :c AND generation = :g "
+                        "AND kind = :k AND doc_id = ANY(CAST(:ids AS text[]))"
+                    ),
+                    {"c": cabinet_id, "g": generation, "k": kind, "ids": doc_ids},
+                )
             records = [
                 (
                     cabinet_id,
@@ -186,20 +191,22 @@ class Store:
                 await driver.copy_records_to_table(
                     "rag_chunks", records=records, columns=_CHUNK_COLUMNS
                 )
-            if meta_only:
+            for kind in dict.fromkeys(w.kind for w in meta_only):
+                same = [w for w in meta_only if w.kind == kind]
                 await conn.execute(
                     text(
                         "UPDATE rag_chunks c SET metadata = CAST(d.meta AS jsonb) "
-                        "FROM unnest(CAST(:kinds AS text[]), CAST(:ids AS text[]), "
-                        "CAST(:metas AS text[])) AS d(kind, doc_id, meta) WHERE c.cabinet_id = :c "
-                        "AND c.generation = :g AND c.kind = d.kind AND c.doc_id = d.doc_id"
+                        "FROM unnest(CAST(:ids AS text[]), CAST(:metas AS text[])) "
+                        "AS d(doc_id, meta) WHERE c.cabinet_id = :c AND c.generation = :g "
+                        "AND c.kind = :k AND c.doc_id = ANY(CAST(:ids AS text[])) "
+                        "AND c.doc_id = d.doc_id"
                     ),
                     {
                         "c": cabinet_id,
                         "g": generation,
-                        "kinds": [w.kind for w in meta_only],
-                        "ids": [w.doc_id for w in meta_only],
-                        "metas": [json.dumps(w.metadata, ensure_ascii=False) for w in meta_only],
+                        "k": kind,
+                        "ids": [w.doc_id for w in same],
+                        "metas": [json.dumps(w.metadata, ensure_ascii=False) for w in same],
                     },
                 )
             await conn.execute(
@@ -250,21 +257,18 @@ class Store:
         """Delete documents and their chunks in one transaction; returns chunks deleted."""
         if not keys:
             return 0
-        params = {
-            "c": cabinet_id,
-            "g": generation,
-            "kinds": [k for k, _ in keys],
-            "ids": [d for _, d in keys],
-        }
-        keyset = (
-            "unnest(CAST(:kinds AS text[]), CAST(:ids AS text[])) AS d(kind, doc_id) "
-            "WHERE x.cabinet_id = :c AND x.generation = :g AND x.kind = d.kind "
-            "AND x.doc_id = d.doc_id"
+        where = (
+            "WHERE cabinet_id = :c AND generation = :g AND kind = :k "
+            "AND doc_id = ANY(CAST(:ids AS text[]))"
         )
+        deleted = 0
         async with self._engine.begin() as conn:
-            chunks = await conn.execute(text(f"DELETE FROM rag_chunks x USING {keyset}"), params)
-            await conn.execute(text(f"DELETE FROM rag_documents x USING {keyset}"), params)
-        return int(chunks.rowcount)
+            for kind, doc_ids in _by_kind(keys):
+                params = {"c": cabinet_id, "g": generation, "k": kind, "ids": doc_ids}
+                chunks = await conn.execute(text(f"DELETE FROM rag_chunks {where}"), params)
+                await conn.execute(text(f"DELETE FROM rag_documents {where}"), params)
+                deleted += int(chunks.rowcount)
+        return deleted
 
     async def save_cabinet_state(
         self,
