@@ -95,11 +95,12 @@ async def mark_all_indexed(rt: Runtime, conn: asyncpg.Connection) -> None:
     )
     await conn.execute(
         "INSERT INTO rag_cabinets (cabinet_id, embedder_id, source_fingerprint, last_run_id, "
-        "last_success_at) SELECT r.cabinet_id, $1, c.fp, max(r.id), now() FROM rag_runs r "
+        "last_success_at) SELECT r.cabinet_id, $1, $2 || c.fp, max(r.id), now() FROM rag_runs r "
         "JOIN bench_cabinets c ON c.id = r.cabinet_id GROUP BY r.cabinet_id, c.fp "
         "ON CONFLICT (cabinet_id) DO UPDATE SET source_fingerprint = EXCLUDED.source_fingerprint, "
         "last_run_id = EXCLUDED.last_run_id, embedder_id = EXCLUDED.embedder_id",
         rt.indexer.embedder.id,
+        f"{rt.source.config_digest}/",  # stored fingerprints carry the sources file's digest
     )
 
 
