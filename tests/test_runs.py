@@ -74,7 +74,10 @@ async def test_stale_running_run_is_taken_over(ledger: Ledger) -> None:
 async def test_bulk_request_skips_cabinets_with_an_active_run(ledger: Ledger) -> None:
     await ledger.request(2, "manual", "rag-manual")
 
-    result = await ledger.request_many([1, 2, 3, 3], "schedule", "rag-scheduled")
+    created, already_active = await ledger.request_many_ids(
+        [1, 2, 3, 3], "schedule", "rag-scheduled"
+    )
 
-    assert sorted(r.cabinet_id for r in result.created) == [1, 3]
-    assert result.already_active == 1
+    runs = [await ledger.get(run_id) for run_id in created]
+    assert sorted(r.cabinet_id for r in runs if r is not None) == [1, 3]
+    assert already_active == 1

@@ -147,12 +147,6 @@ class Run:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class BulkResult:
-    created: list[Run]
-    already_active: int
-
-
 class Ledger:
     """Typed operations on `rag_runs`. Every method is one short transaction."""
 
@@ -227,27 +221,11 @@ class Ledger:
                     return existing, False
             # The active run finished between the two statements: try again.
 
-    async def request_many(
-        self, cabinet_ids: Sequence[int], trigger: Trigger, queue: str
-    ) -> BulkResult:
-        """Queue a run for each cabinet without one active (bulk path of the scheduler)."""
-        async with self._engine.begin() as conn:
-            rows = await conn.execute(
-                text(
-                    "INSERT INTO rag_runs (cabinet_id, trigger, queue) "
-                    "SELECT DISTINCT c, :t, :q FROM unnest(CAST(:ids AS bigint[])) AS u(c) "
-                    f"ON CONFLICT (cabinet_id) WHERE status IN {_ACTIVE_SQL} DO NOTHING "
-                    "RETURNING *"
-                ),
-                {"ids": list(cabinet_ids), "t": trigger, "q": queue},
-            )
-            created = [Run.from_row(r) for r in rows]
-        return BulkResult(created=created, already_active=len(set(cabinet_ids)) - len(created))
-
     async def request_many_ids(
         self, cabinet_ids: Sequence[int], trigger: Trigger, queue: str
     ) -> tuple[list[int], int]:
-        """`request_many` returning only `(new run ids, already active)`: the fan-out's hot path."""
+        """Queue a run for each cabinet without one active (the bulk path): returns
+        `(new run ids, number of cabinets that already had an active run)`."""
         async with self._engine.begin() as conn:
             created = list(
                 await conn.scalars(

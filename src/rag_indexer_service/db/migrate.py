@@ -7,11 +7,10 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-__all__ = ["current_revision", "head_revision", "upgrade_schema"]
+__all__ = ["current_revision", "upgrade_schema"]
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 # Arbitrary constant: every process upgrading the same database waits on this lock.
@@ -22,12 +21,6 @@ def _config() -> Config:
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
     return config
-
-
-def head_revision() -> str:
-    head = ScriptDirectory.from_config(_config()).get_current_head()
-    assert head is not None
-    return head
 
 
 def _upgrade(connection: Connection) -> None:
