@@ -60,29 +60,6 @@ async def test_a_second_cli_run_in_a_new_process_skips_the_unchanged_cabinet(
 
 
 @pytest.mark.parametrize(
-    "args, message",
-    [
-        (("index", "abc"), "error: cabinet id 'abc' is not an integer"),
-        (("index", "-3"), "error: cabinet id -3 must be a positive 64-bit integer"),
-        (("index", "9223372036854775808"), "must be a positive 64-bit integer"),
-        (("index",), "error: give cabinet ids or --all"),
-        (("index", "404"), "error: cabinet 404 is not listed by the source"),
-        (("search", "404", "что-нибудь"), "error: cabinet 404 has no index yet"),
-        (("search", "1", "   "), "error: the query is empty"),
-        (("runs", "--status", "lost"), "error: unknown status 'lost'"),
-    ],
-)
-def test_bad_input_is_one_line_and_nonzero(
-    cli_env: dict[str, str], args: tuple[str, ...], message: str
-) -> None:
-    result = rag(cli_env, *args)
-
-    assert result.returncode != 0
-    assert message in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
-
-
-@pytest.mark.parametrize(
     "variable, value, message",
     [
         ("RAG_DATABASE_URL", "mysql://x/y", "RAG_DATABASE_URL: unsupported scheme"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import logging
 import os
@@ -507,13 +508,36 @@ def api(
 @app.command()
 def scheduler(
     once: Annotated[bool, typer.Option("--once", help="Run one fan-out now and exit.")] = False,
+    tick_at: Annotated[
+        str | None,
+        typer.Option(
+            "--tick-at",
+            help="With --once: the tick to serve (ISO 8601, UTC if no offset) instead of now; "
+            "replicas given the same time fan out once.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Start the scheduler: fan out all cabinets on RAG_SCHEDULE_CRON and re-drive stale runs
     (needs RAG_BROKER_URL). Any number of replicas may run: each tick fans out once."""
     from rag_indexer_service.scheduling import run_scheduler
 
+    if tick_at is not None and not once:
+        raise _fail("--tick-at applies to --once only", code=2)
+    try:
+        tick = None if tick_at is None else parse_tick_time(tick_at)
+    except CliError as exc:
+        raise _fail(str(exc), code=2) from None
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    raise typer.Exit(_run(lambda s: run_scheduler(s, once=once), quiet=False))
+    raise typer.Exit(_run(lambda s: run_scheduler(s, once=once, tick_at=tick), quiet=False))
+
+
+def parse_tick_time(raw: str) -> dt.datetime:
+    try:
+        value = dt.datetime.fromisoformat(raw)
+    except ValueError:
+        raise CliError(f"--tick-at {raw!r} is not an ISO 8601 time") from None
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
 
 
 def _when(value: str | None) -> str:
