@@ -14,7 +14,7 @@ import pytest
 
 from rag_indexer_service.runtime import Runtime
 from rag_indexer_service.tasks import run_inline
-from tests.indexing.test_indexer import add_cabinet
+from tests.helpers import add_cabinet
 from tests.test_cli import rag
 
 NO_DATABASE = "postgresql+asyncpg://nobody@127.0.0.1:1/none"
