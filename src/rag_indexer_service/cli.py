@@ -548,7 +548,9 @@ def _when(value: str | None) -> str:
 def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
 ) -> None:
-    """Show the schedulers (last tick, next tick, last reaper pass), recent ticks and runs."""
+    """Show the schedulers (last tick, next tick, last reaper pass), recent ticks and runs.
+
+    A scheduler without a heartbeat for 3 × RAG_REAPER_INTERVAL_S is shown as gone."""
 
     async def go(settings: Settings) -> dict[str, Any]:
         from rag_indexer_service.db import open_database
@@ -567,12 +569,23 @@ def status(
         return
     if not found["schedulers"]:
         out.print("no scheduler has run yet")
-    for s in found["schedulers"]:
+    elif not any(s["alive"] for s in found["schedulers"]):
+        out.print("no scheduler is alive")
+    for s in sorted(found["schedulers"], key=lambda s: not s["alive"]):  # alive ones first
+        if not s["alive"]:
+            how = "stopped" if s["state"] == "stopped" else "no heartbeat"
+            out.print(
+                f"scheduler {s['scheduler_id']}: gone since {_when(s['gone_since'])} ({how})",
+                markup=False,
+                soft_wrap=True,
+            )
+            continue
         out.print(
-            f"scheduler {s['scheduler_id']} ({s['state']}, cron {s['schedule']}): "
+            f"scheduler {s['scheduler_id']} (alive, cron {s['schedule']}): "
             f"last tick {_when(s['last_tick_at'])}, next tick {_when(s['next_tick_at'])}, "
             f"last reaper pass {_when(s['last_reaper_at'])}",
             markup=False,
+            soft_wrap=True,
         )
     for t in found["ticks"]:
         done = "finished" if t["finished_at"] else "unfinished"
@@ -582,9 +595,10 @@ def status(
             f"{t['cabinets_skipped']} skipped, {t['cabinets_active']} already active, "
             f"{t['cabinets_purged']} purged" + (f"; {t['error']}" if t["error"] else ""),
             markup=False,
+            soft_wrap=True,
         )
     runs_line = ", ".join(f"{k} {v}" for k, v in found["runs_by_status"].items())
-    out.print(f"runs: {runs_line}", markup=False)
+    out.print(f"runs: {runs_line}", markup=False, soft_wrap=True)
 
 
 def main() -> None:
