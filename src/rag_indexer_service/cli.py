@@ -395,7 +395,9 @@ def runs(
     if as_json:
         out.print_json(json.dumps(found, ensure_ascii=False))
         return
-    table = Table("run", "cabinet", "trigger", "status", "try", "embedded", "queued", "error")
+    table = Table("run", "cabinet", "trigger", "status", "try", "queued")
+    table.add_column("counters", no_wrap=True)
+    table.add_column("error")
     for r in found:
         table.add_row(
             str(r["run_id"]),
@@ -403,11 +405,23 @@ def runs(
             r["trigger"],
             r["status"],
             str(r["attempt"]),
-            "" if r["chunks_embedded"] is None else str(r["chunks_embedded"]),
             r["queued_at"][5:19].replace("T", " "),
+            _counters_cell(r),
             (r["error"] or "")[:40],
         )
     out.print(table)
+
+
+def _counters_cell(run: dict[str, Any]) -> str:
+    """The run's counters that are set and not zero (flags by name alone), one a line."""
+    from rag_indexer_service.indexing.report import COUNTER_TYPES
+
+    shown = []
+    for name, kind in COUNTER_TYPES.items():
+        value = run.get(name)
+        if value:
+            shown.append(name if kind is bool else f"{name} {value}")
+    return "\n".join(shown)
 
 
 @app.command()

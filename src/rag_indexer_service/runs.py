@@ -23,7 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from rag_indexer_service.indexing.report import IndexReport
+from rag_indexer_service.indexing.report import COUNTER_FIELDS, IndexReport
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -46,24 +46,6 @@ RUN_STATUSES: tuple[RunStatus, ...] = (
     "skipped",
 )
 ACTIVE_STATUSES: tuple[RunStatus, ...] = ("queued", "running", "retrying")
-COUNTER_FIELDS = (
-    "docs_seen",
-    "docs_added",
-    "docs_updated",
-    "docs_metadata_only",
-    "docs_unchanged",
-    "docs_deleted",
-    "docs_failed",
-    "chunks_embedded",
-    "chunks_reused",
-    "chunks_deleted",
-    "embedding_requests",
-    "embedding_tokens",
-    "embedding_retries",
-    "embedding_throttled_ms",
-    "embedding_cache_hits",
-    "embedding_truncated",
-)
 _ACTIVE_SQL = "('queued', 'running', 'retrying')"
 
 
@@ -79,7 +61,7 @@ class Run:
     follow_up_of: int | None
     message_key: str | None
     worker_id: str | None
-    counters: dict[str, int | None]
+    counters: dict[str, int | bool | None]
     duration_s: float | None
     failures: list[dict[str, str]] | None
     progress_done: int
