@@ -142,7 +142,7 @@ def index(
     )
     if as_json:
         out.print_json(json.dumps(results, ensure_ascii=False))
-    if any("error" in r for r in results):
+    if any("run_id" not in r for r in results):  # a cabinet that got no run failed
         raise typer.Exit(1)
 
 
