@@ -14,7 +14,7 @@ import httpx
 from rag_indexer_service.jobs.execution import run_inline
 from rag_indexer_service.runtime import Runtime
 from tests.api.conftest import API_KEY, Spawn
-from tests.indexing.test_indexer import add_cabinet
+from tests.helpers import add_cabinet
 
 BIN = Path(sys.executable).parent
 

@@ -18,8 +18,7 @@ from rag_indexer_service.jobs.broker import build_broker
 from rag_indexer_service.jobs.dispatch import Dispatcher, DispatchOptions
 from rag_indexer_service.runs import Ledger
 from rag_indexer_service.runtime import Runtime
-from tests.conftest import wait_for_run
-from tests.indexing.test_indexer import add_cabinet
+from tests.helpers import add_cabinet, wait_for_run
 
 Spawn = Callable[..., subprocess.Popen[bytes]]
 
