@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import asyncpg
 import pytest
 
+from rag_indexer_service.jobs.execution import run_inline
 from rag_indexer_service.runtime import Runtime
-from rag_indexer_service.tasks import run_inline
 from tests.helpers import add_cabinet
 from tests.test_cli import rag
 

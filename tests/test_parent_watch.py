@@ -16,7 +16,7 @@ import pytest
 PARENT = textwrap.dedent(
     """
     import os, sys, time
-    from rag_indexer_service.parent_watch import exit_with_parent
+    from rag_indexer_service.jobs.parent_watch import exit_with_parent
 
     parent = os.getpid()
     child = os.fork()
