@@ -9,7 +9,7 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -135,7 +135,7 @@ def index(
         raise _fail("--allow-mass-delete and --force apply to inline runs only", code=2)
     results = _run(
         lambda s: (
-            _enqueue(s, ids)
+            _enqueue(s, ids, as_json)
             if queue
             else _index_inline(s, ids, as_json, allow_mass_delete=allow_mass_delete, force=force)
         )
@@ -146,21 +146,54 @@ def index(
         raise typer.Exit(1)
 
 
-async def _enqueue(settings: Settings, ids: list[int]) -> list[dict[str, Any]]:
-    from rag_indexer_service.jobs.broker import build_broker
-    from rag_indexer_service.jobs.dispatch import Dispatcher, DispatchOptions
-    from rag_indexer_service.runs import Ledger
-    from rag_indexer_service.runtime import open_runtime
+NO_BROKER = (
+    "RAG_BROKER_URL is not set and no `rag-indexer up` is running: start `rag-indexer up` "
+    "(it takes queued runs), set RAG_BROKER_URL to the workers' Redis, or index here without "
+    "--queue"
+)
 
-    broker = build_broker(settings)
+
+async def _enqueue(settings: Settings, ids: list[int], as_json: bool) -> list[dict[str, Any]]:
+    """Queue runs for the workers; without a broker, in the ledger for a running `up`."""
+    from rag_indexer_service.errors import ConfigError
+    from rag_indexer_service.jobs.broker import QUEUE_MANUAL, build_broker
+    from rag_indexer_service.jobs.dispatch import (
+        Dispatcher,
+        DispatchOptions,
+        EnqueueResult,
+        TriggerResult,
+    )
+    from rag_indexer_service.runs import Ledger, Trigger
+    from rag_indexer_service.runtime import open_runtime
+    from rag_indexer_service.scheduling.scheduler import all_in_one_alive
+
+    broker = None if settings.broker_url is None else build_broker(settings)
     async with open_runtime(settings) as rt:
-        dispatcher = Dispatcher(
-            broker, Ledger(rt.db.engine), DispatchOptions.from_settings(settings)
-        )
+        ledger = Ledger(rt.db.engine)
+        dispatcher = None
+        if broker is not None:
+            dispatcher = Dispatcher(broker, ledger, DispatchOptions.from_settings(settings))
+        elif not await all_in_one_alive(
+            rt.db.engine, silent_after_s=3 * settings.reaper_interval_s
+        ):
+            raise ConfigError(NO_BROKER)
+
+        async def trigger(cabinet_id: int, how: Trigger) -> TriggerResult:
+            if dispatcher is not None:
+                return await dispatcher.trigger(cabinet_id, how)
+            run, created = await ledger.request(cabinet_id, how, QUEUE_MANUAL)
+            return TriggerResult(run=run, created=created)
+
+        async def enqueue_all(cabinet_ids: Sequence[int], how: Trigger) -> EnqueueResult:
+            if dispatcher is not None:
+                return await dispatcher.enqueue_cabinets(cabinet_ids, how)
+            created, active = await ledger.request_many_ids(cabinet_ids, how, QUEUE_MANUAL)
+            return EnqueueResult(len(cabinet_ids), len(created), active)
+
         if not ids:
             all_ids = [cid async for cid in rt.source.iter_cabinet_ids()]
-            bulk = await dispatcher.enqueue_cabinets(all_ids, "cli")
-            out.print(
+            bulk = await enqueue_all(all_ids, "cli")
+            (err if as_json else out).print(
                 f"enqueued {bulk.enqueued} of {bulk.requested} cabinets "
                 f"({bulk.already_active} already had an active run)"
             )
@@ -176,11 +209,14 @@ async def _enqueue(settings: Settings, ids: list[int]) -> list[dict[str, Any]]:
                 )
                 err.print(f"error: cabinet {cabinet_id} is not listed by the source", markup=False)
                 continue
-            result = await dispatcher.trigger(cabinet_id, "cli")
+            result = await trigger(cabinet_id, "cli")
             results.append({**result.run.to_dict(), "deduplicated": result.deduplicated})
+            if as_json:
+                continue
             out.print(
                 f"cabinet {cabinet_id}: run {result.run.id} {result.run.status}"
-                + (" (already requested)" if result.deduplicated else ""),
+                + (" (already requested)" if result.deduplicated else "")
+                + ("" if broker is not None else " for `rag-indexer up`"),
                 markup=False,
             )
     return results
