@@ -1,5 +1,9 @@
 """Timing `rag-indexer` as separate processes, as the compose topology runs it: wall time,
-exit status and the child's own peak RSS (from wait4), each run with its own hash seed."""
+exit status and the child's own peak RSS, each run with its own hash seed.
+
+The peak RSS is the child's VmHWM (Linux), sampled every 20 ms while it runs: wait4's
+ru_maxrss would also count the parent's memory that the child had between fork and exec.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import math
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,23 +27,37 @@ class ProcessRun:
     stdout: str
 
 
+def _high_water_mib(pid: int) -> float | None:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
 def run_cli(args: list[str], env: dict[str, str], *, hash_seed: int) -> ProcessRun:
     """`rag-indexer ARGS...` in a fresh process; stderr is discarded (it logs there)."""
     started = time.perf_counter()
-    proc = subprocess.Popen(
-        [RAG, *args],
-        env={**env, "PYTHONHASHSEED": str(hash_seed)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert proc.stdout is not None
-    stdout = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall_s = time.perf_counter() - started
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    proc.stdout.close()
-    return ProcessRun(proc.returncode, wall_s, usage.ru_maxrss / 1024, stdout)
+    with tempfile.TemporaryFile("w+") as stdout:
+        proc = subprocess.Popen(
+            [RAG, *args],
+            env={**env, "PYTHONHASHSEED": str(hash_seed)},
+            stdout=stdout,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        peak_mib = 0.0
+        while proc.poll() is None:
+            sampled = _high_water_mib(proc.pid)
+            if sampled is not None:
+                peak_mib = max(peak_mib, sampled)
+            time.sleep(0.02)
+        wall_s = time.perf_counter() - started
+        stdout.seek(0)
+        return ProcessRun(proc.returncode, wall_s, peak_mib, stdout.read())
 
 
 def percentile(values: list[float], share: float) -> float:
