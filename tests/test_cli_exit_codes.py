@@ -1,5 +1,5 @@
 """Exit codes as a contract: every command exits 0 on success; on failure it exits non-zero
-(2: fix the command line; 1: the command failed) with one line on stderr starting `error:`.
+(2: fix the command line; 1: the command could not do it) with one line on stderr starting `error:`.
 
 Each row runs the installed `rag-indexer` as a subprocess. Rows marked `data` get a database
 where cabinet 5 is indexed and cabinet 6 is listed by the source but not indexed yet.
@@ -64,7 +64,7 @@ ROWS = {
     ),
     "search not indexed": Row(
         ("search", "6", "что-нибудь"),
-        2,
+        1,
         "error: cabinet 6 has no index yet; run: rag-indexer index 6",
         data=True,
     ),

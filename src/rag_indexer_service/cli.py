@@ -155,7 +155,8 @@ NO_BROKER = (
 
 async def _enqueue(settings: Settings, ids: list[int], as_json: bool) -> list[dict[str, Any]]:
     """Queue runs for the workers; without a broker, in the ledger for a running `up`."""
-    from rag_indexer_service.errors import ConfigError
+    from rag_indexer_service.cabinets import ensure_listed
+    from rag_indexer_service.errors import CabinetNotFound, ConfigError
     from rag_indexer_service.jobs.broker import QUEUE_MANUAL, build_broker
     from rag_indexer_service.jobs.dispatch import (
         Dispatcher,
@@ -200,14 +201,11 @@ async def _enqueue(settings: Settings, ids: list[int], as_json: bool) -> list[di
             return []
         results = []
         for cabinet_id in ids:
-            if not await rt.source.cabinet_exists(cabinet_id):
-                results.append(
-                    {
-                        "cabinet_id": cabinet_id,
-                        "error": f"cabinet {cabinet_id} is not listed by the source",
-                    }
-                )
-                err.print(f"error: cabinet {cabinet_id} is not listed by the source", markup=False)
+            try:
+                await ensure_listed(rt.source, cabinet_id)
+            except CabinetNotFound as exc:
+                results.append({"cabinet_id": cabinet_id, "error": str(exc)})
+                err.print(f"error: {exc}", markup=False)
                 continue
             result = await trigger(cabinet_id, "cli")
             results.append({**result.run.to_dict(), "deduplicated": result.deduplicated})
@@ -284,13 +282,15 @@ def search(
         raise _fail("the query is empty", code=2)
 
     async def go(settings: Settings) -> list[dict[str, Any]]:
+        from rag_indexer_service.cabinets import search_cabinet
+        from rag_indexer_service.errors import CabinetNotIndexed
         from rag_indexer_service.runtime import open_runtime
 
         async with open_runtime(settings) as rt:
-            state = await rt.store.cabinet_state(cid)
-            if state is None:
-                raise CliError(f"cabinet {cid} has no index yet; run: rag-indexer index {cid}")
-            hits = await rt.indexer.search(cid, query, k=k)
+            try:
+                hits = await search_cabinet(rt, cid, query, k=k)
+            except CabinetNotIndexed:
+                raise CabinetNotIndexed(cid, hint=f"run: rag-indexer index {cid}") from None
         return [
             {
                 "kind": h.kind,

@@ -2,6 +2,7 @@
 
     package error (errors.py)      HTTP
     CabinetNotFound                404 cabinet_not_found
+    CabinetNotIndexed              404 cabinet_not_indexed
     CabinetBusy, SourceSuspicious  409
     EmbedderMismatch               409 embedder_mismatch
     SourceQueryError               502 source_query_failed
@@ -34,6 +35,7 @@ from rag_indexer_service.errors import (
     BrokerUnavailable,
     CabinetBusy,
     CabinetNotFound,
+    CabinetNotIndexed,
     ConfigError,
     DatabaseUnavailable,
     EmbedderMismatch,
@@ -114,6 +116,7 @@ class Unauthorized(ApiError):
 # Most specific first is not needed: lookup walks the exception's MRO.
 _STATUS: dict[type[RagIndexerError], tuple[int, str]] = {
     CabinetNotFound: (404, "cabinet_not_found"),
+    CabinetNotIndexed: (404, "cabinet_not_indexed"),
     CabinetBusy: (409, "cabinet_busy"),
     SourceSuspicious: (409, "source_suspicious"),
     EmbedderMismatch: (409, "embedder_mismatch"),

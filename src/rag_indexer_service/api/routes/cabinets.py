@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import time
 
+from rag_indexer_service import cabinets
 from rag_indexer_service.api.deps import CabinetId, LedgerDep, RuntimeDep
 from rag_indexer_service.api.errors import NotFound, error_responses
 from rag_indexer_service.api.queries import cabinet_record
 from rag_indexer_service.api.routes.base import protected_router
 from rag_indexer_service.api.schemas import CabinetOut, SearchHitOut, SearchRequest, SearchResponse
 from rag_indexer_service.api.views import API_PREFIX, run_out
+from rag_indexer_service.errors import CabinetNotIndexed
 
 __all__ = ["router"]
 
@@ -69,12 +71,12 @@ async def search_cabinet(
     cabinet_id: CabinetId, body: SearchRequest, runtime: RuntimeDep
 ) -> SearchResponse:
     started = time.perf_counter()
-    if await runtime.store.cabinet_state(cabinet_id) is None:
+    try:
+        hits = await cabinets.search_cabinet(runtime, cabinet_id, body.query, k=body.k)
+    except CabinetNotIndexed as exc:
         raise NotFound(
-            f"cabinet {cabinet_id} has no index yet; POST {API_PREFIX}/rag/index/{cabinet_id}",
-            code="cabinet_not_indexed",
-        )
-    hits = await runtime.indexer.search(cabinet_id, body.query, k=body.k)
+            f"{exc}; POST {API_PREFIX}/rag/index/{cabinet_id}", code="cabinet_not_indexed"
+        ) from None
     return SearchResponse(
         cabinet_id=cabinet_id,
         query=body.query,
