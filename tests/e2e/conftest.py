@@ -90,9 +90,12 @@ class Topology:
         return "\n".join(parts)
 
     def stop(self) -> None:
-        """SIGTERM to every process group (orphans of a killed parent included), then SIGKILL."""
+        """SIGTERM to every process (dramatiq's parent forwards it to its workers: a second one
+        straight to a worker would cut its shutdown short), then SIGKILL to what is left of
+        each process group."""
         for proc in self.processes:
-            _signal_group(proc, signal.SIGTERM)
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
         for proc in self.processes:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=15)
