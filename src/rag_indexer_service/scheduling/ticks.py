@@ -1,4 +1,5 @@
-"""The scheduler's tables: tick claims (`rag_schedule_ticks`) and heartbeats.
+"""The scheduler's ledger: the only code with SQL on `rag_schedule_ticks` (tick claims) and
+`rag_scheduler_heartbeats`. Run counts come from the run ledger (`runs`).
 
 A tick is claimed with `INSERT … ON CONFLICT DO NOTHING` on its time: of any number of
 schedulers firing for the same tick, exactly one fans out. The owner refreshes
@@ -16,15 +17,18 @@ from typing import Any, Literal
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from rag_indexer_service.runs import RUN_STATUSES
+from rag_indexer_service.db.mapping import from_mapping
+from rag_indexer_service.runs import Ledger
 from rag_indexer_service.scheduling.report import FanOutReport
 
 __all__ = [
     "Heartbeats",
     "SchedulerHeartbeat",
+    "SchedulerRecords",
     "SchedulerStatus",
     "Tick",
     "TickClaims",
+    "scheduler_records",
     "scheduler_status",
 ]
 
@@ -34,6 +38,16 @@ _PRUNE_HEARTBEATS_AFTER_S = 7 * 86400
 
 def _iso(value: dt.datetime | None) -> str | None:
     return None if value is None else value.isoformat()
+
+
+_TICK_COLUMNS = {
+    "seen": "cabinets_seen",
+    "enqueued": "cabinets_enqueued",
+    "skipped": "cabinets_skipped",
+    "already_active": "cabinets_active",
+    "purged": "cabinets_purged",
+    "errors": "cabinet_errors",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,21 +67,7 @@ class Tick:
 
     @classmethod
     def from_row(cls, row: Any) -> Tick:
-        m = row._mapping
-        return cls(
-            tick_at=m["tick_at"],
-            claimed_by=m["claimed_by"],
-            claimed_at=m["claimed_at"],
-            heartbeat_at=m["heartbeat_at"],
-            finished_at=m["finished_at"],
-            seen=m["cabinets_seen"],
-            enqueued=m["cabinets_enqueued"],
-            skipped=m["cabinets_skipped"],
-            already_active=m["cabinets_active"],
-            purged=m["cabinets_purged"],
-            errors=m["cabinet_errors"],
-            error=m["error"],
-        )
+        return from_mapping(cls, row._mapping, columns=_TICK_COLUMNS)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -293,21 +293,7 @@ class Heartbeats:
                 ),
                 {"silent": silent_after_s},
             )
-            return [
-                SchedulerHeartbeat(
-                    scheduler_id=r.scheduler_id,
-                    schedule=r.schedule,
-                    state=r.state,
-                    started_at=r.started_at,
-                    heartbeat_at=r.heartbeat_at,
-                    stopped_at=r.stopped_at,
-                    last_tick_at=r.last_tick_at,
-                    next_tick_at=r.next_tick_at,
-                    last_reaper_at=r.last_reaper_at,
-                    last_reaper=r.last_reaper,
-                )
-                for r in rows
-            ]
+            return [from_mapping(SchedulerHeartbeat, r._mapping) for r in rows]
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,11 +320,43 @@ async def scheduler_status(
     `silent_after_s`: a scheduler without heartbeat for this long is shown as `silent`
     (schedulers beat on every reaper pass; 3 × RAG_REAPER_INTERVAL_S is a good value).
     """
-    async with engine.connect() as conn:
-        rows = await conn.execute(text("SELECT status, count(*) FROM rag_runs GROUP BY status"))
-        counts = {status: 0 for status in RUN_STATUSES} | {r[0]: int(r[1]) for r in rows}
     return SchedulerStatus(
         schedulers=await Heartbeats(engine).list(silent_after_s=silent_after_s),
         ticks=await TickClaims(engine).recent(ticks),
-        runs_by_status=counts,
+        runs_by_status=await Ledger(engine).count_by_status(),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerRecords:
+    """The newest claimed tick and the schedulers' heartbeat rows, as plain columns (API)."""
+
+    last_tick: dict[str, Any] | None
+    schedulers: list[dict[str, Any]]
+
+
+async def scheduler_records(engine: AsyncEngine, *, max_schedulers: int = 20) -> SchedulerRecords:
+    """The newest claimed tick and the schedulers' heartbeat rows, newest first."""
+    async with engine.connect() as conn:
+        tick = (
+            await conn.execute(
+                text(
+                    "SELECT tick_at, claimed_by, claimed_at, finished_at, cabinets_seen, "
+                    "cabinets_enqueued, cabinets_skipped, cabinets_active, cabinets_purged, "
+                    "error FROM rag_schedule_ticks ORDER BY tick_at DESC LIMIT 1"
+                )
+            )
+        ).first()
+        rows = await conn.execute(
+            text(
+                "SELECT scheduler_id, started_at, heartbeat_at, "
+                "EXTRACT(EPOCH FROM now() - heartbeat_at)::float8 AS heartbeat_age_s, "
+                "last_tick_at, next_tick_at, last_reaper_at, last_reaper "
+                "FROM rag_scheduler_heartbeats ORDER BY heartbeat_at DESC LIMIT :n"
+            ),
+            {"n": max_schedulers},
+        )
+        schedulers = [dict(r._mapping) for r in rows]
+    return SchedulerRecords(
+        last_tick=None if tick is None else dict(tick._mapping), schedulers=schedulers
     )
