@@ -11,7 +11,7 @@ Layers, each importing only those above it:
     api, cli, allinone                the front ends and the all-in-one process
 
 Each table has one owner: `indexing.store` (cabinets, documents, chunks, embedding cache),
-`runs` (runs), `scheduling.ticks` (ticks, scheduler heartbeats).
+`runs` (runs), `scheduling.ticks` (ticks), `scheduling.heartbeats` (scheduler heartbeats).
 """
 
 __version__ = "0.1.0"

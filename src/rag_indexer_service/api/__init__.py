@@ -2,7 +2,7 @@
 
 Routes stay thin over `service` functions and the runtime's components (store, ledger,
 dispatcher); no SQL here. May import: `service`, `runtime`, `runs`, `tasks`,
-`scheduling.ticks`, `indexing` (types), `config`, `errors`, `db`.
+`scheduling.ticks`, `scheduling.heartbeats`, `indexing` (types), `config`, `errors`, `db`.
 """
 
 from __future__ import annotations

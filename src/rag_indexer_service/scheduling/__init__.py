@@ -2,8 +2,9 @@
 and what the scheduler records for operators.
 
     report.py   FanOutReport: counters of one fan-out, as data
-    ticks.py    the scheduler's ledger: the only SQL on `rag_schedule_ticks` and
-                `rag_scheduler_heartbeats`; `scheduler_status()`, `scheduler_records()`
+    ticks.py    the scheduler's ledger: the only SQL on `rag_schedule_ticks`;
+                `scheduler_status()`, `scheduler_records()` (what operators read)
+    heartbeats.py  the only SQL on `rag_scheduler_heartbeats`
     fanout.py   FanOut: list cabinets, skip unchanged, enqueue in bulk, purge vanished cabinets
     scheduler.py  Scheduler: the fan-out job (tick claim + FanOut) and the reaper job
     daemon.py   `run_scheduler()`: the `rag-indexer scheduler` process (APScheduler, signals)
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 from rag_indexer_service.scheduling.daemon import run_scheduler, serve
 from rag_indexer_service.scheduling.fanout import FanOut, FanOutOptions
+from rag_indexer_service.scheduling.heartbeats import Heartbeats, SchedulerHeartbeat
 from rag_indexer_service.scheduling.report import FanOutReport
 from rag_indexer_service.scheduling.scheduler import (
     Scheduler,
@@ -27,8 +29,6 @@ from rag_indexer_service.scheduling.scheduler import (
     default_scheduler_id,
 )
 from rag_indexer_service.scheduling.ticks import (
-    Heartbeats,
-    SchedulerHeartbeat,
     SchedulerRecords,
     SchedulerStatus,
     Tick,

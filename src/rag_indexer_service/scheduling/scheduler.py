@@ -30,8 +30,9 @@ from rag_indexer_service.db.locks import try_advisory_lock
 from rag_indexer_service.errors import PermanentError
 from rag_indexer_service.runtime import Runtime
 from rag_indexer_service.scheduling.fanout import FanOut
+from rag_indexer_service.scheduling.heartbeats import Heartbeats
 from rag_indexer_service.scheduling.report import FanOutReport
-from rag_indexer_service.scheduling.ticks import Heartbeats, TickClaims
+from rag_indexer_service.scheduling.ticks import TickClaims
 from rag_indexer_service.tasks import Dispatcher, RedriveReport
 
 __all__ = ["Scheduler", "SchedulerOptions", "default_scheduler_id"]
