@@ -87,7 +87,7 @@ class Settings(BaseSettings):
         description="TOML file with the cabinet and document queries. Default: the demo schema.",
     )
     embedder: Literal["navec", "hashing", "openai"] = Field(
-        default="hashing",
+        default="navec",
         description="Embedding provider: `navec` (offline Russian word vectors from the natasha "
         "wheel: meaning, not only letters; 384 d, ~180 MiB RAM), `hashing` (offline, letters "
         "only, no memory) or `openai` (any server speaking POST /v1/embeddings).",
