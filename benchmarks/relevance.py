@@ -41,7 +41,7 @@ from ir_measures import R, nDCG
 from rag_indexer_service import demo
 from rag_indexer_service.config import load_settings
 from rag_indexer_service.db.engine import asyncpg_dsn
-from rag_indexer_service.indexing.search import SearchHit
+from rag_indexer_service.indexing.store import SearchHit
 from rag_indexer_service.runtime import Runtime, open_runtime
 
 QUERIES_FILE = Path(__file__).with_name("relevance_queries.toml")
