@@ -1,7 +1,7 @@
 """Indexer benchmark: full index, unchanged re-index and 1 %-changed re-index of one big cabinet.
 
-    .venv/bin/python benchmarks/indexer.py [--products 10000] [--data-dir /tmp/rag-bench]
-        [--repeats 7]
+    .venv/bin/python benchmarks/indexer.py [--products 10000] [--embedder hashing]
+        [--data-dir /tmp/rag-bench] [--repeats 7]
 
 Seeds the demo source with one cabinet (products × (1 + reviews + questions) + monthly
 sales documents, ~60k documents by default) in an embedded Postgres, then reports throughput,
@@ -81,7 +81,9 @@ def fresh_process_runs(env: dict[str, str], repeats: int, *, force: bool) -> dic
 
 async def main(args: argparse.Namespace) -> dict[str, object]:
     data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="rag-bench-"))
-    settings = load_settings(data_dir=data_dir)
+    settings = load_settings(
+        data_dir=data_dir, **({"embedder": args.embedder} if args.embedder else {})
+    )
     async with open_runtime(settings) as rt:
         conn = await asyncpg.connect(asyncpg_dsn(rt.db.source_url))
         try:
@@ -101,7 +103,11 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         unchanged = await rt.indexer.index_cabinet(1)
         unchanged_s = time.perf_counter() - t0
 
-        env = service_env(RAG_DATABASE_URL=rt.db.url, RAG_DATA_DIR=str(data_dir))
+        env = service_env(
+            RAG_DATABASE_URL=rt.db.url,
+            RAG_DATA_DIR=str(data_dir),
+            RAG_EMBEDDER=settings.embedder,
+        )
         fresh = await asyncio.to_thread(fresh_process_runs, env, args.repeats, force=False)
         fresh_forced = await asyncio.to_thread(fresh_process_runs, env, 1, force=True)
 
@@ -118,11 +124,13 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         changed = await rt.indexer.index_cabinet(1)
         changed_s = time.perf_counter() - t0
 
-        copy_s = await bare_copy_s(asyncpg_dsn(rt.db.url), full.chunks_embedded, 384)
+        dim = rt.indexer.embedder.dim
+        copy_s = await bare_copy_s(asyncpg_dsn(rt.db.url), full.chunks_embedded, dim)
     if args.data_dir is None:
         shutil.rmtree(data_dir, ignore_errors=True)
     chunks = full.chunks_embedded
     return {
+        "embedder": settings.embedder,
         "seeded": {
             "products": seeded.products,
             "reviews": seeded.reviews,
@@ -158,6 +166,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--products", type=int, default=10_000)
+    parser.add_argument("--embedder", default=None, help="RAG_EMBEDDER for this run")
     parser.add_argument("--data-dir", default=None, help="keep the embedded database here")
     parser.add_argument("--repeats", type=int, default=7, help="fresh `index` processes to time")
     print(json.dumps(asyncio.run(main(parser.parse_args())), indent=2, ensure_ascii=False))

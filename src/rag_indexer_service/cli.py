@@ -19,7 +19,7 @@ from rich.table import Table
 from typer.exceptions import TyperException
 
 from rag_indexer_service.config import Settings, load_settings
-from rag_indexer_service.errors import RagIndexerError
+from rag_indexer_service.errors import CabinetNotFound, CabinetNotIndexed, RagIndexerError
 from rag_indexer_service.indexing.report import IndexReport
 
 __all__ = ["app", "main"]
@@ -155,8 +155,7 @@ NO_BROKER = (
 
 async def _enqueue(settings: Settings, ids: list[int], as_json: bool) -> list[dict[str, Any]]:
     """Queue runs for the workers; without a broker, in the ledger for a running `up`."""
-    from rag_indexer_service.cabinets import ensure_listed
-    from rag_indexer_service.errors import CabinetNotFound, ConfigError
+    from rag_indexer_service.errors import ConfigError
     from rag_indexer_service.jobs.broker import QUEUE_MANUAL, build_broker
     from rag_indexer_service.jobs.dispatch import (
         Dispatcher,
@@ -167,6 +166,7 @@ async def _enqueue(settings: Settings, ids: list[int], as_json: bool) -> list[di
     from rag_indexer_service.runs import Ledger, Trigger
     from rag_indexer_service.runtime import open_runtime
     from rag_indexer_service.scheduling.scheduler import all_in_one_alive
+    from rag_indexer_service.service import ensure_listed, trigger_listed_cabinet
 
     broker = None if settings.broker_url is None else build_broker(settings)
     async with open_runtime(settings) as rt:
@@ -178,12 +178,6 @@ async def _enqueue(settings: Settings, ids: list[int], as_json: bool) -> list[di
             rt.db.engine, silent_after_s=3 * settings.reaper_interval_s
         ):
             raise ConfigError(NO_BROKER)
-
-        async def trigger(cabinet_id: int, how: Trigger) -> TriggerResult:
-            if dispatcher is not None:
-                return await dispatcher.trigger(cabinet_id, how)
-            run, created = await ledger.request(cabinet_id, how, QUEUE_MANUAL)
-            return TriggerResult(run=run, created=created)
 
         async def enqueue_all(cabinet_ids: Sequence[int], how: Trigger) -> EnqueueResult:
             if dispatcher is not None:
@@ -202,12 +196,21 @@ async def _enqueue(settings: Settings, ids: list[int], as_json: bool) -> list[di
         results = []
         for cabinet_id in ids:
             try:
-                await ensure_listed(rt.source, cabinet_id)
+                if dispatcher is not None:
+                    result = await trigger_listed_cabinet(
+                        source=rt.source,
+                        dispatcher=dispatcher,
+                        cabinet_id=cabinet_id,
+                        trigger="cli",
+                    )
+                else:  # for `up`, which takes runs queued without a message from the ledger
+                    await ensure_listed(source=rt.source, cabinet_id=cabinet_id)
+                    run, created = await ledger.request(cabinet_id, "cli", QUEUE_MANUAL)
+                    result = TriggerResult(run=run, created=created)
             except CabinetNotFound as exc:
                 results.append({"cabinet_id": cabinet_id, "error": str(exc)})
                 err.print(f"error: {exc}", markup=False)
                 continue
-            result = await trigger(cabinet_id, "cli")
             results.append({**result.run.to_dict(), "deduplicated": result.deduplicated})
             if as_json:
                 continue
@@ -282,15 +285,21 @@ def search(
         raise _fail("the query is empty", code=2)
 
     async def go(settings: Settings) -> list[dict[str, Any]]:
-        from rag_indexer_service.cabinets import search_cabinet
-        from rag_indexer_service.errors import CabinetNotIndexed
         from rag_indexer_service.runtime import open_runtime
+        from rag_indexer_service.service import search_indexed_cabinet
 
         async with open_runtime(settings) as rt:
             try:
-                hits = await search_cabinet(rt, cid, query, k=k)
-            except CabinetNotIndexed:
-                raise CabinetNotIndexed(cid, hint=f"run: rag-indexer index {cid}") from None
+                hits = await search_indexed_cabinet(
+                    source=rt.source,
+                    store=rt.store,
+                    indexer=rt.indexer,
+                    cabinet_id=cid,
+                    query=query,
+                    k=k,
+                )
+            except CabinetNotIndexed as exc:
+                raise CabinetNotIndexed(cid, hint=f"run: rag-indexer index {cid}") from exc
         return [
             {
                 "kind": h.kind,

@@ -4,7 +4,7 @@
     ├── PermanentError            retrying cannot help: fix the input or the config
     │   ├── ConfigError           a setting or the sources file is invalid
     │   ├── CabinetNotFound       the source does not list this cabinet
-    │   ├── CabinetNotIndexed     the source lists it, but it has no index yet
+    │   ├── CabinetNotIndexed     the source lists it, but it has no index yet (nothing to search)
     │   ├── SourceQueryError      a configured source query is broken (bad SQL, missing column)
     │   ├── SourceSuspicious      the scan would delete too much of the index; nothing was deleted
     │   ├── EmbeddingRejected     the embedding API refused the request (key, model, vector size)
