@@ -457,7 +457,8 @@ def runs(
             _counters_cell(r),
             (r["error"] or "")[:40],
         )
-    out.print(table)
+    # Piped output is not cut to 80 columns: every counter name stays readable.
+    (out if out.is_terminal else Console(width=max(out.width, 120))).print(table)
 
 
 def _counters_cell(run: dict[str, Any]) -> str:
