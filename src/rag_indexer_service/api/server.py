@@ -13,6 +13,7 @@ import uvicorn
 import uvicorn.config
 
 from rag_indexer_service.api.app import LOG_FORMAT, check_api_settings
+from rag_indexer_service.api.protocol import HeadLimits, limited_protocol
 from rag_indexer_service.config import Settings
 
 __all__ = ["APP_FACTORY", "log_config", "serve"]
@@ -51,4 +52,5 @@ def serve(settings: Settings, *, host: str | None, port: int | None, workers: in
         access_log=False,  # RequestObserver writes one structured line per request
         lifespan="on",
         timeout_graceful_shutdown=30,
+        http=limited_protocol(HeadLimits(timeout_s=settings.api_read_timeout_s)),
     )
