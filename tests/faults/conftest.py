@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +17,8 @@ import pytest
 from rag_indexer_service.db.engine import asyncpg_dsn
 from tests.api.conftest import API_KEY, free_port, wait_ready
 from tests.conftest import SOURCE_TOML, TEMPLATE_DB, _with_db
+from tests.indexing.conftest import MODELS
+from tests.indexing.fake_embedding_api import FakeEmbeddingAPI
 
 READ_TIMEOUT_S = 1.0
 
@@ -70,3 +72,12 @@ async def served_api(
         admin = await asyncpg.connect(asyncpg_dsn(server_url))
         await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         await admin.close()
+
+
+@pytest.fixture
+def embedding_api() -> Iterator[FakeEmbeddingAPI]:
+    """The real local HTTP server speaking the OpenAI embeddings API (faults on command)."""
+    api = FakeEmbeddingAPI(models=dict(MODELS))
+    api.start()
+    yield api
+    api.stop()
