@@ -13,6 +13,7 @@ from rag_indexer_service.config import Settings
 from rag_indexer_service.db import Database, open_database
 from rag_indexer_service.indexing.embedders import build_embedder, close_embedder
 from rag_indexer_service.indexing.indexer import IndexOptions, RAGIndexer
+from rag_indexer_service.indexing.source_check import check_source_columns
 from rag_indexer_service.indexing.sources import SqlSource, load_source_spec
 from rag_indexer_service.indexing.store import Store
 
@@ -34,6 +35,7 @@ async def open_runtime(settings: Settings, *, pool_size: int = 5) -> AsyncIterat
     embedder = build_embedder(settings)
     db = await open_database(settings, pool_size=pool_size)
     try:
+        await check_source_columns(db.source_engine, spec)
         source = SqlSource(
             db.source_engine,
             spec,

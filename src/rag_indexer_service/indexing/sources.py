@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import math
 import re
 import string
 import tomllib
-import uuid
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +40,7 @@ from rag_indexer_service.errors import (
     SourceQueryError,
     SourceUnavailable,
 )
+from rag_indexer_service.indexing.storable import shown, storable, unstorable_id
 
 __all__ = [
     "CabinetSource",
@@ -52,6 +53,7 @@ __all__ = [
 ]
 
 JsonValue = str | int | float | bool | None
+MAX_METADATA_CHARS = 32 * 1024
 _CABINET_PARAM = re.compile(r"(?<![:\w]):cabinet_id\b")
 
 
@@ -90,14 +92,24 @@ class DocumentKind:
     template_fields: frozenset[str] = field(default_factory=frozenset)
 
     def render(self, row: Mapping[Any, Any]) -> SourceDocument:
+        """The row as a document, storable by Postgres (see `storable`), or why it cannot be."""
         doc_id = _id_text(row[self.id_column])
+        problem = unstorable_id(doc_id)
+        if problem is not None:
+            return SourceDocument(self.name, shown(doc_id), "", {}, error=problem)
         try:
             # NULL renders as an empty string; str.format_map is C-fast.
             values = {key: "" if value is None else value for key, value in row.items()}
-            body = self.template.format_map(values).strip()
+            body = storable(self.template.format_map(values)).strip()
             if not body:
                 raise RenderError("rendered text is empty")
             meta = {name: _json_value(row[name]) for name in self.metadata}
+            meta_chars = sum(len(v) for v in meta.values() if isinstance(v, str))
+            if meta_chars > MAX_METADATA_CHARS:
+                raise RenderError(
+                    f"metadata values hold {meta_chars} characters, more than "
+                    f"{MAX_METADATA_CHARS} (they are copied into every chunk)"
+                )
         except (KeyError, IndexError, ValueError, TypeError, AttributeError) as exc:
             reason = f"{type(exc).__name__}: {exc}"
             return SourceDocument(self.name, doc_id, "", {}, error=reason)
@@ -118,15 +130,17 @@ def _id_text(value: Any) -> str:
 
 
 def _json_value(value: Any) -> JsonValue:
-    if value is None or isinstance(value, str | int | float | bool):
+    """A metadata value jsonb can hold: no NUL, no surrogates, no NaN or infinities."""
+    if value is None or isinstance(value, bool | int):
         return value
-    if isinstance(value, decimal.Decimal):
-        return float(value)
+    if isinstance(value, str):
+        return storable(value)
+    if isinstance(value, float | decimal.Decimal):
+        number = float(value)
+        return number if math.isfinite(number) else str(value)
     if isinstance(value, dt.date | dt.datetime | dt.time):
         return value.isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    return str(value)
+    return storable(str(value))
 
 
 def _template_fields(template: str) -> frozenset[str]:
