@@ -10,7 +10,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from tests.indexing.test_indexer import add_cabinet
+from tests.helpers import add_cabinet
 
 RAG = str(Path(sys.executable).with_name("rag-indexer"))
 
