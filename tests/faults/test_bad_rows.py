@@ -24,7 +24,7 @@ from rag_indexer_service.indexing.storable import MAX_ID_BYTES, shown, storable
 from rag_indexer_service.runs import Ledger
 from rag_indexer_service.runtime import Runtime, open_runtime
 from rag_indexer_service.tasks import run_inline
-from tests.indexing.test_indexer import add_cabinet
+from tests.helpers import add_cabinet
 
 COLUMNS = ("id", "title", "body", "tag", "price")
 # Every column is `json`, which Postgres stores verbatim: NUL and surrogate escapes included,

@@ -11,7 +11,7 @@ from pathlib import Path
 import asyncpg
 
 from tests.conftest import SOURCE_TOML
-from tests.indexing.test_indexer import add_cabinet
+from tests.helpers import add_cabinet
 
 BIN = Path(sys.executable).parent
 REFUSAL = (
