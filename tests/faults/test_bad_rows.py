@@ -21,9 +21,9 @@ from rag_indexer_service.config import Settings
 from rag_indexer_service.errors import DocumentsFailed
 from rag_indexer_service.indexing.sources import MAX_METADATA_CHARS
 from rag_indexer_service.indexing.storable import MAX_ID_BYTES, shown, storable
+from rag_indexer_service.jobs.execution import run_inline
 from rag_indexer_service.runs import Ledger
 from rag_indexer_service.runtime import Runtime, open_runtime
-from rag_indexer_service.tasks import run_inline
 from tests.helpers import add_cabinet
 
 COLUMNS = ("id", "title", "body", "tag", "price")
