@@ -252,9 +252,20 @@ class Ledger:
             )
 
     async def start_attempt(
-        self, run_id: int, *, worker_id: str, stale_after_s: float
+        self,
+        run_id: int,
+        *,
+        worker_id: str,
+        stale_after_s: float,
+        ended: tuple[str, int] | None = None,
     ) -> Run | None:
-        """Claim the run for this worker, or None if it is finished or live elsewhere."""
+        """Claim the run for this worker, or None if it is finished or live elsewhere.
+
+        `ended = (worker_id, attempt)` names an attempt known to be over (the one this retry
+        follows) whose failure could not be recorded: still `running` under it, the run is
+        taken over at once instead of after `stale_after_s`.
+        """
+        owner, attempt = ended or ("", -1)
         async with self._engine.begin() as conn:
             return await self._one(
                 conn,
@@ -262,8 +273,15 @@ class Ledger:
                 "worker_id = :w, started_at = COALESCE(started_at, now()), "
                 "heartbeat_at = now(), progress_done = 0, updated_at = now() "
                 "WHERE id = :id AND (status IN ('queued', 'retrying') OR (status = 'running' "
-                "AND heartbeat_at < now() - make_interval(secs => :stale))) RETURNING *",
-                {"id": run_id, "w": worker_id, "stale": stale_after_s},
+                "AND (heartbeat_at < now() - make_interval(secs => :stale) "
+                "OR (worker_id = :owner AND attempt = :attempt)))) RETURNING *",
+                {
+                    "id": run_id,
+                    "w": worker_id,
+                    "stale": stale_after_s,
+                    "owner": owner,
+                    "attempt": attempt,
+                },
             )
 
     async def heartbeat(self, run_id: int, *, worker_id: str, done: int, total: int | None) -> bool:
