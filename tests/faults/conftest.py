@@ -29,6 +29,7 @@ class Served:
     host: str
     port: int
     proc: subprocess.Popen[bytes]
+    database_url: str
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +62,7 @@ async def served_api(
     try:
         base_url = f"http://127.0.0.1:{port}"
         await wait_ready(base_url, proc)
-        yield Served(base_url, "127.0.0.1", port, proc)
+        yield Served(base_url, "127.0.0.1", port, proc, env["RAG_DATABASE_URL"])
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
