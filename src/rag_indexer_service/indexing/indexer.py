@@ -289,11 +289,19 @@ class RAGIndexer:
                 await flush()
             if writing is not None:
                 await writing
-        finally:
+        except asyncio.CancelledError:
             if writing is not None and not writing.done():
                 writing.cancel()
                 with contextlib.suppress(BaseException):
                     await writing
+            raise
+        except BaseException:
+            # A batch being written is complete and consistent: let it commit (the next
+            # attempt then finds it unchanged), whatever failed after it.
+            if writing is not None and not writing.done():
+                with contextlib.suppress(Exception):
+                    await writing
+            raise
         return seen
 
     async def _read(

@@ -121,7 +121,12 @@ class WorkerContext:
     async def record_failure(self, run_id: int, exc: BaseException, retrying: bool) -> None:
         rt = await self.runtime()
         ledger = Ledger(rt.db.engine)
-        error = describe_error(exc, time_limit_s=self.options.run_time_limit_s)
+        run = await ledger.get(run_id)
+        if run is None:
+            return
+        error = describe_error(
+            exc, cabinet_id=run.cabinet_id, time_limit_s=self.options.run_time_limit_s
+        )
         follow_up = await ledger.fail(run_id, error, retrying=retrying, worker_id=self.worker_id)
         await (await self.dispatcher()).send_follow_up(follow_up)
 
@@ -170,7 +175,14 @@ class RunBookkeeping(Middleware):
         retries = int(message.options.get("retries", 0))
         retrying = should_retry(retries, exception, self.context.options.dispatch.max_retries)
         level = logging.INFO if retrying else logging.ERROR
-        log.log(level, "run %s attempt failed (%s); retrying=%s", run_id, exception, retrying)
+        log.log(
+            level,
+            "run %s attempt failed (%s); retrying=%s",
+            run_id,
+            exception,
+            retrying,
+            exc_info=None if isinstance(exception, RagIndexerError) else exception,
+        )
         try:
             async_to_sync(self.context.record_failure)(run_id, exception, retrying)
         except Exception:
