@@ -129,6 +129,26 @@ def _id_text(value: Any) -> str:
     return str(value)
 
 
+_MAX_CABINET_ID = 2**63 - 1
+
+
+def _cabinet_id(value: Any) -> int:
+    """A listed cabinet id, or a `SourceQueryError`: a query listing other ids is broken."""
+    number: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and value.strip().isdigit():
+        number = int(value)
+    elif isinstance(value, float | decimal.Decimal) and math.isfinite(value):
+        number = int(value) if value == int(value) else None
+    if number is None or not 0 < number <= _MAX_CABINET_ID:
+        raise SourceQueryError(
+            f"cabinets.query returned cabinet_id {shown(repr(value), 60)}, which is not a "
+            "positive 64-bit integer; check the query in RAG_SOURCES_FILE"
+        )
+    return number
+
+
 def _json_value(value: Any) -> JsonValue:
     """A metadata value jsonb can hold: no NUL, no surrogates, no NaN or infinities."""
     if value is None or isinstance(value, bool | int):
@@ -258,7 +278,7 @@ class SqlSource:
 
     async def iter_cabinet_ids(self) -> AsyncGenerator[int, None]:
         async for row in self._stream(self._spec.cabinets_query, {}, "listing cabinets"):
-            yield int(row["cabinet_id"])
+            yield _cabinet_id(row["cabinet_id"])
 
     async def cabinet_exists(self, cabinet_id: int) -> bool:
         sql = f"SELECT 1 FROM ({self._spec.cabinets_query}) AS c WHERE c.cabinet_id = :cabinet_id"

@@ -41,8 +41,10 @@ log = logging.getLogger(__name__)
 
 
 def should_retry(retries_so_far: int, exc: BaseException, max_retries: int) -> bool:
-    """Retry anything but a permanent error, up to `max_retries` times."""
-    return not isinstance(exc, PermanentError) and retries_so_far < max_retries
+    """Retry anything but a permanent error or a value Postgres refused, up to
+    `max_retries` times."""
+    permanent = isinstance(exc, PermanentError) or is_data_error(exc)
+    return not permanent and retries_so_far < max_retries
 
 
 # The setting to check, by error branch (most specific first).
