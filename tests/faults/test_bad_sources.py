@@ -44,7 +44,6 @@ async def test_a_template_naming_a_missing_column_stops_every_process_with_one_l
         rag_indexer(env, "sources", "check"),
         rag_indexer(env, "worker", "--processes", "1"),
         rag_indexer(env, "api", "--port", "1"),
-        rag_indexer(env, "index", "--all"),
     )
 
     for code, _, err in results:
