@@ -4,6 +4,7 @@
     ├── PermanentError            retrying cannot help: fix the input or the config
     │   ├── ConfigError           a setting or the sources file is invalid
     │   ├── CabinetNotFound       the source does not list this cabinet
+    │   ├── CabinetNotIndexed     the cabinet has no index yet (nothing to search)
     │   ├── SourceQueryError      a configured source query is broken (bad SQL, missing column)
     │   ├── SourceSuspicious      the scan would delete too much of the index; nothing was deleted
     │   ├── DocumentsFailed       every document of a cabinet failed to render or to be stored
@@ -25,6 +26,7 @@ __all__ = [
     "BrokerUnavailable",
     "CabinetBusy",
     "CabinetNotFound",
+    "CabinetNotIndexed",
     "ConfigError",
     "DatabaseUnavailable",
     "DocumentsFailed",
@@ -59,6 +61,12 @@ class ConfigError(PermanentError):
 class CabinetNotFound(PermanentError):
     def __init__(self, cabinet_id: int) -> None:
         super().__init__(f"cabinet {cabinet_id} is not listed by the source")
+        self.cabinet_id = cabinet_id
+
+
+class CabinetNotIndexed(PermanentError):
+    def __init__(self, cabinet_id: int) -> None:
+        super().__init__(f"cabinet {cabinet_id} has no index yet")
         self.cabinet_id = cabinet_id
 
 
