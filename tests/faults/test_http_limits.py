@@ -1,5 +1,6 @@
 """Hostile HTTP against a real `rag-indexer api` process: oversized or slow heads and bodies
-are refused in the one error shape before they are read, and malformed bodies are 422s."""
+are refused in the one error shape before they are read, malformed bodies are 422s, and the
+bulk trigger takes run ids only for the runs it actually inserts."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import json
 import time
 from typing import Any
 
+import asyncpg
 import httpx
 import psutil
 
+from rag_indexer_service.db.engine import asyncpg_dsn
 from tests.api.conftest import API_KEY
 from tests.faults.conftest import READ_TIMEOUT_S, Served
 
@@ -159,3 +162,28 @@ async def test_malformed_json_and_a_nul_in_a_query_are_precise_422s(served_api: 
     assert nul.json()["error"]["message"] == (
         "body field query must not contain NUL characters (\\u0000)"
     )
+
+
+CABINETS = 200
+
+
+async def test_a_bulk_trigger_with_nothing_new_burns_no_run_ids(served_api: Served) -> None:
+    conn = await asyncpg.connect(asyncpg_dsn(served_api.database_url))
+    try:
+        await conn.execute(
+            "INSERT INTO src_cabinets (id) SELECT g FROM generate_series(1, $1) AS g", CABINETS
+        )
+        async with httpx.AsyncClient(
+            base_url=served_api.base_url, headers={"X-API-Key": API_KEY}, timeout=30
+        ) as client:
+            first = (await client.post("/api/v1/rag/index")).json()
+            again = [(await client.post("/api/v1/rag/index")).json() for _ in range(3)]
+            top = await conn.fetchval("SELECT max(id) FROM rag_runs")
+            await conn.execute("INSERT INTO src_cabinets (id) VALUES ($1)", CABINETS + 1)
+            single = (await client.post(f"/api/v1/rag/index/{CABINETS + 1}")).json()
+    finally:
+        await conn.close()
+
+    assert (first["enqueued"], first["already_active"]) == (CABINETS, 0)
+    assert [(a["enqueued"], a["already_active"]) for a in again] == [(0, CABINETS)] * 3
+    assert single["run_id"] == top + 1
