@@ -10,6 +10,7 @@ is atomic for readers and a search never mixes vectors of two embedders.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -25,6 +26,7 @@ from rag_indexer_service.indexing.generations import STATE_COLUMNS, CabinetState
 from rag_indexer_service.indexing.search import SearchHit, search_chunks
 
 __all__ = [
+    "CabinetIndexRow",
     "CabinetState",
     "ChunkRow",
     "DocumentWrite",
@@ -80,6 +82,20 @@ async def driver_connection(conn: AsyncConnection) -> Any:
     return raw.driver_connection
 
 
+@dataclass(frozen=True, slots=True)
+class CabinetIndexRow:
+    """A cabinet's `rag_cabinets` row as listings show it; staleness by the database clock."""
+
+    cabinet_id: int
+    embedder_id: str | None
+    document_count: int
+    chunk_count: int
+    last_indexed_at: dt.datetime | None
+    last_success_at: dt.datetime | None
+    staleness_s: float | None
+    last_run_id: int | None
+
+
 class Store:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -120,6 +136,22 @@ class Store:
                 )
             ).first()
         return None if row is None else CabinetState(*row)
+
+    async def cabinet_index_rows(self, cabinet_ids: Sequence[int]) -> dict[int, CabinetIndexRow]:
+        """`cabinet_id -> CabinetIndexRow` for those of `cabinet_ids` this service has a row of."""
+        if not cabinet_ids:
+            return {}
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                text(
+                    "SELECT cabinet_id, embedder_id, document_count, chunk_count, "
+                    "last_indexed_at, last_success_at, "
+                    "EXTRACT(EPOCH FROM now() - last_success_at)::float8, last_run_id "
+                    "FROM rag_cabinets WHERE cabinet_id = ANY(CAST(:ids AS bigint[]))"
+                ),
+                {"ids": list(cabinet_ids)},
+            )
+            return {r[0]: CabinetIndexRow(*r) for r in rows}
 
     async def document_hashes(
         self, cabinet_id: int, kind: str, doc_ids: Sequence[str], *, generation: int = 0
