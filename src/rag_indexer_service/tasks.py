@@ -3,7 +3,8 @@ and `Dispatcher`, which turns requests into ledger rows and messages (single and
 
 Two queues keep a user's click ahead of a 6-hourly sweep: `rag-manual` (actor
 `index_cabinet`, priority 0) and `rag-scheduled` (actor `index_cabinet_scheduled`,
-priority 10). Both run the same coroutine. A message carries only the run id.
+priority 10). Both run the same coroutine. A message carries the run id, and `True` after it
+for a forced run (one that scans even if the source's fingerprint is unchanged).
 """
 
 from __future__ import annotations
@@ -126,11 +127,15 @@ def build_broker(settings: Settings, *, allow_stub: bool = False) -> dramatiq.Br
     return broker
 
 
-def _message(run_id: int, queue: str) -> dramatiq.Message[Any]:
+def _args(run_id: int, force: bool) -> tuple[Any, ...]:
+    return (run_id, True) if force else (run_id,)
+
+
+def _message(run_id: int, queue: str, force: bool = False) -> dramatiq.Message[Any]:
     return dramatiq.Message(
         queue_name=queue,
         actor_name=_ACTOR_FOR_QUEUE[queue],
-        args=(run_id,),
+        args=_args(run_id, force),
         kwargs={},
         options={},
     )
@@ -171,29 +176,29 @@ class Dispatcher:
         self.settings = settings
 
     # -- sending ---------------------------------------------------------------------------
-    def _send_sync(self, runs: Sequence[tuple[int, str]]) -> list[str | None]:
+    def _send_sync(self, runs: Sequence[tuple[int, str]], force: bool) -> list[str | None]:
         """Send one message per `(run_id, queue)`; returns the broker's message keys."""
         if isinstance(self.broker, RedisBroker):
-            return self._send_redis_pipeline(self.broker, runs)
+            return self._send_redis_pipeline(self.broker, runs, force)
         keys: list[str | None] = []
         for run_id, queue in runs:
-            sent = self.broker.enqueue(_message(run_id, queue))
+            sent = self.broker.enqueue(_message(run_id, queue, force))
             keys.append(sent.options.get("redis_message_id", sent.message_id))
         return keys
 
     @staticmethod
     def _send_redis_pipeline(
-        broker: RedisBroker, runs: Sequence[tuple[int, str]]
+        broker: RedisBroker, runs: Sequence[tuple[int, str]], force: bool
     ) -> list[str | None]:
         # Dramatiq has no batch enqueue: RedisBroker.enqueue's dispatch call, one round trip.
-        calls = [(queue, _ACTOR_FOR_QUEUE[queue], (run_id,)) for run_id, queue in runs]
+        calls = [(queue, _ACTOR_FOR_QUEUE[queue], _args(run_id, force)) for run_id, queue in runs]
         return list(enqueue_many(broker, calls))
 
-    async def _send(self, runs: Sequence[tuple[int, str]]) -> None:
+    async def _send(self, runs: Sequence[tuple[int, str]], *, force: bool = False) -> None:
         if not runs:
             return
         try:
-            keys = await asyncio.to_thread(self._send_sync, runs)
+            keys = await asyncio.to_thread(self._send_sync, runs, force)
         except Exception as exc:
             reason = f"could not enqueue: broker unavailable ({type(exc).__name__}: {exc})"
             for run_id, _ in runs:
@@ -202,12 +207,18 @@ class Dispatcher:
         await self.ledger.mark_sent([run_id for run_id, _ in runs], keys)
 
     # -- public API ------------------------------------------------------------------------
-    async def trigger(self, cabinet_id: int, trigger: Trigger) -> TriggerResult:
-        """Request a run of one cabinet (deduplicated) and send it if new."""
+    async def trigger(
+        self, cabinet_id: int, trigger: Trigger, *, force: bool = False
+    ) -> TriggerResult:
+        """Request a run of one cabinet (deduplicated) and send it if new.
+
+        `force`: the new run scans even if the source's fingerprint is unchanged (a run that
+        was already active is returned as it is).
+        """
         queue = queue_for(trigger)
         run, created = await self.ledger.request(cabinet_id, trigger, queue)
         if created:
-            await self._send([(run.id, queue)])
+            await self._send([(run.id, queue)], force=force)
         elif run.status == "queued" and run.queue != queue and queue == QUEUE_MANUAL:
             # A click while the sweep's message waits far back: also send on the fast queue.
             # Whichever message arrives first runs it; the other finds it claimed.
@@ -405,7 +416,7 @@ class WorkerContext:
             await self._closer.__aexit__(None, None, None)
             self._runtime = self._closer = None
 
-    async def run(self, run_id: int) -> None:
+    async def run(self, run_id: int, force: bool = False) -> None:
         """The actor body: claim the run, index with heartbeats, record success."""
         try:
             rt = await self.runtime()
@@ -422,7 +433,9 @@ class WorkerContext:
         if run is None:
             log.info("run %s is finished or owned by a live worker; dropping message", run_id)
             return
-        _, follow_up = await execute_claimed_run(rt, ledger, run, worker_id=self.worker_id)
+        _, follow_up = await execute_claimed_run(
+            rt, ledger, run, worker_id=self.worker_id, force=force
+        )
         await (await self.dispatcher()).send_follow_up(follow_up)
 
     async def record_failure(self, run_id: int, exc: BaseException, retrying: bool) -> None:
@@ -488,8 +501,8 @@ def setup_worker(broker: dramatiq.Broker, settings: Settings) -> WorkerContext:
     def retry_when(retries: int, exc: BaseException) -> bool:
         return should_retry(retries, exc, max_retries)
 
-    async def index_cabinet(run_id: int) -> None:
-        await context.run(run_id)
+    async def index_cabinet(run_id: int, force: bool = False) -> None:
+        await context.run(run_id, force)
 
     for name, queue, priority in (
         (ACTOR_MANUAL, QUEUE_MANUAL, 0),
