@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 
 import dramatiq
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from rag_indexer_service import __version__
 from rag_indexer_service.api.auth import API_KEY_HEADER, build_auth
@@ -26,6 +27,7 @@ from rag_indexer_service.config import Settings, load_settings
 from rag_indexer_service.runs import Ledger
 from rag_indexer_service.runtime import open_runtime
 from rag_indexer_service.tasks import Dispatcher, build_broker
+from rag_indexer_service.ui import install_console
 
 __all__ = ["API_POOL_SIZE", "check_api_settings", "create_app", "create_app_from_env"]
 
@@ -43,6 +45,8 @@ or `Authorization: Bearer <key>`. `/healthz`, `/readyz` and `/metrics` are open.
 
 **Errors.** Every error has the body `{{"error": {{"code": "...", "message": "..."}}}}`.
 `503` answers (database, broker or source unreachable) carry `Retry-After`.
+
+**Console.** The same process serves an operator console at `/ui` (log in with an API key).
 """
 
 _TAGS = [
@@ -99,12 +103,14 @@ def create_app(settings: Settings, *, broker: dramatiq.Broker | None = None) -> 
             if owns_broker:
                 the_broker.close()
 
-    app = FastAPI(
+    # /docs and /redoc from the assets packaged with fastapi-offline: they work offline.
+    app = FastAPIOffline(
         title="rag-indexer-service",
         version=__version__,
         description=_DESCRIPTION,
         openapi_tags=_TAGS,
         lifespan=lifespan,
+        swagger_ui_parameters={"validatorUrl": None},
     )
     app.state.auth = auth
     app.state.context = None
@@ -112,6 +118,7 @@ def create_app(settings: Settings, *, broker: dramatiq.Broker | None = None) -> 
     app.add_middleware(RequestObserver, metrics=metrics)
     for router in ROUTERS:
         app.include_router(router)
+    install_console(app, auth)
     return app
 
 
