@@ -12,11 +12,11 @@ from contextlib import asynccontextmanager
 
 import dramatiq
 from fastapi import FastAPI
-from fastapi_offline import FastAPIOffline
 
 from rag_indexer_service import __version__
 from rag_indexer_service.api.auth import API_KEY_HEADER, build_auth
 from rag_indexer_service.api.context import ApiContext
+from rag_indexer_service.api.docs import install_docs
 from rag_indexer_service.api.errors import install_error_handlers
 from rag_indexer_service.api.metrics import ApiMetrics
 from rag_indexer_service.api.middleware import RequestObserver
@@ -103,15 +103,16 @@ def create_app(settings: Settings, *, broker: dramatiq.Broker | None = None) -> 
             if owns_broker:
                 the_broker.close()
 
-    # /docs and /redoc from the assets packaged with fastapi-offline: they work offline.
-    app = FastAPIOffline(
+    app = FastAPI(
         title="rag-indexer-service",
         version=__version__,
         description=_DESCRIPTION,
         openapi_tags=_TAGS,
         lifespan=lifespan,
-        swagger_ui_parameters={"validatorUrl": None},
+        docs_url=None,
+        redoc_url=None,
     )
+    install_docs(app)
     app.state.auth = auth
     app.state.context = None
     install_error_handlers(app)

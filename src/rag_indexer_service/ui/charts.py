@@ -51,9 +51,10 @@ def status_bars(
                 f'width="{width - 2:.1f}" height="{h:.1f}"><title>{when} UTC: {n} {status}'
                 "</title></rect>"
             )
-        if i % 6 == 0 or i == hours - 1:
+        if i % 6 == 0:
             label = (start + dt.timedelta(hours=i)).strftime("%H:00")
             parts.append(f'<text x="{i * width + 1:.1f}" y="{_H + 14}">{label}</text>')
+    parts.append(f'<text x="{_W}" y="{_H + 14}" text-anchor="end">now</text>')
     parts.append(
         f'<text class="peak" x="2" y="{_H + 14}" dy="12">tallest bar: {peak} runs/h</text>'
     )
