@@ -24,6 +24,7 @@ from rag_indexer_service.api.probes import BrokerProbe
 from rag_indexer_service.api.reads import RunReader
 from rag_indexer_service.api.routes import ROUTERS
 from rag_indexer_service.config import Settings, load_settings
+from rag_indexer_service.logs import configure_logging
 from rag_indexer_service.runs import Ledger
 from rag_indexer_service.runtime import open_runtime
 from rag_indexer_service.tasks import Dispatcher, build_broker
@@ -34,7 +35,6 @@ __all__ = ["API_POOL_SIZE", "check_api_settings", "create_app", "create_app_from
 log = logging.getLogger(__name__)
 
 API_POOL_SIZE = 10
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 _DESCRIPTION = f"""
 Keeps per-cabinet RAG indexes in sync with their source data: ask for index runs, follow
@@ -128,6 +128,6 @@ def create_app_from_env() -> FastAPI:
     settings = load_settings()
     package_logger = logging.getLogger("rag_indexer_service")
     if not package_logger.handlers and not logging.getLogger().handlers:
-        logging.basicConfig(level=settings.log_level, format=LOG_FORMAT)
+        configure_logging(settings.log_level, settings.log_format)
     package_logger.setLevel(settings.log_level)
     return create_app(settings)
