@@ -3,7 +3,6 @@ fresh database per test cloned from a migrated template, and a small SQL source.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
@@ -23,7 +22,7 @@ from sqlalchemy.engine import make_url
 from rag_indexer_service.config import Settings, load_settings
 from rag_indexer_service.db.embedded import start_embedded_postgres
 from rag_indexer_service.db.engine import asyncpg_dsn, open_database
-from rag_indexer_service.runs import Ledger, Run
+from rag_indexer_service.runs import Ledger
 from rag_indexer_service.runtime import Runtime, open_runtime
 from rag_indexer_service.tasks import Dispatcher, build_broker, setup_worker
 
@@ -147,24 +146,6 @@ async def source_conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
     conn = await asyncpg.connect(asyncpg_dsn(database_url))
     yield conn
     await conn.close()
-
-
-async def wait_for_run(
-    ledger: Ledger,
-    run_id: int,
-    statuses: tuple[str, ...] = ("succeeded", "failed"),
-    timeout_s: float = 30,
-) -> Run:
-    """Poll the ledger until the run reaches one of `statuses`."""
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while True:
-        run = await ledger.get(run_id)
-        assert run is not None, f"run {run_id} does not exist"
-        if run.status in statuses:
-            return run
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"run {run_id} still {run.status} after {timeout_s}s: {run}")
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture

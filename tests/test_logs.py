@@ -13,7 +13,7 @@ import asyncpg
 
 from rag_indexer_service.indexing.report import IndexReport
 from rag_indexer_service.logs import JsonFormatter, make_formatter
-from tests.indexing.test_indexer import add_cabinet
+from tests.helpers import add_cabinet
 
 RAG = str(Path(sys.executable).with_name("rag-indexer"))
 

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from rag_indexer_service.runs import Ledger
 from rag_indexer_service.runtime import Runtime
 from rag_indexer_service.tasks import QUEUE_MANUAL, run_inline
-from tests.indexing.test_indexer import add_cabinet
+from tests.helpers import add_cabinet
 
 
 async def ids(client: httpx.AsyncClient, **params: Any) -> list[int]:

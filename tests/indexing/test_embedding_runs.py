@@ -25,10 +25,9 @@ from rag_indexer_service.indexing.openai_embedder import OpenAIEmbedder
 from rag_indexer_service.runs import Ledger
 from rag_indexer_service.runtime import Runtime
 from rag_indexer_service.tasks import Dispatcher, build_broker, setup_worker
-from tests.conftest import wait_for_run
+from tests.helpers import add_cabinet, wait_for_run
 from tests.indexing.conftest import MODELS, openai_settings
 from tests.indexing.fake_embedding_api import FakeEmbeddingAPI, Fault, fake_tokens, fake_vector
-from tests.indexing.test_indexer import add_cabinet
 
 MakeDispatcher = Callable[..., Dispatcher]
 MakeIndexer = Callable[..., RAGIndexer]

@@ -17,8 +17,7 @@ from rag_indexer_service.config import Settings
 from rag_indexer_service.runs import Ledger
 from rag_indexer_service.runtime import Runtime
 from rag_indexer_service.tasks import Dispatcher, build_broker
-from tests.conftest import wait_for_run
-from tests.indexing.test_indexer import add_cabinet
+from tests.helpers import add_cabinet, wait_for_run
 
 Spawn = Callable[..., subprocess.Popen[bytes]]
 

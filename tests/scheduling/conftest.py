@@ -15,7 +15,7 @@ from rag_indexer_service.runs import Ledger, Run
 from rag_indexer_service.runtime import Runtime
 from rag_indexer_service.scheduling import FanOut, Scheduler
 from rag_indexer_service.tasks import QUEUE_SCHEDULED, Dispatcher, build_broker
-from tests.indexing.test_indexer import add_cabinet
+from tests.helpers import add_cabinet
 
 MakeScheduler = Callable[..., Scheduler]
 

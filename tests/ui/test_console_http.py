@@ -17,7 +17,7 @@ from rag_indexer_service.api import create_app
 from rag_indexer_service.config import Settings
 from rag_indexer_service.ui.session import COOKIE_NAME
 from tests.api.conftest import API_KEY, asgi_client, running
-from tests.indexing.test_indexer import add_cabinet
+from tests.helpers import add_cabinet
 
 PAGES = ("/ui", "/ui/cabinets", "/ui/runs", "/ui/cabinets/7", "/ui/live/overview")
 
