@@ -28,7 +28,8 @@ __all__ = ["api_settings", "browser", "console_url", "demo_settings", "idle_brok
 
 CHROMIUM = os.environ.get("RAG_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("RAG_TEST_CHROMEDRIVER", "/usr/bin/chromedriver")
-DEMO_CABINETS = 3
+DEMO_CABINETS = 5
+SHOES_CABINET = 4  # the demo's sports sellers are cabinets 4 and 5
 
 
 class _Server(uvicorn.Server):
@@ -47,7 +48,7 @@ def _free_port() -> int:
 async def demo_settings(worker_settings: Settings, source_conn: asyncpg.Connection) -> Settings:
     """The packaged demo source, seeded small and indexed once (as `up --demo` leaves it)."""
     await demo.create_schema(source_conn)
-    await demo.seed(source_conn, cabinets=DEMO_CABINETS, products=30, reviews=2, questions=1)
+    await demo.seed(source_conn, cabinets=DEMO_CABINETS, products=20, reviews=2, questions=1)
     settings = worker_settings.model_copy(
         update={"sources_file": default_sources_file(), "api_keys": (API_KEY,)}
     )
