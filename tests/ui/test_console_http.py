@@ -17,6 +17,7 @@ from rag_indexer_service.api import create_app
 from rag_indexer_service.config import Settings
 from rag_indexer_service.ui.session import COOKIE_NAME
 from tests.api.conftest import API_KEY, asgi_client, running
+from tests.api.test_auth import flat_routes
 from tests.helpers import add_cabinet
 
 PAGES = ("/ui", "/ui/cabinets", "/ui/runs", "/ui/cabinets/7", "/ui/live/overview")
@@ -53,6 +54,22 @@ async def test_every_page_needs_a_session(console: FastAPI) -> None:
                 assert response.headers["location"].startswith("/ui/login?next=%2Fui")
         post = await client.post("/ui/cabinets/7/runs", data={"csrf": "x"})
         assert post.status_code == 401
+
+
+async def test_every_console_route_but_login_is_guarded(console: FastAPI) -> None:
+    routes = [
+        (method, getattr(route, "path", "").replace("{cabinet_id}", "7").replace("{run_id}", "1"))
+        for route in flat_routes(console.routes)
+        if getattr(route, "path", "").startswith("/ui/")
+        and getattr(route, "path", "") != "/ui/login"
+        for method in getattr(route, "methods", set()) - {"HEAD"}
+    ]
+    assert len(routes) >= 9
+    async with asgi_client(console, key=API_KEY) as client:
+        for method, path in routes:
+            response = await client.request(method, path)
+            assert response.status_code in (303, 401), (method, path)
+            assert response.status_code == 401 or "/ui/login" in response.headers["location"]
 
 
 async def test_login_sets_a_signed_httponly_samesite_cookie(console: FastAPI) -> None:
