@@ -22,9 +22,11 @@ from sqlalchemy.engine import make_url
 from rag_indexer_service.config import Settings, load_settings
 from rag_indexer_service.db.embedded import start_embedded_postgres
 from rag_indexer_service.db.engine import asyncpg_dsn, open_database
+from rag_indexer_service.jobs.broker import build_broker
+from rag_indexer_service.jobs.dispatch import Dispatcher, DispatchOptions
+from rag_indexer_service.jobs.worker import setup_worker
 from rag_indexer_service.runs import Ledger
 from rag_indexer_service.runtime import Runtime, open_runtime
-from rag_indexer_service.tasks import Dispatcher, build_broker, setup_worker
 
 TEMPLATE_DB = "rag_test_template"
 
@@ -183,7 +185,7 @@ def stub_worker(worker_settings: Settings) -> Iterator[dramatiq.Broker]:
 def dispatcher(
     stub_worker: dramatiq.Broker, ledger: Ledger, worker_settings: Settings
 ) -> Dispatcher:
-    return Dispatcher(stub_worker, ledger, worker_settings)
+    return Dispatcher(stub_worker, ledger, DispatchOptions.from_settings(worker_settings))
 
 
 @pytest.fixture

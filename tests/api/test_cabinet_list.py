@@ -9,9 +9,10 @@ import asyncpg
 import httpx
 from sqlalchemy import text
 
+from rag_indexer_service.jobs.broker import QUEUE_MANUAL
+from rag_indexer_service.jobs.execution import run_inline
 from rag_indexer_service.runs import Ledger
 from rag_indexer_service.runtime import Runtime
-from rag_indexer_service.tasks import QUEUE_MANUAL, run_inline
 from tests.helpers import add_cabinet
 
 

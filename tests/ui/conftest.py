@@ -20,8 +20,10 @@ from selenium.webdriver.chrome.service import Service
 from rag_indexer_service import demo
 from rag_indexer_service.api import create_app
 from rag_indexer_service.config import Settings, default_sources_file
+from rag_indexer_service.jobs.broker import build_broker
+from rag_indexer_service.jobs.execution import run_inline
+from rag_indexer_service.jobs.worker import setup_worker
 from rag_indexer_service.runtime import open_runtime
-from rag_indexer_service.tasks import build_broker, run_inline, setup_worker
 from tests.api.conftest import API_KEY, api_settings, idle_broker
 
 __all__ = ["api_settings", "browser", "console_url", "demo_settings", "idle_broker"]
