@@ -82,4 +82,6 @@ async def test_a_process_logs_json_lines_with_fields(
     assert lines and all({"ts", "level", "logger", "message"} <= set(line) for line in lines)
     done = [line for line in lines if line.get("event") == "tick_done"]
     assert len(done) == 1 and done[0]["seen"] == 1 and done[0]["enqueued"] == 1
-    assert done[0]["message"].endswith("1 seen, 1 queued, 0 unchanged, 0 already active, 0 purged")
+    assert (
+        "done: 1 seen, 1 queued, 0 unchanged, 0 already active, 0 purged in" in (done[0]["message"])
+    )

@@ -152,15 +152,15 @@ class Scheduler:
         else:
             await self.claims.finish(tick_at, self.id, report)
             log.info(
-                "tick %s: done in %.2f s: %s seen, %s queued, %s unchanged, %s already active, "
-                "%s purged%s",
+                "tick %s: done: %s seen, %s queued, %s unchanged, %s already active, "
+                "%s purged in %.2f s%s",
                 when,
-                report.duration_s,
                 report.seen,
                 report.enqueued,
                 report.skipped,
                 report.already_active,
                 report.purged,
+                report.duration_s,
                 f"; {report.summary()}" if report.summary() else "",
                 extra={"fields": {"event": "tick_done", "tick_at": when, **report.to_dict()}},
             )
