@@ -17,7 +17,7 @@ ensure_venv() {
     if [ ! -f "$stamp" ]; then
         echo "== installing rag-indexer-service and its dependencies into .venv (about a minute the first time)"
         .venv/bin/python -m pip install -q --upgrade pip
-        .venv/bin/python -m pip install -q -e ".[dev]"
+        .venv/bin/python -m pip install -q -e ".[dev,bench]"
         rm -f .venv/.installed-*
         touch "$stamp"
         echo "== installed"

@@ -146,7 +146,7 @@ async def _announce_demo(
     while await ledger.active_runs(limit=1):
         await asyncio.sleep(DEMO_POLL_S)
     ids = [cabinet async for cabinet in rt.source.iter_cabinet_ids()]
-    rows = await rt.store.cabinet_index_rows(ids)
+    rows = await rt.store.cabinet_records(ids)
     indexed = [row for row in rows.values() if row.last_success_at is not None]
     documents = sum(row.document_count for row in indexed)
     took_s = time.monotonic() - started

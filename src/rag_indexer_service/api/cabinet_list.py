@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from rag_indexer_service.indexing.sources import CabinetSource
-from rag_indexer_service.indexing.store import CabinetIndexRow, Store
+from rag_indexer_service.indexing.store.protocol import CabinetRecord, IndexStore
 from rag_indexer_service.runs import Ledger, Run
 
 __all__ = ["CabinetFilter", "CabinetListing", "CabinetSort", "ListedCabinet", "list_cabinets"]
@@ -25,7 +25,7 @@ CabinetSort = Literal["id", "staleness"]
 @dataclass(frozen=True, slots=True)
 class ListedCabinet:
     cabinet_id: int
-    index: CabinetIndexRow | None
+    index: CabinetRecord | None
     last_run: Run | None
     active_run: Run | None
 
@@ -49,21 +49,21 @@ class CabinetListing:
     next_offset: int | None
 
 
-def _staleness(index: CabinetIndexRow | None) -> float:
+def _staleness(index: CabinetRecord | None) -> float:
     """Seconds since the last success; never indexed is infinitely stale."""
     if index is None or index.staleness_s is None:
         return math.inf
     return index.staleness_s
 
 
-def _staleness_key(row: tuple[int, CabinetIndexRow | None]) -> tuple[float, int]:
+def _staleness_key(row: tuple[int, CabinetRecord | None]) -> tuple[float, int]:
     return (-_staleness(row[1]), row[0])
 
 
 async def list_cabinets(
     *,
     source: CabinetSource,
-    store: Store,
+    store: IndexStore,
     ledger: Ledger,
     status: CabinetFilter | None = None,
     id_prefix: str | None = None,
@@ -76,8 +76,8 @@ async def list_cabinets(
     ids = sorted({cabinet_id async for cabinet_id in source.iter_cabinet_ids()})
     if id_prefix:
         ids = [cabinet_id for cabinet_id in ids if str(cabinet_id).startswith(id_prefix)]
-    rows = await store.cabinet_index_rows(ids)
-    listed: Sequence[tuple[int, CabinetIndexRow | None]] = [(c, rows.get(c)) for c in ids]
+    rows = await store.cabinet_records(ids)
+    listed: Sequence[tuple[int, CabinetRecord | None]] = [(c, rows.get(c)) for c in ids]
     if status == "never":
         listed = [(c, r) for c, r in listed if r is None or r.last_success_at is None]
     elif status == "stale":

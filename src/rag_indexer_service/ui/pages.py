@@ -15,12 +15,12 @@ from rag_indexer_service.api.cabinet_list import CabinetFilter, CabinetSort, lis
 from rag_indexer_service.api.deps import CabinetId, ContextDep, RunId
 from rag_indexer_service.api.errors import NotFound
 from rag_indexer_service.api.pagination import decode_cursor, encode_cursor
-from rag_indexer_service.api.queries import scheduler_records
 from rag_indexer_service.api.routes.cabinets import DEFAULT_STALE_AFTER_S, get_cabinet
 from rag_indexer_service.api.schemas import MAX_K, MAX_QUERY_CHARS
 from rag_indexer_service.api.views import cabinet_summary, run_out
 from rag_indexer_service.errors import CabinetNotFound, RagIndexerError
 from rag_indexer_service.runs import COUNTER_FIELDS, RUN_STATUSES, Run
+from rag_indexer_service.scheduling import scheduler_records
 from rag_indexer_service.ui.charts import duration_bars, status_bars
 from rag_indexer_service.ui.guard import ConsoleDep, SessionDep, verify_post
 

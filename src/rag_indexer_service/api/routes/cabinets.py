@@ -13,7 +13,6 @@ from rag_indexer_service.api.cabinet_list import CabinetFilter, CabinetSort, lis
 from rag_indexer_service.api.deps import CabinetId, LedgerDep, RuntimeDep
 from rag_indexer_service.api.errors import NotFound, error_responses
 from rag_indexer_service.api.pagination import CURSOR_PATTERN, decode_cursor, encode_cursor
-from rag_indexer_service.api.queries import cabinet_record
 from rag_indexer_service.api.routes.base import protected_router
 from rag_indexer_service.api.schemas import (
     CabinetOut,
@@ -23,6 +22,8 @@ from rag_indexer_service.api.schemas import (
     SearchResponse,
 )
 from rag_indexer_service.api.views import API_PREFIX, cabinet_summary, run_out
+from rag_indexer_service.errors import CabinetNotIndexed
+from rag_indexer_service.service import search_indexed_cabinet
 
 __all__ = ["router"]
 
@@ -95,7 +96,7 @@ async def get_cabinets(
     responses=error_responses(404, 422, 502),
 )
 async def get_cabinet(cabinet_id: CabinetId, runtime: RuntimeDep, ledger: LedgerDep) -> CabinetOut:
-    record = await cabinet_record(runtime.db.engine, cabinet_id)
+    record = await runtime.store.cabinet_record(cabinet_id)
     in_source = await runtime.source.cabinet_exists(cabinet_id)
     if record is None and not in_source:
         raise NotFound(
@@ -142,12 +143,18 @@ async def search_cabinet(
     cabinet_id: CabinetId, body: SearchRequest, runtime: RuntimeDep
 ) -> SearchResponse:
     started = time.perf_counter()
-    if await runtime.store.cabinet_state(cabinet_id) is None:
-        raise NotFound(
-            f"cabinet {cabinet_id} has no index yet; POST {API_PREFIX}/rag/index/{cabinet_id}",
-            code="cabinet_not_indexed",
+    try:
+        hits = await search_indexed_cabinet(
+            store=runtime.store,
+            indexer=runtime.indexer,
+            cabinet_id=cabinet_id,
+            query=body.query,
+            k=body.k,
         )
-    hits = await runtime.indexer.search(cabinet_id, body.query, k=body.k)
+    except CabinetNotIndexed as exc:
+        raise NotFound(
+            f"{exc}; POST {API_PREFIX}/rag/index/{cabinet_id}", code="cabinet_not_indexed"
+        ) from None
     return SearchResponse(
         cabinet_id=cabinet_id,
         query=body.query,
