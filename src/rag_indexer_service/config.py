@@ -220,6 +220,11 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Log level of every process."
     )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="`text`: one readable line per event; `json`: one JSON object per line "
+        "(same facts as fields, for log shippers).",
+    )
     schedule_cron: str = Field(
         default="0 */6 * * *", description="When the scheduler fans out (crontab, 5 fields)."
     )

@@ -12,6 +12,8 @@ from rag_indexer_service.runs import RunStatus, Trigger
 __all__ = [
     "BulkTriggerResponse",
     "CabinetOut",
+    "CabinetPage",
+    "CabinetSummary",
     "HealthOut",
     "Progress",
     "ReadyOut",
@@ -372,3 +374,62 @@ class ReadyOut(BaseModel):
 
     status: Literal["ready"]
     checks: dict[str, str]
+
+
+class CabinetSummary(BaseModel):
+    """One row of the cabinets listing."""
+
+    cabinet_id: int
+    indexed: bool = Field(description="Whether an index run of the cabinet ever succeeded.")
+    documents: int
+    chunks: int
+    embedder_id: str | None
+    embedder_current: bool | None = Field(
+        description="Whether the index was built by this service's embedder."
+    )
+    last_indexed_at: dt.datetime | None
+    last_success_at: dt.datetime | None
+    staleness_s: float | None = Field(description="Seconds since the last successful run.")
+    stale: bool = Field(description="Last success older than `stale_after_s`.")
+    failing: bool = Field(description="The cabinet's last finished run failed.")
+    last_run: RunOut | None = Field(description="The cabinet's last finished run.")
+    active_run: RunOut | None = Field(description="The queued or running run, if any.")
+    links: dict[str, str]
+
+
+class CabinetPage(BaseModel):
+    model_config = _examples(
+        {
+            "cabinets": [
+                {
+                    "cabinet_id": 42,
+                    "indexed": True,
+                    "documents": 1834,
+                    "chunks": 2210,
+                    "embedder_id": "hashing-v1-384",
+                    "embedder_current": True,
+                    "last_indexed_at": _T,
+                    "last_success_at": _T,
+                    "staleness_s": 3600.5,
+                    "stale": False,
+                    "failing": False,
+                    "last_run": {**_RUN_EXAMPLE, "status": "succeeded"},
+                    "active_run": None,
+                    "links": {
+                        "self": "/api/v1/rag/cabinets/42",
+                        "runs": "/api/v1/rag/runs?cabinet_id=42",
+                    },
+                }
+            ],
+            "total": 1200,
+            "next_cursor": "1e",
+            "next": "/api/v1/rag/cabinets?limit=50&cursor=1e",
+        }
+    )
+
+    cabinets: list[CabinetSummary]
+    total: int = Field(description="Cabinets matching the filters, over every page.")
+    next_cursor: str | None = Field(
+        description="Opaque token for the next page (pass as `cursor`); null on the last page."
+    )
+    next: str | None = Field(description="URL of the next page, with the same filters.")

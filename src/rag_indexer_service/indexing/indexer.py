@@ -163,6 +163,7 @@ class RAGIndexer:
                     generation=plan.generation,
                 )
                 report.duration_s = round(time.perf_counter() - started, 3)
+                self._log_report(report)
                 return report
             total = state.document_count if state and state.document_count else None
             allow = (
@@ -198,12 +199,17 @@ class RAGIndexer:
                 )
         await self._prune_cache()
         report.duration_s = round(time.perf_counter() - started, 3)
+        self._log_report(report)
+        return report
+
+    @staticmethod
+    def _log_report(report: IndexReport) -> None:
         log.info(
             "indexed cabinet %s: %s",
-            cabinet_id,
-            {k: v for k, v in report.to_dict().items() if k not in ("failures", "cabinet_id")},
+            report.cabinet_id,
+            report.summary(),
+            extra={"fields": {"event": "cabinet_indexed", **report.log_fields()}},
         )
-        return report
 
     async def _recount(
         self, cabinet_id: int, state: CabinetState | None, plan: GenerationPlan

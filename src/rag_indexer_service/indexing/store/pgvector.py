@@ -316,6 +316,10 @@ class PgVectorStore:
         async with self._engine.connect() as conn:
             return await cabinets.cabinet_record(conn, cabinet_id)
 
+    async def cabinet_records(self, cabinet_ids: Sequence[int]) -> dict[int, CabinetRecord]:
+        async with self._engine.connect() as conn:
+            return await cabinets.cabinet_records(conn, cabinet_ids)
+
     async def skip_states(self, cabinet_ids: Sequence[int]) -> dict[int, SkipState]:
         async with self._engine.connect() as conn:
             return await cabinets.skip_states(conn, cabinet_ids)
