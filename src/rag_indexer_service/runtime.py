@@ -14,7 +14,7 @@ from rag_indexer_service.db import Database, open_database
 from rag_indexer_service.indexing.embedders import build_embedder, close_embedder
 from rag_indexer_service.indexing.indexer import IndexOptions, RAGIndexer
 from rag_indexer_service.indexing.sources import SqlSource, load_source_spec
-from rag_indexer_service.indexing.store import Store
+from rag_indexer_service.indexing.store import SearchOptions, Store
 
 __all__ = ["Runtime", "open_runtime"]
 
@@ -41,7 +41,14 @@ async def open_runtime(settings: Settings, *, pool_size: int = 5) -> AsyncIterat
             # Documents are chunked differently after these change: not "unchanged" any more.
             fingerprint_salt=f"chunks:{settings.chunk_size_chars}/{settings.chunk_overlap_chars}",
         )
-        store = Store(db.engine)
+        store = Store(
+            db.engine,
+            search=SearchOptions(
+                ann_min_chunks=settings.search_ann_min_chunks,
+                probe_share=settings.search_probe_share,
+                keyword_candidates=settings.search_keyword_candidates,
+            ),
+        )
         indexer = RAGIndexer(
             source=source,
             store=store,

@@ -20,15 +20,17 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from rag_indexer_service.errors import CabinetBusy
+from rag_indexer_service.indexing.ann import AnnIndexes
 from rag_indexer_service.indexing.embedders import Vectors
 from rag_indexer_service.indexing.generations import STATE_COLUMNS, CabinetState, Generations
-from rag_indexer_service.indexing.search import SearchHit, search_chunks
+from rag_indexer_service.indexing.search import SearchHit, SearchOptions, search_chunks
 
 __all__ = [
     "CabinetState",
     "ChunkRow",
     "DocumentWrite",
     "SearchHit",
+    "SearchOptions",
     "Store",
     "driver_connection",
 ]
@@ -81,9 +83,11 @@ async def driver_connection(conn: AsyncConnection) -> Any:
 
 
 class Store:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, search: SearchOptions | None = None) -> None:
         self._engine = engine
         self.generations = Generations(engine)
+        self.search_options = search or SearchOptions()
+        self.ann = AnnIndexes(engine, min_chunks=self.search_options.ann_min_chunks)
 
     @property
     def engine(self) -> AsyncEngine:
@@ -319,15 +323,31 @@ class Store:
         k: int,
         candidates: int = 50,
         embedder_id: str | None = None,
+        min_similarity: float | None = None,
     ) -> list[SearchHit]:
         """Hybrid search in the cabinet's active generation (see `search.search_chunks`)."""
         async with self._engine.connect() as conn:
-            return await search_chunks(
-                conn,
-                cabinet_id,
-                query_text=query_text,
-                query_vector=query_vector,
-                k=k,
-                candidates=candidates,
-                embedder_id=embedder_id,
-            )
+            conn = await conn.execution_options(isolation_level="REPEATABLE READ")
+            async with conn.begin():
+                return await search_chunks(
+                    conn,
+                    cabinet_id,
+                    query_text=query_text,
+                    query_vector=query_vector,
+                    k=k,
+                    candidates=candidates,
+                    embedder_id=embedder_id,
+                    min_similarity=min_similarity,
+                    options=self.search_options,
+                )
+
+    async def refresh_ann_index(self, cabinet_id: int) -> list[int]:
+        """Give the cabinet's active and building generations the ANN index their size calls
+        for, and drop those of other generations (`ann.py`). Returns the generations built."""
+        state = await self.cabinet_state(cabinet_id)
+        if state is None:
+            return await self.ann.refresh(cabinet_id, ())
+        live = [state.active_generation]
+        if state.building_generation is not None:
+            live.append(state.building_generation)
+        return await self.ann.refresh(cabinet_id, live)

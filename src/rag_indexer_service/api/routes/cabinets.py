@@ -60,7 +60,9 @@ async def get_cabinet(cabinet_id: CabinetId, runtime: RuntimeDep, ledger: Ledger
     "/rag/cabinets/{cabinet_id}/search",
     summary="Hybrid (vector + keyword) search in one cabinet's index",
     description=(
-        "Results come from this cabinet's index only. 409 `embedder_mismatch`: the index was "
+        "Results come from this cabinet's index only. Each hit shows why it was found: cosine "
+        "`similarity`, its rank on the vector and the keyword side, the query words it "
+        "contains, and the fused `score`; `min_similarity` drops weak vector-only hits. 409 `embedder_mismatch`: the index was "
         "built by another embedder than this service's (its next run rebuilds it)."
     ),
     responses=error_responses(404, 409, 422, 502),
@@ -74,7 +76,9 @@ async def search_cabinet(
             f"cabinet {cabinet_id} has no index yet; POST {API_PREFIX}/rag/index/{cabinet_id}",
             code="cabinet_not_indexed",
         )
-    hits = await runtime.indexer.search(cabinet_id, body.query, k=body.k)
+    hits = await runtime.indexer.search(
+        cabinet_id, body.query, k=body.k, min_similarity=body.min_similarity
+    )
     return SearchResponse(
         cabinet_id=cabinet_id,
         query=body.query,
@@ -88,8 +92,10 @@ async def search_cabinet(
                 score=round(h.score, 6),
                 content=h.content,
                 metadata=h.metadata,
+                similarity=round(h.similarity, 6),
                 vector_rank=h.vector_rank,
                 text_rank=h.text_rank,
+                matched_terms=list(h.matched_terms),
             )
             for h in hits
         ],
