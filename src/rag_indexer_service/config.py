@@ -183,12 +183,13 @@ class Settings(BaseSettings):
         description="Cabinets with at least this many chunks get an ANN (IVFFlat) index, built "
         "concurrently at the end of a run; smaller ones are searched exactly.",
     )
-    search_probe_share: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
-        default=0.05,
-        description="Share of an ANN index's lists one search reads: recall against speed.",
+    search_probes_factor: Annotated[float, Field(gt=0.0, le=1000.0)] = Field(
+        default=3.0,
+        description="A search reads this times the square root of an ANN index's lists "
+        "(ivfflat.probes): recall against speed.",
     )
     search_keyword_candidates: Annotated[int, Field(ge=50, le=100_000)] = Field(
-        default=1000,
+        default=300,
         description="At most this many keyword matches are ranked per search (bounds the cost "
         "of words found in most of a big cabinet).",
     )

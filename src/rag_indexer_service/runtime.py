@@ -45,7 +45,7 @@ async def open_runtime(settings: Settings, *, pool_size: int = 5) -> AsyncIterat
             db.engine,
             search=SearchOptions(
                 ann_min_chunks=settings.search_ann_min_chunks,
-                probe_share=settings.search_probe_share,
+                probes_factor=settings.search_probes_factor,
                 keyword_candidates=settings.search_keyword_candidates,
             ),
         )

@@ -3,9 +3,9 @@
 The vector side is exact (`ORDER BY embedding <=> q` over the cabinet's rows, found through
 the primary key prefix) unless the cabinet's generation has a valid ANN index (`ann.py`:
 an IVFFlat index on `embedding::halfvec(dim)`, partial to that cabinet and generation); then
-the `probe_share` of its lists nearest the query give the candidates. The keyword side
-ranks at most `keyword_candidates` matching chunks, so a word that occurs in every chunk of a
-big cabinet costs a bounded amount.
+the `probes_factor` × √lists lists nearest the query give the candidates. The keyword side
+ranks at most `keyword_candidates` matching chunks (the first in primary-key order), so a word
+that occurs in every chunk of a big cabinet costs a bounded amount.
 
 Each hit says why it was found: the cosine similarity of its vector to the query's (exact,
 from the stored vector, also for keyword-only hits), its rank on each side, the query words
@@ -35,7 +35,7 @@ from rag_indexer_service.indexing.embedders import Vectors
 __all__ = ["SearchHit", "SearchOptions", "search_chunks"]
 
 _RRF_K = 60
-_MIN_PROBES = 3
+_WORK_MEM_MB = 64
 
 _STATE_SQL = text(
     """
@@ -55,9 +55,10 @@ _STATE_SQL = text(
 class SearchOptions:
     ann_min_chunks: int = 10_000
     """Cabinets (generations) with at least this many chunks get an ANN index."""
-    probe_share: float = 0.05
-    """Share of the ANN index's lists a search reads (`ivfflat.probes`): recall against speed."""
-    keyword_candidates: int = 1000
+    probes_factor: float = 3.0
+    """A search reads this times √lists of the ANN index's lists (`ivfflat.probes`; pgvector
+    suggests √lists to start): recall against speed."""
+    keyword_candidates: int = 300
     """At most this many keyword matches are ranked (in storage order past that)."""
 
 
@@ -99,13 +100,17 @@ def _hybrid_sql(cabinet_id: int, generation: int, ann_dim: int | None) -> Any:
             ORDER BY {distance} LIMIT :pool
         ),
         matches AS MATERIALIZED (
-            SELECT kind, doc_id, chunk_no, ts_rank_cd(tsv, q.tsq) AS rank
+            SELECT kind, doc_id, chunk_no, tsv
             FROM rag_chunks, q WHERE {where} AND tsv @@ q.tsq LIMIT :kwcap
+        ),
+        ranked AS (
+            -- ranked after the cap: ts_rank_cd reads (detoasts) the whole tsvector
+            SELECT kind, doc_id, chunk_no, ts_rank_cd(tsv, q.tsq) AS rank FROM matches, q
         ),
         kw AS (
             SELECT kind, doc_id, chunk_no,
                    row_number() OVER (ORDER BY rank DESC, kind, doc_id, chunk_no) AS r
-            FROM matches ORDER BY rank DESC, kind, doc_id, chunk_no LIMIT :pool
+            FROM ranked ORDER BY rank DESC, kind, doc_id, chunk_no LIMIT :pool
         ),
         fused AS (
             SELECT kind, doc_id, chunk_no, vr.r AS vector_rank, kw.r AS text_rank,
@@ -166,12 +171,20 @@ async def search_chunks(
         return []
     vector = np.asarray(query_vector, dtype=np.float32)
     ann = state.lists is not None
-    if ann:
-        probes = max(_MIN_PROBES, math.ceil(state.lists * options.probe_share))
-        await conn.execute(
-            text("SELECT set_config('ivfflat.probes', :p, true)"),
-            {"p": str(min(probes, state.lists))},
-        )
+    probes = (
+        min(state.lists, math.ceil(options.probes_factor * math.sqrt(state.lists))) if ann else 1
+    )
+    # Custom plans: how common the query's words are decides between the full-text index
+    # (rare words) and walking the cabinet's primary key until enough matches (common ones);
+    # a generic plan cannot know. work_mem: a common word must not make the full-text bitmap
+    # lossy (a lossy bitmap rechecks, and so detoasts, every row of the pages it covers).
+    await conn.execute(
+        text(
+            "SELECT set_config('ivfflat.probes', :p, true), set_config('work_mem', :wm, true), "
+            "set_config('plan_cache_mode', 'force_custom_plan', true)"
+        ),
+        {"p": str(probes), "wm": f"{_WORK_MEM_MB}MB"},
+    )
     sql = _hybrid_sql(cabinet_id, state.gen, len(vector) if ann else None)
     rows = await conn.execute(
         sql,

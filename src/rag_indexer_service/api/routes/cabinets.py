@@ -62,8 +62,9 @@ async def get_cabinet(cabinet_id: CabinetId, runtime: RuntimeDep, ledger: Ledger
     description=(
         "Results come from this cabinet's index only. Each hit shows why it was found: cosine "
         "`similarity`, its rank on the vector and the keyword side, the query words it "
-        "contains, and the fused `score`; `min_similarity` drops weak vector-only hits. 409 `embedder_mismatch`: the index was "
-        "built by another embedder than this service's (its next run rebuilds it)."
+        "contains, and the fused `score`; `min_similarity` drops weak vector-only hits. "
+        "409 `embedder_mismatch`: the index was built by another embedder than this "
+        "service's (its next run rebuilds it)."
     ),
     responses=error_responses(404, 409, 422, 502),
 )
