@@ -3,7 +3,6 @@ fresh database per test cloned from a migrated template, and a small SQL source.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
@@ -23,9 +22,11 @@ from sqlalchemy.engine import make_url
 from rag_indexer_service.config import Settings, load_settings
 from rag_indexer_service.db.embedded import start_embedded_postgres
 from rag_indexer_service.db.engine import asyncpg_dsn, open_database
-from rag_indexer_service.runs import Ledger, Run
+from rag_indexer_service.jobs.broker import build_broker
+from rag_indexer_service.jobs.dispatch import Dispatcher, DispatchOptions
+from rag_indexer_service.jobs.worker import setup_worker
+from rag_indexer_service.runs import Ledger
 from rag_indexer_service.runtime import Runtime, open_runtime
-from rag_indexer_service.tasks import Dispatcher, build_broker, setup_worker
 
 TEMPLATE_DB = "rag_test_template"
 
@@ -149,24 +150,6 @@ async def source_conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
     await conn.close()
 
 
-async def wait_for_run(
-    ledger: Ledger,
-    run_id: int,
-    statuses: tuple[str, ...] = ("succeeded", "failed"),
-    timeout_s: float = 30,
-) -> Run:
-    """Poll the ledger until the run reaches one of `statuses`."""
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while True:
-        run = await ledger.get(run_id)
-        assert run is not None, f"run {run_id} does not exist"
-        if run.status in statuses:
-            return run
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"run {run_id} still {run.status} after {timeout_s}s: {run}")
-        await asyncio.sleep(0.05)
-
-
 @pytest.fixture
 def ledger(runtime: Runtime) -> Ledger:
     return Ledger(runtime.db.engine)
@@ -202,7 +185,7 @@ def stub_worker(worker_settings: Settings) -> Iterator[dramatiq.Broker]:
 def dispatcher(
     stub_worker: dramatiq.Broker, ledger: Ledger, worker_settings: Settings
 ) -> Dispatcher:
-    return Dispatcher(stub_worker, ledger, worker_settings)
+    return Dispatcher(stub_worker, ledger, DispatchOptions.from_settings(worker_settings))
 
 
 @pytest.fixture

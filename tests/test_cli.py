@@ -10,7 +10,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from tests.indexing.test_indexer import add_cabinet
+from tests.helpers import add_cabinet
 
 RAG = str(Path(sys.executable).with_name("rag-indexer"))
 
@@ -42,6 +42,21 @@ async def test_index_then_search_then_runs(
     [run] = json.loads(runs.stdout)
     assert run["run_id"] == report["run_id"] and run["trigger"] == "cli"
     assert run["status"] == "succeeded" and run["docs_added"] == 4
+
+
+async def test_a_second_cli_run_in_a_new_process_skips_the_unchanged_cabinet(
+    cli_env: dict[str, str], source_conn: asyncpg.Connection
+) -> None:
+    """Each CLI run is its own process with its own hash seed: the fingerprint still matches."""
+    await add_cabinet(source_conn, 6, docs=3)
+
+    first = rag({**cli_env, "PYTHONHASHSEED": "1"}, "index", "6", "--json")
+    second = rag({**cli_env, "PYTHONHASHSEED": "2"}, "index", "6", "--json")
+
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    [scanned], [skipped] = json.loads(first.stdout), json.loads(second.stdout)
+    assert scanned["scan_skipped"] is False and scanned["docs_added"] == 3
+    assert skipped["scan_skipped"] is True and skipped["chunks_embedded"] == 0
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,7 @@ import pytest
 from rag_indexer_service import demo
 from rag_indexer_service.db.engine import asyncpg_dsn
 
-SOURCES_FILE = Path(demo.__file__).with_name("demo_sources.toml")
+SOURCES_FILE = Path(demo.__file__).parent.parent / "demo_sources.toml"
 CONTENT_TABLES = ("products", "reviews", "questions")
 
 
@@ -189,8 +189,8 @@ async def test_seed_data_looks_realistic(demo_conn: asyncpg.Connection) -> None:
     assert marketplaces <= {"wildberries", "ozon", "yandex_market"}
     # sentiment of review text follows the rating
     for sql, pool in (
-        ("SELECT text FROM reviews WHERE rating <= 2", demo._REVIEW_NEG),
-        ("SELECT text FROM reviews WHERE rating >= 4", demo._REVIEW_POS),
+        ("SELECT text FROM reviews WHERE rating <= 2", demo.load_catalogue().review_neg),
+        ("SELECT text FROM reviews WHERE rating >= 4", demo.load_catalogue().review_pos),
     ):
         texts = [r["text"] for r in await demo_conn.fetch(sql)]
         assert texts

@@ -11,10 +11,10 @@ from pathlib import Path
 import asyncpg
 import httpx
 
+from rag_indexer_service.jobs.execution import run_inline
 from rag_indexer_service.runtime import Runtime
-from rag_indexer_service.tasks import run_inline
 from tests.api.conftest import API_KEY, Spawn
-from tests.indexing.test_indexer import add_cabinet
+from tests.helpers import add_cabinet
 
 BIN = Path(sys.executable).parent
 

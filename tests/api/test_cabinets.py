@@ -9,8 +9,7 @@ import httpx
 import pytest
 
 from rag_indexer_service.runs import Ledger
-from tests.conftest import wait_for_run
-from tests.indexing.test_indexer import add_cabinet
+from tests.helpers import add_cabinet, wait_for_run
 
 
 async def add_notes(conn: asyncpg.Connection, cabinet_id: int, bodies: list[str]) -> None:

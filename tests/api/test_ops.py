@@ -18,8 +18,7 @@ from rag_indexer_service.config import Settings
 from rag_indexer_service.db.engine import asyncpg_dsn
 from rag_indexer_service.runs import Ledger
 from tests.api.conftest import asgi_client, running
-from tests.conftest import wait_for_run
-from tests.indexing.test_indexer import add_cabinet
+from tests.helpers import add_cabinet, wait_for_run
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

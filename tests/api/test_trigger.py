@@ -12,11 +12,10 @@ from dramatiq.brokers.stub import StubBroker
 
 from rag_indexer_service.api import create_app
 from rag_indexer_service.config import Settings
+from rag_indexer_service.jobs.broker import QUEUE_MANUAL
 from rag_indexer_service.runs import Ledger
-from rag_indexer_service.tasks import QUEUE_MANUAL
 from tests.api.conftest import asgi_client, running
-from tests.conftest import wait_for_run
-from tests.indexing.test_indexer import add_cabinet
+from tests.helpers import add_cabinet, wait_for_run
 
 BAD_IDS = ["0", "-1", "abc", "1.5", "9223372036854775808", "1e3"]
 

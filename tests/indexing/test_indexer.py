@@ -12,30 +12,12 @@ from sqlalchemy import text
 from rag_indexer_service.config import Settings
 from rag_indexer_service.errors import CabinetBusy, CabinetNotFound, SourceSuspicious
 from rag_indexer_service.runtime import Runtime, open_runtime
+from tests.helpers import add_cabinet
 
 LONG_BODY = "\n\n".join(
     " ".join(f"Абзац {p}, предложение {s}: кроссовки для бега по асфальту." for s in range(6))
     for p in range(6)
 )
-
-
-async def add_cabinet(conn: asyncpg.Connection, cabinet_id: int, docs: int = 0) -> None:
-    await conn.execute("INSERT INTO src_cabinets (id) VALUES ($1)", cabinet_id)
-    await conn.executemany(
-        "INSERT INTO src_docs (cabinet_id, id, title, body, tag, price) "
-        "VALUES ($1, $2, $3, $4, $5, $6)",
-        [
-            (
-                cabinet_id,
-                f"d{n}",
-                f"Товар {n}",
-                f"Описание товара номер {n}. Хорошее качество.",
-                "a",
-                n,
-            )
-            for n in range(docs)
-        ],
-    )
 
 
 async def chunk_rows(rt: Runtime, cabinet_id: int) -> list[tuple[str, int, str]]:

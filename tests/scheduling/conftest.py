@@ -11,11 +11,12 @@ import pytest
 from sqlalchemy import text
 
 from rag_indexer_service.config import Settings
+from rag_indexer_service.jobs.broker import QUEUE_SCHEDULED, build_broker
+from rag_indexer_service.jobs.dispatch import Dispatcher, DispatchOptions
 from rag_indexer_service.runs import Ledger, Run
 from rag_indexer_service.runtime import Runtime
 from rag_indexer_service.scheduling import FanOut, Scheduler
-from rag_indexer_service.tasks import QUEUE_SCHEDULED, Dispatcher, build_broker
-from tests.indexing.test_indexer import add_cabinet
+from tests.helpers import add_cabinet
 
 MakeScheduler = Callable[..., Scheduler]
 
@@ -45,7 +46,11 @@ def make_scheduler(runtime: Runtime, collecting_broker: dramatiq.Broker) -> Make
         batch_size: int = 1000,
     ) -> Scheduler:
         chosen = settings or runtime.settings
-        dispatcher = Dispatcher(broker or collecting_broker, Ledger(runtime.db.engine), chosen)
+        dispatcher = Dispatcher(
+            broker or collecting_broker,
+            Ledger(runtime.db.engine),
+            DispatchOptions.from_settings(chosen),
+        )
         fan_out = FanOut(
             source=runtime.source,
             engine=runtime.db.engine,

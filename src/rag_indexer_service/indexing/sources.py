@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-import hashlib
 import re
 import string
 import tomllib
@@ -34,6 +33,7 @@ from sqlalchemy import RowMapping, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from rag_indexer_service.canonical import digest
 from rag_indexer_service.db.engine import describe_url, is_connection_error, short_error
 from rag_indexer_service.errors import (
     ConfigError,
@@ -205,8 +205,7 @@ class SqlSource:
         self._engine = engine
         self._spec = spec
         self._fetch_rows = fetch_rows
-        shape = repr((spec, fingerprint_salt)).encode()
-        self._config_digest = hashlib.blake2b(shape, digest_size=6).hexdigest()
+        self._config_digest = digest({"spec": spec, "salt": fingerprint_salt})
 
     @property
     def config_digest(self) -> str:

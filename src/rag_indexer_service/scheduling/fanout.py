@@ -38,9 +38,9 @@ from rag_indexer_service.errors import (
 )
 from rag_indexer_service.indexing.sources import SqlSource
 from rag_indexer_service.indexing.store import Store
+from rag_indexer_service.jobs.dispatch import Dispatcher
 from rag_indexer_service.runtime import Runtime
 from rag_indexer_service.scheduling.report import FanOutReport
-from rag_indexer_service.tasks import Dispatcher
 
 __all__ = ["Checkpoint", "FanOut"]
 

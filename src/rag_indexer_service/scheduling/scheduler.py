@@ -28,11 +28,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from rag_indexer_service.config import Settings
 from rag_indexer_service.cron import crontab_trigger, next_fire_times, previous_fire_time
 from rag_indexer_service.errors import PermanentError
+from rag_indexer_service.jobs.dispatch import Dispatcher, RedriveReport
 from rag_indexer_service.runtime import Runtime
 from rag_indexer_service.scheduling.fanout import FanOut
 from rag_indexer_service.scheduling.report import FanOutReport
 from rag_indexer_service.scheduling.ticks import Heartbeats, TickClaims
-from rag_indexer_service.tasks import Dispatcher, RedriveReport
 
 __all__ = ["Scheduler", "default_scheduler_id"]
 
