@@ -248,6 +248,7 @@ class SearchRequest(BaseModel):
     k: int = Field(default=5, ge=1, le=MAX_K, description="How many results (1..50).")
     min_similarity: float | None = Field(
         default=None,
+        strict=True,  # a number, not `false` or "0.3"
         ge=-1.0,
         le=1.0,
         description=(
