@@ -28,7 +28,7 @@ from pgvector.asyncpg import register_vector
 from rag_indexer_service import demo
 from rag_indexer_service.config import load_settings
 from rag_indexer_service.db.engine import asyncpg_dsn
-from rag_indexer_service.indexing.store import ChunkRow, DocumentWrite, Store
+from rag_indexer_service.indexing.store import ChunkRow, DocumentWrite, IndexStore
 from rag_indexer_service.runtime import open_runtime
 
 BATCH_DOCS = 500
@@ -36,7 +36,7 @@ BATCH_DOCS = 500
 
 async def copy_cabinet(
     dsn: str,
-    store: Store,
+    store: IndexStore,
     *,
     source: int,
     target: int,

@@ -125,10 +125,12 @@ def sources_file(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def settings(database_url: str, sources_file: Path, tmp_path: Path) -> Settings:
+    # The smallest embedder: the navec default is covered by tests/indexing/test_navec_embedder.py.
     return load_settings(
         database_url=database_url,
         sources_file=sources_file,
         data_dir=tmp_path / "data",
+        embedder="hashing",
         chunk_size_chars=400,
         chunk_overlap_chars=80,
         batch_size_docs=50,
@@ -210,6 +212,7 @@ def worker_env(worker_settings: Settings, broker_url: str) -> dict[str, str]:
         {
             "RAG_DATABASE_URL": str(worker_settings.database_url),
             "RAG_SOURCES_FILE": str(worker_settings.sources_file),
+            "RAG_EMBEDDER": worker_settings.embedder,
             "RAG_DATA_DIR": str(worker_settings.data_dir),
             "RAG_BROKER_URL": broker_url,
             "RAG_CHUNK_SIZE_CHARS": str(worker_settings.chunk_size_chars),

@@ -19,7 +19,7 @@ from rich.table import Table
 from typer.exceptions import TyperException
 
 from rag_indexer_service.config import Settings, load_settings
-from rag_indexer_service.errors import RagIndexerError
+from rag_indexer_service.errors import CabinetNotFound, CabinetNotIndexed, RagIndexerError
 from rag_indexer_service.indexing.report import IndexReport
 
 __all__ = ["app", "main"]
@@ -151,6 +151,7 @@ async def _enqueue(settings: Settings, ids: list[int]) -> list[dict[str, Any]]:
     from rag_indexer_service.jobs.dispatch import Dispatcher, DispatchOptions
     from rag_indexer_service.runs import Ledger
     from rag_indexer_service.runtime import open_runtime
+    from rag_indexer_service.service import trigger_listed_cabinet
 
     broker = build_broker(settings)
     async with open_runtime(settings) as rt:
@@ -167,16 +168,14 @@ async def _enqueue(settings: Settings, ids: list[int]) -> list[dict[str, Any]]:
             return []
         results = []
         for cabinet_id in ids:
-            if not await rt.source.cabinet_exists(cabinet_id):
-                results.append(
-                    {
-                        "cabinet_id": cabinet_id,
-                        "error": f"cabinet {cabinet_id} is not listed by the source",
-                    }
+            try:
+                result = await trigger_listed_cabinet(
+                    source=rt.source, dispatcher=dispatcher, cabinet_id=cabinet_id, trigger="cli"
                 )
-                err.print(f"error: cabinet {cabinet_id} is not listed by the source", markup=False)
+            except CabinetNotFound as exc:
+                results.append({"cabinet_id": cabinet_id, "error": str(exc)})
+                err.print(f"error: {exc}", markup=False)
                 continue
-            result = await dispatcher.trigger(cabinet_id, "cli")
             results.append({**result.run.to_dict(), "deduplicated": result.deduplicated})
             out.print(
                 f"cabinet {cabinet_id}: run {result.run.id} {result.run.status}"
@@ -258,12 +257,20 @@ def search(
 
     async def go(settings: Settings) -> list[dict[str, Any]]:
         from rag_indexer_service.runtime import open_runtime
+        from rag_indexer_service.service import search_indexed_cabinet
 
         async with open_runtime(settings) as rt:
-            state = await rt.store.cabinet_state(cid)
-            if state is None:
-                raise CliError(f"cabinet {cid} has no index yet; run: rag-indexer index {cid}")
-            hits = await rt.indexer.search(cid, query, k=k, min_similarity=min_similarity)
+            try:
+                hits = await search_indexed_cabinet(
+                    store=rt.store,
+                    indexer=rt.indexer,
+                    cabinet_id=cid,
+                    query=query,
+                    k=k,
+                    min_similarity=min_similarity,
+                )
+            except CabinetNotIndexed as exc:
+                raise CliError(f"{exc}; run: rag-indexer index {cid}") from None
         return [
             {
                 "kind": h.kind,

@@ -4,6 +4,7 @@
     ├── PermanentError            retrying cannot help: fix the input or the config
     │   ├── ConfigError           a setting or the sources file is invalid
     │   ├── CabinetNotFound       the source does not list this cabinet
+    │   ├── CabinetNotIndexed     the cabinet has no index yet (nothing to search)
     │   ├── SourceQueryError      a configured source query is broken (bad SQL, missing column)
     │   ├── SourceSuspicious      the scan would delete too much of the index; nothing was deleted
     │   ├── EmbeddingRejected     the embedding API refused the request (key, model, vector size)
@@ -24,6 +25,7 @@ __all__ = [
     "BrokerUnavailable",
     "CabinetBusy",
     "CabinetNotFound",
+    "CabinetNotIndexed",
     "ConfigError",
     "DatabaseUnavailable",
     "EmbedderMismatch",
@@ -57,6 +59,12 @@ class ConfigError(PermanentError):
 class CabinetNotFound(PermanentError):
     def __init__(self, cabinet_id: int) -> None:
         super().__init__(f"cabinet {cabinet_id} is not listed by the source")
+        self.cabinet_id = cabinet_id
+
+
+class CabinetNotIndexed(PermanentError):
+    def __init__(self, cabinet_id: int) -> None:
+        super().__init__(f"cabinet {cabinet_id} has no index yet")
         self.cabinet_id = cabinet_id
 
 

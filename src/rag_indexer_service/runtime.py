@@ -1,6 +1,8 @@
 """`open_runtime()`: build the database, source, store, embedder and indexer from settings.
 
 Every process (CLI, worker, scheduler, API) starts through here, on the event loop it will use.
+Each component comes from its factory (`build_source`, `build_store`, `build_embedder`) and is
+typed by its protocol, so another implementation changes one module and one factory.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from rag_indexer_service.config import Settings
 from rag_indexer_service.db import Database, open_database
 from rag_indexer_service.indexing.embedders import build_embedder, close_embedder
 from rag_indexer_service.indexing.indexer import IndexOptions, RAGIndexer
-from rag_indexer_service.indexing.sources import SqlSource, load_source_spec
-from rag_indexer_service.indexing.store import SearchOptions, Store
+from rag_indexer_service.indexing.sources import CabinetSource, build_source
+from rag_indexer_service.indexing.store import IndexStore, build_store
+from rag_indexer_service.indexing.store.search import SearchOptions
 
 __all__ = ["Runtime", "open_runtime"]
 
@@ -23,25 +26,18 @@ __all__ = ["Runtime", "open_runtime"]
 class Runtime:
     settings: Settings
     db: Database
-    source: SqlSource
-    store: Store
+    source: CabinetSource
+    store: IndexStore
     indexer: RAGIndexer
 
 
 @asynccontextmanager
 async def open_runtime(settings: Settings, *, pool_size: int = 5) -> AsyncIterator[Runtime]:
-    spec = load_source_spec(settings.sources_file)
     embedder = build_embedder(settings)
     db = await open_database(settings, pool_size=pool_size)
     try:
-        source = SqlSource(
-            db.source_engine,
-            spec,
-            fetch_rows=settings.source_fetch_rows,
-            # Documents are chunked differently after these change: not "unchanged" any more.
-            fingerprint_salt=f"chunks:{settings.chunk_size_chars}/{settings.chunk_overlap_chars}",
-        )
-        store = Store(
+        source = build_source(settings, db.source_engine)
+        store = build_store(
             db.engine,
             search=SearchOptions(
                 ann_min_chunks=settings.search_ann_min_chunks,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import subprocess
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -19,7 +20,6 @@ from sqlalchemy import text
 
 from rag_indexer_service.config import Settings
 from rag_indexer_service.errors import EmbedderMismatch, EmbeddingRejected
-from rag_indexer_service.indexing.embedding_cache import EmbeddingCache
 from rag_indexer_service.indexing.indexer import IndexOptions, RAGIndexer
 from rag_indexer_service.indexing.openai_embedder import OpenAIEmbedder
 from rag_indexer_service.jobs.broker import build_broker
@@ -82,15 +82,10 @@ async def make_indexer(
 
 async def stored_chunks(rt: Runtime, cabinet_id: int) -> list[tuple[int, str, np.ndarray]]:
     """`(generation, content, embedding)` of every chunk row of the cabinet."""
-    async with rt.db.engine.connect() as conn:
-        rows = await conn.execute(
-            text(
-                "SELECT generation, content, embedding FROM rag_chunks WHERE cabinet_id = :c "
-                "ORDER BY generation, doc_id, chunk_no"
-            ),
-            {"c": cabinet_id},
-        )
-        return [(r[0], r[1], np.asarray(r[2].to_numpy())) for r in rows]
+    return [
+        (c.generation, c.content, np.asarray(c.embedding.to_numpy()))
+        for c in await rt.store.chunks(cabinet_id)
+    ]
 
 
 def assert_vectors_of(chunks: list[tuple[int, str, np.ndarray]], model: str) -> None:
@@ -205,7 +200,7 @@ async def test_cache_is_pruned_by_age_and_by_size(
 ) -> None:
     await add_cabinet(source_conn, 1, docs=10)
     await api_runtime.indexer.index_cabinet(1)
-    cache = EmbeddingCache(api_runtime.db.engine)
+    cache = api_runtime.store.embedding_cache()
     async with api_runtime.db.engine.begin() as conn:
         await conn.execute(
             text(
@@ -224,15 +219,8 @@ async def test_cache_is_pruned_by_age_and_by_size(
 
 
 async def generations(rt: Runtime, cabinet_id: int) -> dict[int, int]:
-    async with rt.db.engine.connect() as conn:
-        rows = await conn.execute(
-            text(
-                "SELECT generation, count(*) FROM rag_chunks WHERE cabinet_id = :c "
-                "GROUP BY generation ORDER BY generation"
-            ),
-            {"c": cabinet_id},
-        )
-        return {r[0]: r[1] for r in rows}
+    """`generation -> chunks` of the cabinet."""
+    return dict(Counter(c.generation for c in await rt.store.chunks(cabinet_id)))
 
 
 async def test_failed_rebuild_leaves_the_old_index_serving_and_the_next_run_resumes_it(

@@ -7,7 +7,6 @@ import itertools
 
 import asyncpg
 import pytest
-from sqlalchemy import text
 
 from rag_indexer_service.config import Settings
 from rag_indexer_service.errors import CabinetBusy, CabinetNotFound, SourceSuspicious
@@ -21,15 +20,7 @@ LONG_BODY = "\n\n".join(
 
 
 async def chunk_rows(rt: Runtime, cabinet_id: int) -> list[tuple[str, int, str]]:
-    async with rt.db.engine.connect() as conn:
-        rows = await conn.execute(
-            text(
-                "SELECT doc_id, chunk_no, content FROM rag_chunks WHERE cabinet_id = :c "
-                "ORDER BY doc_id, chunk_no"
-            ),
-            {"c": cabinet_id},
-        )
-        return [tuple(r) for r in rows]  # type: ignore[misc]
+    return [(c.doc_id, c.chunk_no, c.content) for c in await rt.store.chunks(cabinet_id)]
 
 
 async def test_first_index_adds_every_document(

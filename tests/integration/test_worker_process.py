@@ -11,7 +11,6 @@ from collections.abc import Callable
 
 import asyncpg
 import pytest
-from sqlalchemy import text
 
 from rag_indexer_service.config import Settings
 from rag_indexer_service.jobs.broker import build_broker
@@ -32,19 +31,10 @@ def redis_dispatcher(runtime: Runtime, worker_settings: Settings, broker_url: st
 
 
 async def index_counts(runtime: Runtime, cabinet_id: int) -> tuple[int, int, int]:
-    async with runtime.db.engine.connect() as conn:
-        row = (
-            await conn.execute(
-                text(
-                    "SELECT (SELECT count(*) FROM rag_documents WHERE cabinet_id = :c), "
-                    "(SELECT count(*) FROM rag_chunks WHERE cabinet_id = :c), "
-                    "(SELECT count(DISTINCT (kind, doc_id, chunk_no)) FROM rag_chunks "
-                    " WHERE cabinet_id = :c)"
-                ),
-                {"c": cabinet_id},
-            )
-        ).one()
-    return row[0], row[1], row[2]
+    """Documents, chunk rows and distinct chunk keys of the cabinet."""
+    counts = await runtime.store.row_counts(cabinet_id)
+    keys = {(c.kind, c.doc_id, c.chunk_no) for c in await runtime.store.chunks(cabinet_id)}
+    return counts.documents, counts.chunks, len(keys)
 
 
 async def test_worker_process_runs_a_triggered_cabinet(

@@ -8,14 +8,13 @@ from collections.abc import Callable, Iterator
 import asyncpg
 import dramatiq
 import pytest
-from sqlalchemy import text
 
 from rag_indexer_service.config import Settings
 from rag_indexer_service.jobs.broker import QUEUE_SCHEDULED, build_broker
 from rag_indexer_service.jobs.dispatch import Dispatcher, DispatchOptions
 from rag_indexer_service.runs import Ledger, Run
 from rag_indexer_service.runtime import Runtime
-from rag_indexer_service.scheduling import FanOut, Scheduler
+from rag_indexer_service.scheduling import FanOut, FanOutOptions, Scheduler, SchedulerOptions
 from tests.helpers import add_cabinet
 
 MakeScheduler = Callable[..., Scheduler]
@@ -46,22 +45,20 @@ def make_scheduler(runtime: Runtime, collecting_broker: dramatiq.Broker) -> Make
         batch_size: int = 1000,
     ) -> Scheduler:
         chosen = settings or runtime.settings
+        ledger = Ledger(runtime.db.engine)
         dispatcher = Dispatcher(
-            broker or collecting_broker,
-            Ledger(runtime.db.engine),
-            DispatchOptions.from_settings(chosen),
+            broker or collecting_broker, ledger, DispatchOptions.from_settings(chosen)
         )
         fan_out = FanOut(
             source=runtime.source,
-            engine=runtime.db.engine,
             store=runtime.store,
+            ledger=ledger,
             dispatcher=dispatcher,
-            settings=chosen,
             embedder_id=runtime.indexer.embedder.id,
-            batch_size=batch_size,
+            options=FanOutOptions.from_settings(chosen, batch_size=batch_size),
         )
         return Scheduler(
-            settings=chosen,
+            options=SchedulerOptions.from_settings(chosen),
             engine=runtime.db.engine,
             fan_out=fan_out,
             dispatcher=dispatcher,
@@ -83,14 +80,9 @@ async def scheduled_runs(runtime: Runtime) -> list[Run]:
 
 
 async def index_counts(runtime: Runtime) -> dict[int, tuple[int, int]]:
-    """`cabinet_id -> (documents, chunks)` of every cabinet with a `rag_cabinets` row."""
-    async with runtime.db.engine.connect() as conn:
-        rows = await conn.execute(
-            text(
-                "SELECT c.cabinet_id, "
-                "(SELECT count(*) FROM rag_documents d WHERE d.cabinet_id = c.cabinet_id), "
-                "(SELECT count(*) FROM rag_chunks k WHERE k.cabinet_id = c.cabinet_id) "
-                "FROM rag_cabinets c ORDER BY 1"
-            )
-        )
-        return {r[0]: (r[1], r[2]) for r in rows}
+    """`cabinet_id -> (documents, chunks)` of every cabinet the store has a record of."""
+    counts = {}
+    for cabinet_id in sorted(await runtime.store.indexed_cabinet_ids()):
+        rows = await runtime.store.row_counts(cabinet_id)
+        counts[cabinet_id] = (rows.documents, rows.chunks)
+    return counts

@@ -1,4 +1,9 @@
-"""The HTTP API (FastAPI): manual triggers, run status, cabinet state, search, health, metrics."""
+"""The HTTP API (FastAPI): manual triggers, run status, cabinet state, search, health, metrics.
+
+Routes stay thin over `service` functions and the runtime's components (store, ledger,
+dispatcher); no SQL here. May import: `service`, `runtime`, `runs`, `tasks`,
+`scheduling.ticks`, `scheduling.heartbeats`, `indexing` (types), `config`, `errors`, `db`.
+"""
 
 from __future__ import annotations
 

@@ -20,12 +20,12 @@ from rag_indexer_service.api.errors import install_error_handlers
 from rag_indexer_service.api.metrics import ApiMetrics
 from rag_indexer_service.api.middleware import RequestObserver
 from rag_indexer_service.api.probes import BrokerProbe
-from rag_indexer_service.api.reads import RunReader
 from rag_indexer_service.api.routes import ROUTERS
 from rag_indexer_service.config import Settings, load_settings
 from rag_indexer_service.jobs.broker import build_broker
 from rag_indexer_service.jobs.dispatch import Dispatcher, DispatchOptions
 from rag_indexer_service.runs import Ledger
+from rag_indexer_service.runs.reader import RunReader
 from rag_indexer_service.runtime import open_runtime
 
 __all__ = ["API_POOL_SIZE", "check_api_settings", "create_app", "create_app_from_env"]

@@ -8,10 +8,10 @@ import dramatiq
 
 from rag_indexer_service.api.metrics import ApiMetrics
 from rag_indexer_service.api.probes import BrokerProbe
-from rag_indexer_service.api.reads import RunReader
 from rag_indexer_service.config import Settings
 from rag_indexer_service.jobs.dispatch import Dispatcher
 from rag_indexer_service.runs import Ledger
+from rag_indexer_service.runs.reader import RunReader
 from rag_indexer_service.runtime import Runtime
 
 __all__ = ["ApiContext"]

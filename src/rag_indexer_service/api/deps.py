@@ -13,11 +13,11 @@ from fastapi import Depends, Path, Request, Security
 from rag_indexer_service.api.auth import require_api_key
 from rag_indexer_service.api.context import ApiContext
 from rag_indexer_service.api.errors import MAX_INT64
-from rag_indexer_service.api.reads import RunReader
 from rag_indexer_service.config import Settings
 from rag_indexer_service.errors import DatabaseUnavailable
 from rag_indexer_service.jobs.dispatch import Dispatcher
 from rag_indexer_service.runs import Ledger
+from rag_indexer_service.runs.reader import RunReader
 from rag_indexer_service.runtime import Runtime
 
 __all__ = [

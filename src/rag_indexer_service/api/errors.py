@@ -34,6 +34,7 @@ from rag_indexer_service.errors import (
     BrokerUnavailable,
     CabinetBusy,
     CabinetNotFound,
+    CabinetNotIndexed,
     ConfigError,
     DatabaseUnavailable,
     EmbedderMismatch,
@@ -114,6 +115,7 @@ class Unauthorized(ApiError):
 # Most specific first is not needed: lookup walks the exception's MRO.
 _STATUS: dict[type[RagIndexerError], tuple[int, str]] = {
     CabinetNotFound: (404, "cabinet_not_found"),
+    CabinetNotIndexed: (404, "cabinet_not_indexed"),
     CabinetBusy: (409, "cabinet_busy"),
     SourceSuspicious: (409, "source_suspicious"),
     EmbedderMismatch: (409, "embedder_mismatch"),

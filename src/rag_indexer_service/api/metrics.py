@@ -30,11 +30,12 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.registry import Collector
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rag_indexer_service.api.probes import BrokerProbe, QueueDepth
+from rag_indexer_service.indexing.store import IndexStore, IndexTotals
 from rag_indexer_service.runs import RUN_STATUSES
+from rag_indexer_service.runs.stats import RUN_DURATION_BUCKETS_S, RunStats, run_stats
 
 __all__ = [
     "RUN_DURATION_BUCKETS_S",
@@ -45,78 +46,18 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-RUN_DURATION_BUCKETS_S = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0)
 REQUEST_BUCKETS_S = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-_DOC_CHANGES = ("added", "updated", "metadata_only", "unchanged", "deleted", "failed")
 
 
 @dataclass(frozen=True, slots=True)
 class LedgerStats:
-    runs: dict[tuple[str, str], int]  # (status, trigger) -> count
-    # (trigger, status) -> (cumulative bucket counts, count, sum)
-    durations: dict[tuple[str, str], tuple[list[int], int, float]]
-    documents: dict[str, int]  # change -> documents
-    chunks_embedded: int
-    chunks_reused: int
-    cabinets: int
-    index_documents: int
-    index_chunks: int
+    runs: RunStats
+    index: IndexTotals
 
 
-def _ledger_sql() -> str:
-    buckets = ", ".join(f"count(*) FILTER (WHERE d <= {bound})" for bound in RUN_DURATION_BUCKETS_S)
-    sums = ", ".join(f"COALESCE(sum(docs_{change}), 0)" for change in _DOC_CHANGES)
-    return (
-        "WITH r AS (SELECT status, trigger, docs_added, docs_updated, docs_metadata_only, "
-        "docs_unchanged, docs_deleted, docs_failed, chunks_embedded, chunks_reused, "
-        "CASE WHEN status IN ('succeeded', 'failed') THEN COALESCE(duration_s, "
-        "EXTRACT(EPOCH FROM finished_at - started_at)::float8) END AS d FROM rag_runs) "
-        f"SELECT status, trigger, count(*), count(d), COALESCE(sum(d), 0), {buckets}, {sums}, "
-        "COALESCE(sum(chunks_embedded), 0), COALESCE(sum(chunks_reused), 0) "
-        "FROM r GROUP BY status, trigger"
-    )
-
-
-async def read_ledger_stats(engine: AsyncEngine) -> LedgerStats:
-    """One scan of `rag_runs` and one of `rag_cabinets`."""
-    nb = len(RUN_DURATION_BUCKETS_S)
-    runs: dict[tuple[str, str], int] = {}
-    durations: dict[tuple[str, str], tuple[list[int], int, float]] = {}
-    documents = dict.fromkeys(_DOC_CHANGES, 0)
-    embedded = reused = 0
-    async with engine.connect() as conn:
-        for row in await conn.execute(text(_ledger_sql())):
-            status, trigger, count, finished, total_s = row[0], row[1], row[2], row[3], row[4]
-            runs[(status, trigger)] = int(count)
-            if finished:
-                durations[(trigger, status)] = (
-                    [int(v) for v in row[5 : 5 + nb]],
-                    int(finished),
-                    float(total_s),
-                )
-            for change, value in zip(_DOC_CHANGES, row[5 + nb : 5 + nb + 6], strict=True):
-                documents[change] += int(value)
-            embedded += int(row[-2])
-            reused += int(row[-1])
-        cabinets = (
-            await conn.execute(
-                text(
-                    "SELECT count(*) FILTER (WHERE last_success_at IS NOT NULL), "
-                    "COALESCE(sum(document_count), 0), COALESCE(sum(chunk_count), 0) "
-                    "FROM rag_cabinets"
-                )
-            )
-        ).one()
-    return LedgerStats(
-        runs=runs,
-        durations=durations,
-        documents=documents,
-        chunks_embedded=embedded,
-        chunks_reused=reused,
-        cabinets=int(cabinets[0]),
-        index_documents=int(cabinets[1]),
-        index_chunks=int(cabinets[2]),
-    )
+async def read_ledger_stats(engine: AsyncEngine, store: IndexStore) -> LedgerStats:
+    """One scan of `rag_runs` (the ledger's) and one of the cabinets (the store's)."""
+    return LedgerStats(runs=await run_stats(engine), index=await store.index_totals())
 
 
 @dataclass(slots=True)
@@ -158,7 +99,8 @@ class _ScrapeCollector(Collector):
         yield depth
 
 
-def _ledger_metrics(stats: LedgerStats) -> Iterator[Metric]:
+def _ledger_metrics(ledger: LedgerStats) -> Iterator[Metric]:
+    stats, index = ledger.runs, ledger.index
     runs = GaugeMetricFamily(
         "rag_runs", "Runs in the ledger by status and trigger.", labels=["status", "trigger"]
     )
@@ -195,14 +137,14 @@ def _ledger_metrics(stats: LedgerStats) -> Iterator[Metric]:
         "rag_chunks_reused", "Chunks whose vector was reused.", value=float(stats.chunks_reused)
     )
     yield GaugeMetricFamily(
-        "rag_index_cabinets", "Cabinets with a successful index.", value=float(stats.cabinets)
+        "rag_index_cabinets",
+        "Cabinets with a successful index.",
+        value=float(index.cabinets_indexed),
     )
     yield GaugeMetricFamily(
-        "rag_index_documents", "Documents in the index.", value=float(stats.index_documents)
+        "rag_index_documents", "Documents in the index.", value=float(index.documents)
     )
-    yield GaugeMetricFamily(
-        "rag_index_chunks", "Chunks in the index.", value=float(stats.index_chunks)
-    )
+    yield GaugeMetricFamily("rag_index_chunks", "Chunks in the index.", value=float(index.chunks))
 
 
 class ApiMetrics:
@@ -225,14 +167,14 @@ class ApiMetrics:
     def observe_request(self, method: str, route: str, status: int, duration_s: float) -> None:
         self.request_duration.labels(method, route, str(status)).observe(duration_s)
 
-    async def refresh(self, engine: AsyncEngine, broker: BrokerProbe) -> None:
+    async def refresh(self, engine: AsyncEngine, store: IndexStore, broker: BrokerProbe) -> None:
         """Read the ledger and the queues, at most once per `snapshot_ttl_s` across scrapes."""
         async with self._lock:
             if time.monotonic() - self._snapshot.taken_at < self._ttl_s:
                 return
             snap = _Snapshot(taken_at=time.monotonic())
             try:
-                snap.ledger = await asyncio.wait_for(read_ledger_stats(engine), 10)
+                snap.ledger = await asyncio.wait_for(read_ledger_stats(engine, store), 10)
                 snap.database_up = True
             except Exception as exc:
                 log.warning("metrics: cannot read the ledger: %s", type(exc).__name__)

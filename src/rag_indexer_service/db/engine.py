@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,11 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from rag_indexer_service.config import Settings
 from rag_indexer_service.db.embedded import start_embedded_postgres
 from rag_indexer_service.db.migrate import upgrade_schema
-from rag_indexer_service.errors import ConfigError, DatabaseUnavailable
+from rag_indexer_service.errors import ConfigError, DatabaseUnavailable, RagIndexerError
 
 __all__ = [
     "Database",
     "asyncpg_dsn",
+    "database_errors",
     "describe_url",
     "is_connection_error",
     "open_database",
@@ -58,6 +61,20 @@ def is_connection_error(exc: BaseException) -> bool:
     return cause is not None and cause is not exc and is_connection_error(cause)
 
 
+@contextmanager
+def database_errors(what: str = "service database") -> Iterator[None]:
+    """Turn "the server could not be reached" inside the block into `DatabaseUnavailable`
+    (`"{what}: {driver's first line}"`); our own errors and query errors pass unchanged."""
+    try:
+        yield
+    except RagIndexerError:
+        raise
+    except Exception as exc:
+        if is_connection_error(exc):
+            raise DatabaseUnavailable(f"{what}: {short_error(exc)}") from exc
+        raise
+
+
 def short_error(exc: BaseException) -> str:
     """The driver's own first line for a database error (no SQL, no parameters)."""
     if isinstance(exc, DBAPIError) and exc.orig is not None:
@@ -76,12 +93,8 @@ def asyncpg_dsn(url: str) -> str:
 
 
 async def _ensure_pgvector(url: str) -> None:
-    try:
+    with database_errors(f"cannot connect to {describe_url(url)}"):
         conn = await asyncpg.connect(asyncpg_dsn(url), timeout=10)
-    except Exception as exc:
-        if is_connection_error(exc):
-            raise DatabaseUnavailable(f"cannot connect to {describe_url(url)}: {exc}") from None
-        raise
     try:
         await conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
     except asyncpg.PostgresError as exc:
@@ -130,14 +143,11 @@ async def open_database(
     await _ensure_pgvector(url)
     engine = _build_engine(url, pool_size=pool_size)
     try:
-        if migrate:
-            await upgrade_schema(engine)
-    except Exception as exc:
+        with database_errors(f"cannot connect to {describe_url(url)}"):
+            if migrate:
+                await upgrade_schema(engine)
+    except Exception:
         await engine.dispose()
-        if is_connection_error(exc):
-            raise DatabaseUnavailable(
-                f"cannot connect to {describe_url(url)}: {short_error(exc)}"
-            ) from None
         raise
     source_url = settings.source_database_url or url
     source_engine = (

@@ -1,0 +1,14 @@
+"""Indexing: from a cabinet's source documents to chunks and vectors in the store.
+
+    sources.py        CabinetSource (+ BulkFingerprints) protocol, SqlSource, build_source()
+    embedders.py      Embedder protocol, HashingEmbedder, build_embedder()
+    openai_*.py, ratelimit.py, retrying.py, tokens.py, usage.py   the OpenAI-compatible embedder
+    chunking.py       split_text()
+    indexer.py        RAGIndexer.index_cabinet(): diff, embed, write, delete; IndexOptions
+    report.py         IndexReport: what a run did, as data
+    store/            IndexStore protocol and PgVectorStore: the only SQL on the index tables
+
+May import: `config`, `errors`, `db`, `canonical`. Not `runs`, `tasks`, `scheduling`, `api` or
+`cli` (they import this package). The indexer depends on the protocols, never on `SqlSource` or
+`PgVectorStore`.
+"""

@@ -36,11 +36,16 @@ from rag_indexer_service.config import Settings
 from rag_indexer_service.errors import CabinetNotFound, EmbedderMismatch, SourceSuspicious
 from rag_indexer_service.indexing.chunking import split_text
 from rag_indexer_service.indexing.embedders import Embedder
-from rag_indexer_service.indexing.embedding_cache import EmbeddingCache
-from rag_indexer_service.indexing.generations import CabinetState, GenerationPlan
 from rag_indexer_service.indexing.report import DocFailure, IndexReport
 from rag_indexer_service.indexing.sources import CabinetSource, SourceDocument
-from rag_indexer_service.indexing.store import ChunkRow, DocumentWrite, SearchHit, Store
+from rag_indexer_service.indexing.store import (
+    CabinetState,
+    ChunkRow,
+    DocumentWrite,
+    GenerationPlan,
+    IndexStore,
+    SearchHit,
+)
 from rag_indexer_service.indexing.usage import EmbeddingUsage, current_usage, metering
 
 __all__ = ["IndexOptions", "ProgressCallback", "RAGIndexer"]
@@ -83,21 +88,21 @@ class IndexOptions:
             max_delete_share=settings.max_delete_share,
             mass_delete_min_docs=settings.mass_delete_min_docs,
             allow_mass_delete=settings.allow_mass_delete,
-            # The hashing embedder computes a vector faster than the cache could look it up.
-            embedding_cache=settings.embedding_cache and settings.embedder != "hashing",
+            # The offline embedders compute a vector faster than the cache could look it up.
+            embedding_cache=settings.embedding_cache and settings.embedder == "openai",
             cache_max_age_s=settings.embedding_cache_max_age_days * 86400.0,
             cache_max_rows=settings.embedding_cache_max_rows,
         )
 
 
 class RAGIndexer:
-    """Indexes cabinets from a `CabinetSource` into the pgvector `Store` with an `Embedder`."""
+    """Indexes cabinets from a `CabinetSource` into an `IndexStore` with an `Embedder`."""
 
     def __init__(
         self,
         *,
         source: CabinetSource,
-        store: Store,
+        store: IndexStore,
         embedder: Embedder,
         options: IndexOptions | None = None,
     ) -> None:
@@ -105,7 +110,7 @@ class RAGIndexer:
         self.store = store
         self.embedder = embedder
         self.options = options or IndexOptions()
-        self.cache = EmbeddingCache(store.engine) if self.options.embedding_cache else None
+        self.cache = store.embedding_cache() if self.options.embedding_cache else None
         self._pruned_at: float | None = None
 
     async def index_cabinet(
@@ -123,7 +128,7 @@ class RAGIndexer:
         async with self.store.cabinet_lock(cabinet_id):
             fingerprint = await self.source.fingerprint(cabinet_id)
             state = await self.store.cabinet_state(cabinet_id)
-            plan = await self.store.generations.prepare(cabinet_id, self.embedder.id)
+            plan = await self.store.prepare_generation(cabinet_id, self.embedder.id)
             if plan.rebuild:
                 log.info(
                     "cabinet %s: indexed with %s, embedding with %s: rebuilding into generation "
@@ -169,7 +174,7 @@ class RAGIndexer:
             if plan.rebuild:
                 # Before the swap, so the new generation answers fast from its first search.
                 await self._refresh_ann_index(cabinet_id)
-                await self.store.generations.activate(
+                await self.store.activate_generation(
                     cabinet_id,
                     plan.generation,
                     embedder_id=self.embedder.id,

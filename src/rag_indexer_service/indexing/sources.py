@@ -1,6 +1,7 @@
 """Where documents come from.
 
-`CabinetSource` is what the indexer needs; `SqlSource` implements it with queries from a TOML
+`CabinetSource` is what the indexer and the fan-out need (`BulkFingerprints` optionally);
+`build_source()` picks the implementation. `SqlSource` implements both with queries from a TOML
 sources file (`RAG_SOURCES_FILE`):
 
     [cabinets]
@@ -27,13 +28,14 @@ import uuid
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import RowMapping, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rag_indexer_service.canonical import digest
+from rag_indexer_service.config import Settings
 from rag_indexer_service.db.engine import describe_url, is_connection_error, short_error
 from rag_indexer_service.errors import (
     ConfigError,
@@ -42,12 +44,14 @@ from rag_indexer_service.errors import (
 )
 
 __all__ = [
+    "BulkFingerprints",
     "CabinetSource",
     "DocumentKind",
     "RenderError",
     "SourceDocument",
     "SourceSpec",
     "SqlSource",
+    "build_source",
     "load_source_spec",
 ]
 
@@ -67,13 +71,28 @@ class SourceDocument:
 
 
 class CabinetSource(Protocol):
+    @property
+    def has_fingerprints(self) -> bool:
+        """False: `fingerprint()` is always None (nothing can be skipped as unchanged)."""
+        ...
+
     def iter_cabinet_ids(self) -> AsyncGenerator[int, None]: ...
 
     async def cabinet_exists(self, cabinet_id: int) -> bool: ...
 
-    async def fingerprint(self, cabinet_id: int) -> str | None: ...
+    async def fingerprint(self, cabinet_id: int) -> str | None:
+        """A cheap value that changes whenever the cabinet's documents (or how they are made)
+        change; None if the source cannot tell."""
+        ...
 
     def iter_documents(self, cabinet_id: int) -> AsyncGenerator[SourceDocument, None]: ...
+
+
+@runtime_checkable
+class BulkFingerprints(Protocol):
+    """Optional: `fingerprint()` of many cabinets in one call (the fan-out prefers it)."""
+
+    async def fingerprints(self, cabinet_ids: Sequence[int]) -> dict[int, str | None]: ...
 
 
 class RenderError(ValueError):
@@ -220,6 +239,10 @@ class SqlSource:
     def spec(self) -> SourceSpec:
         return self._spec
 
+    @property
+    def has_fingerprints(self) -> bool:
+        return self._spec.fingerprint_query is not None
+
     def _fail(self, exc: BaseException, what: str) -> Exception:
         if is_connection_error(exc):
             where = describe_url(self._engine.url.render_as_string(hide_password=False))
@@ -302,3 +325,14 @@ class SqlSource:
                     yield kind.render(row)
                 except RenderError as exc:
                     yield SourceDocument(kind.name, "", "", {}, error=str(exc))
+
+
+def build_source(settings: Settings, engine: AsyncEngine) -> CabinetSource:
+    """The source `settings` describe, reading through `engine` (the source database)."""
+    return SqlSource(
+        engine,
+        load_source_spec(settings.sources_file),
+        fetch_rows=settings.source_fetch_rows,
+        # Documents are chunked differently after these change: not "unchanged" any more.
+        fingerprint_salt=f"chunks:{settings.chunk_size_chars}/{settings.chunk_overlap_chars}",
+    )

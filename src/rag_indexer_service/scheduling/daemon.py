@@ -72,7 +72,7 @@ async def serve(scheduler: Scheduler, stopped: asyncio.Event) -> None:
 
     `run_scheduler` calls this; an all-in-one process can call it with its own event.
     """
-    settings = scheduler.settings
+    options = scheduler.options
     now = _utcnow()
     missed = await scheduler.missed_tick(now)
     aps = AsyncIOScheduler(
@@ -85,17 +85,17 @@ async def serve(scheduler: Scheduler, stopped: asyncio.Event) -> None:
         name="fan-out",
         coalesce=True,
         max_instances=1,
-        misfire_grace_time=settings.schedule_misfire_grace_s,
+        misfire_grace_time=options.misfire_grace_s,
         **({"next_run_time": missed} if missed is not None else {}),
     )
     aps.add_job(
         scheduler.reaper_job,
-        IntervalTrigger(seconds=settings.reaper_interval_s),
+        IntervalTrigger(seconds=options.reaper_interval_s),
         id="reaper",
         name="reaper",
         coalesce=True,
         max_instances=1,
-        misfire_grace_time=max(1, int(settings.reaper_interval_s)),
+        misfire_grace_time=max(1, int(options.reaper_interval_s)),
         next_run_time=now,
     )
     upcoming = scheduler.next_fire_times(3, after=now)
@@ -113,7 +113,7 @@ async def serve(scheduler: Scheduler, stopped: asyncio.Event) -> None:
         log.warning(
             "tick %s was missed (less than RAG_SCHEDULE_MISFIRE_GRACE_S=%ss ago); running it now",
             missed.isoformat(),
-            settings.schedule_misfire_grace_s,
+            options.misfire_grace_s,
         )
     try:
         await stopped.wait()

@@ -24,25 +24,23 @@ from dataclasses import dataclass
 from typing import Any
 
 from dramatiq.brokers.redis import RedisBroker
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rag_indexer_service.config import Settings
-from rag_indexer_service.db.engine import is_connection_error, short_error
+from rag_indexer_service.db.engine import database_errors, short_error
 from rag_indexer_service.errors import (
     BrokerUnavailable,
     CabinetBusy,
-    DatabaseUnavailable,
     SourceQueryError,
     TransientError,
 )
-from rag_indexer_service.indexing.sources import SqlSource
-from rag_indexer_service.indexing.store import Store
+from rag_indexer_service.indexing.sources import BulkFingerprints, CabinetSource
+from rag_indexer_service.indexing.store import IndexStore
 from rag_indexer_service.jobs.dispatch import Dispatcher
+from rag_indexer_service.runs import Ledger
 from rag_indexer_service.runtime import Runtime
 from rag_indexer_service.scheduling.report import FanOutReport
 
-__all__ = ["Checkpoint", "FanOut"]
+__all__ = ["Checkpoint", "FanOut", "FanOutOptions"]
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +88,24 @@ class _Lanes:
 
 
 @dataclass(frozen=True, slots=True)
+class FanOutOptions:
+    skip_unchanged: bool = True
+    max_delete_share: float = 0.5
+    allow_mass_delete: bool = False
+    batch_size: int = 1000
+    concurrency: int = 3
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, batch_size: int = 1000) -> FanOutOptions:
+        return cls(
+            skip_unchanged=settings.skip_unchanged,
+            max_delete_share=settings.max_delete_share,
+            allow_mass_delete=settings.allow_mass_delete,
+            batch_size=batch_size,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class _Stored:
     fingerprint: str | None
     embedder_id: str | None
@@ -100,40 +116,35 @@ class FanOut:
     def __init__(
         self,
         *,
-        source: SqlSource,
-        engine: AsyncEngine,
-        store: Store,
+        source: CabinetSource,
+        store: IndexStore,
+        ledger: Ledger,
         dispatcher: Dispatcher,
-        settings: Settings,
         embedder_id: str,
-        batch_size: int = 1000,
-        concurrency: int = 3,
+        options: FanOutOptions | None = None,
     ) -> None:
         self.source = source
-        self.engine = engine
         self.store = store
+        self.ledger = ledger
         self.dispatcher = dispatcher
-        self.settings = settings
         self.embedder_id = embedder_id
-        self.batch_size = batch_size
-        self.concurrency = concurrency
-        self._bulk_fingerprints = True
+        self.options = options or FanOutOptions()
+        self._bulk_fingerprints = isinstance(source, BulkFingerprints)
 
     @classmethod
     def from_runtime(cls, rt: Runtime, dispatcher: Dispatcher, *, batch_size: int = 1000) -> FanOut:
         return cls(
             source=rt.source,
-            engine=rt.db.engine,
             store=rt.store,
+            ledger=Ledger(rt.db.engine),
             dispatcher=dispatcher,
-            settings=rt.settings,
             embedder_id=rt.indexer.embedder.id,
-            batch_size=batch_size,
+            options=FanOutOptions.from_settings(rt.settings, batch_size=batch_size),
         )
 
     @property
     def skips_unchanged(self) -> bool:
-        return self.settings.skip_unchanged and self.source.spec.fingerprint_query is not None
+        return self.options.skip_unchanged and self.source.has_fingerprints
 
     async def run(self, report: FanOutReport, *, checkpoint: Checkpoint | None = None) -> None:
         """Fan out over all cabinets, filling `report`; raises when the pass cannot go on."""
@@ -153,7 +164,7 @@ class FanOut:
         """Every listed cabinet id, or None if the checkpoint stopped the pass."""
         seen: set[int] = set()
         batch: list[int] = []
-        lanes = _Lanes(self.concurrency)
+        lanes = _Lanes(self.options.concurrency)
         try:
             async with aclosing(self.source.iter_cabinet_ids()) as cabinet_ids:
                 async for cabinet_id in cabinet_ids:
@@ -161,7 +172,7 @@ class FanOut:
                         continue
                     seen.add(cabinet_id)
                     batch.append(cabinet_id)
-                    if len(batch) >= self.batch_size:
+                    if len(batch) >= self.options.batch_size:
                         await lanes.submit(self._fan_out_batch(batch, report))
                         report.seen = len(seen)
                         batch = []
@@ -196,12 +207,11 @@ class FanOut:
 
     async def _enqueue(self, cabinet_ids: Sequence[int], report: FanOutReport) -> None:
         try:
-            result = await self.dispatcher.enqueue_cabinets(cabinet_ids, "schedule")
+            with database_errors():
+                result = await self.dispatcher.enqueue_cabinets(cabinet_ids, "schedule")
         except TransientError:
             raise
         except Exception as exc:
-            if is_connection_error(exc):
-                raise DatabaseUnavailable(f"service database: {short_error(exc)}") from exc
             if len(cabinet_ids) == 1:
                 report.problem(cabinet_ids[0], f"could not queue a run: {short_error(exc)}")
                 return
@@ -214,26 +224,18 @@ class FanOut:
 
     # -- skip unchanged --------------------------------------------------------------------
     async def _stored(self, cabinet_ids: Sequence[int]) -> dict[int, _Stored]:
-        async with self.engine.connect() as conn:
-            rows = await conn.execute(
-                text(
-                    "SELECT c.cabinet_id, c.source_fingerprint, c.embedder_id, "
-                    "COALESCE(r.status = 'failed', false) "
-                    "FROM rag_cabinets c LEFT JOIN rag_runs r ON r.id = c.last_run_id "
-                    "WHERE c.cabinet_id = ANY(CAST(:ids AS bigint[]))"
-                ),
-                {"ids": list(cabinet_ids)},
-            )
-            return {r[0]: _Stored(r[1], r[2], r[3]) for r in rows}
+        states = await self.store.skip_states(cabinet_ids)
+        last_runs = [s.last_run_id for s in states.values() if s.last_run_id is not None]
+        failed = await self.ledger.failed(last_runs) if last_runs else set()
+        return {
+            cabinet_id: _Stored(s.fingerprint, s.embedder_id, s.last_run_id in failed)
+            for cabinet_id, s in states.items()
+        }
 
     async def _changed(self, batch: Sequence[int], report: FanOutReport) -> list[int]:
         """The cabinets of `batch` that need a run; counts the others as skipped."""
-        try:
+        with database_errors():
             stored = await self._stored(batch)
-        except Exception as exc:
-            if is_connection_error(exc):
-                raise DatabaseUnavailable(f"service database: {short_error(exc)}") from exc
-            raise
         candidates = [
             cabinet_id
             for cabinet_id in batch
@@ -258,7 +260,7 @@ class FanOut:
         self, cabinet_ids: Sequence[int], report: FanOutReport
     ) -> dict[int, str | None]:
         """Current fingerprints; a cabinet whose fingerprint fails is counted and left out."""
-        if self._bulk_fingerprints:
+        if self._bulk_fingerprints and isinstance(self.source, BulkFingerprints):
             try:
                 return await self.source.fingerprints(cabinet_ids)
             except SourceQueryError as exc:
@@ -277,14 +279,10 @@ class FanOut:
         return found
 
     # -- purge -----------------------------------------------------------------------------
-    async def _indexed_ids(self) -> list[int]:
-        async with self.engine.connect() as conn:
-            return list(await conn.scalars(text("SELECT cabinet_id FROM rag_cabinets")))
-
     async def _purge_vanished(
         self, seen: set[int], report: FanOutReport, checkpoint: Checkpoint | None
     ) -> None:
-        indexed = await self._indexed_ids()
+        indexed = await self.store.indexed_cabinet_ids()
         vanished = [cabinet_id for cabinet_id in indexed if cabinet_id not in seen]
         if not vanished:
             return
@@ -294,10 +292,10 @@ class FanOut:
                 f"the source listed no cabinets; purged none of the {len(indexed)} indexed "
                 "cabinets (check the [cabinets] query and the source database)"
             )
-        elif share > self.settings.max_delete_share and not self.settings.allow_mass_delete:
+        elif share > self.options.max_delete_share and not self.options.allow_mass_delete:
             report.purge_refused = (
                 f"{len(vanished)} of {len(indexed)} indexed cabinets ({share:.0%}) vanished from "
-                f"the source, more than RAG_MAX_DELETE_SHARE={self.settings.max_delete_share:g}; "
+                f"the source, more than RAG_MAX_DELETE_SHARE={self.options.max_delete_share:g}; "
                 "purged none (check the source, or set RAG_ALLOW_MASS_DELETE=true once)"
             )
         if report.purge_refused is not None:
@@ -305,13 +303,12 @@ class FanOut:
             return
         for n, cabinet_id in enumerate(vanished, 1):
             try:
-                if await self._purge_one(cabinet_id):
-                    report.purged += 1
+                with database_errors():
+                    if await self._purge_one(cabinet_id):
+                        report.purged += 1
             except TransientError:
                 raise
             except Exception as exc:
-                if is_connection_error(exc):
-                    raise DatabaseUnavailable(f"service database: {short_error(exc)}") from exc
                 report.problem(cabinet_id, f"purge failed: {short_error(exc)}")
             if (
                 checkpoint is not None
@@ -327,24 +324,14 @@ class FanOut:
             async with self.store.cabinet_lock(cabinet_id):
                 if await self.source.cabinet_exists(cabinet_id):
                     return False
-                async with self.engine.begin() as conn:
-                    params = {"c": cabinet_id}
-                    chunks = await conn.execute(
-                        text("DELETE FROM rag_chunks WHERE cabinet_id = :c"), params
-                    )
-                    docs = await conn.execute(
-                        text("DELETE FROM rag_documents WHERE cabinet_id = :c"), params
-                    )
-                    await conn.execute(
-                        text("DELETE FROM rag_cabinets WHERE cabinet_id = :c"), params
-                    )
+                dropped = await self.store.drop_cabinet(cabinet_id)
         except CabinetBusy:
             log.info("cabinet %s vanished from the source but is being indexed; later", cabinet_id)
             return False
         log.info(
             "purged cabinet %s (no longer listed by the source): %s documents, %s chunks",
             cabinet_id,
-            docs.rowcount,
-            chunks.rowcount,
+            dropped.documents,
+            dropped.chunks,
         )
         return True

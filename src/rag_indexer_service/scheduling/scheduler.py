@@ -22,19 +22,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rag_indexer_service.config import Settings
 from rag_indexer_service.cron import crontab_trigger, next_fire_times, previous_fire_time
+from rag_indexer_service.db.locks import try_advisory_lock
 from rag_indexer_service.errors import PermanentError
 from rag_indexer_service.jobs.dispatch import Dispatcher, RedriveReport
 from rag_indexer_service.runtime import Runtime
 from rag_indexer_service.scheduling.fanout import FanOut
+from rag_indexer_service.scheduling.heartbeats import Heartbeats
 from rag_indexer_service.scheduling.report import FanOutReport
-from rag_indexer_service.scheduling.ticks import Heartbeats, TickClaims
+from rag_indexer_service.scheduling.ticks import TickClaims
 
-__all__ = ["Scheduler", "default_scheduler_id"]
+__all__ = ["Scheduler", "SchedulerOptions", "default_scheduler_id"]
 
 log = logging.getLogger(__name__)
 
@@ -50,20 +51,41 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class SchedulerOptions:
+    schedule_cron: str = "0 */6 * * *"
+    schedule_timezone: str = "UTC"
+    misfire_grace_s: int = 3600
+    """A tick missed by less than this is still run (late), and an unfinished one resumed."""
+    stale_run_after_s: float = 120.0
+    """A tick claim without heartbeat for this long may be taken over."""
+    reaper_interval_s: float = 60.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SchedulerOptions:
+        return cls(
+            schedule_cron=settings.schedule_cron,
+            schedule_timezone=settings.schedule_timezone,
+            misfire_grace_s=settings.schedule_misfire_grace_s,
+            stale_run_after_s=settings.stale_run_after_s,
+            reaper_interval_s=settings.reaper_interval_s,
+        )
+
+
 class Scheduler:
     """The jobs of one scheduler process, callable directly (tests, `--once`) or by APScheduler."""
 
     def __init__(
         self,
         *,
-        settings: Settings,
+        options: SchedulerOptions,
         engine: AsyncEngine,
         fan_out: FanOut,
         dispatcher: Dispatcher,
         scheduler_id: str | None = None,
     ) -> None:
-        self.settings = settings
-        self.trigger = crontab_trigger(settings.schedule_cron, settings.schedule_timezone)
+        self.options = options
+        self.trigger = crontab_trigger(options.schedule_cron, options.schedule_timezone)
         self.id = scheduler_id or default_scheduler_id()
         self.claims = TickClaims(engine)
         self.heartbeats = Heartbeats(engine)
@@ -78,7 +100,7 @@ class Scheduler:
         cls, rt: Runtime, dispatcher: Dispatcher, *, scheduler_id: str | None = None
     ) -> Scheduler:
         return cls(
-            settings=rt.settings,
+            options=SchedulerOptions.from_settings(rt.settings),
             engine=rt.db.engine,
             fan_out=FanOut.from_runtime(rt, dispatcher),
             dispatcher=dispatcher,
@@ -87,7 +109,7 @@ class Scheduler:
 
     @property
     def schedule(self) -> str:
-        return f"{self.settings.schedule_cron} ({self.settings.schedule_timezone})"
+        return f"{self.options.schedule_cron} ({self.options.schedule_timezone})"
 
     @property
     def stopping(self) -> bool:
@@ -104,7 +126,7 @@ class Scheduler:
 
     def tick_for(self, now: dt.datetime) -> dt.datetime:
         """The tick a fan-out job running at `now` serves (the latest fire time within grace)."""
-        grace_s = self.settings.schedule_misfire_grace_s
+        grace_s = self.options.misfire_grace_s
         tick_at = previous_fire_time(self.trigger, now=now, within_s=grace_s)
         if tick_at is None:
             log.warning("no fire time within %ss before %s; using the current time", grace_s, now)
@@ -116,7 +138,7 @@ class Scheduler:
         """Claim the tick and fan out; None if another scheduler has (or had) it."""
         when = tick_at.isoformat()
         if not await self.claims.claim(
-            tick_at, self.id, stale_after_s=self.settings.stale_run_after_s
+            tick_at, self.id, stale_after_s=self.options.stale_run_after_s
         ):
             tick = await self.claims.get(tick_at)
             owner = tick.claimed_by if tick else "another scheduler"
@@ -180,9 +202,7 @@ class Scheduler:
 
     async def missed_tick(self, now: dt.datetime) -> dt.datetime | None:
         """The latest tick within the misfire grace if nobody claimed it (we were all down)."""
-        tick_at = previous_fire_time(
-            self.trigger, now=now, within_s=self.settings.schedule_misfire_grace_s
-        )
+        tick_at = previous_fire_time(self.trigger, now=now, within_s=self.options.misfire_grace_s)
         if tick_at is None or await self.claims.get(tick_at) is not None:
             return None
         return tick_at
@@ -190,8 +210,8 @@ class Scheduler:
     async def resume_unfinished(self) -> FanOutReport | None:
         """Resume the latest tick whose fan-out stopped half-way (owner died or shut down)."""
         tick_at = await self.claims.resumable(
-            within_s=self.settings.schedule_misfire_grace_s,
-            stale_after_s=self.settings.stale_run_after_s,
+            within_s=self.options.misfire_grace_s,
+            stale_after_s=self.options.stale_run_after_s,
         )
         if tick_at is None:
             return None
@@ -201,18 +221,11 @@ class Scheduler:
     # -- reaper ----------------------------------------------------------------------------
     async def reap(self) -> RedriveReport | None:
         """Re-drive lost and stalled runs; None if another scheduler is reaping right now."""
-        key = {"k": _REAPER_LOCK}
-        async with self._engine.connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            if not await conn.scalar(
-                text("SELECT pg_try_advisory_lock(hashtextextended(:k, 0))"), key
-            ):
+        async with try_advisory_lock(self._engine, _REAPER_LOCK) as got:
+            if not got:
                 log.debug("another scheduler is reaping; skipping this pass")
                 return None
-            try:
-                return await self.dispatcher.redrive_stale()
-            finally:
-                await conn.execute(text("SELECT pg_advisory_unlock(hashtextextended(:k, 0))"), key)
+            return await self.dispatcher.redrive_stale()
 
     # -- APScheduler jobs ------------------------------------------------------------------
     @contextmanager

@@ -1,4 +1,6 @@
-"""The scheduler's tables: tick claims (`rag_schedule_ticks`) and heartbeats.
+"""The scheduler's ledger: the only code with SQL on `rag_schedule_ticks` (tick claims), and
+what operators read (`scheduler_status`, `scheduler_records`). Heartbeats are
+`heartbeats.py`'s, run counts the run ledger's (`runs`).
 
 A tick is claimed with `INSERT … ON CONFLICT DO NOTHING` on its time: of any number of
 schedulers firing for the same tick, exactly one fans out. The owner refreshes
@@ -9,31 +11,39 @@ on shutdown or a transient failure) may be taken over, which resumes the fan-out
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from rag_indexer_service.runs import RUN_STATUSES
+from rag_indexer_service.db.mapping import from_mapping
+from rag_indexer_service.runs import Ledger
+from rag_indexer_service.scheduling.heartbeats import Heartbeats, SchedulerHeartbeat
 from rag_indexer_service.scheduling.report import FanOutReport
 
 __all__ = [
-    "Heartbeats",
-    "SchedulerHeartbeat",
+    "SchedulerRecords",
     "SchedulerStatus",
     "Tick",
     "TickClaims",
+    "scheduler_records",
     "scheduler_status",
 ]
-
-SchedulerState = Literal["running", "silent", "stopped"]
-_PRUNE_HEARTBEATS_AFTER_S = 7 * 86400
 
 
 def _iso(value: dt.datetime | None) -> str | None:
     return None if value is None else value.isoformat()
+
+
+_TICK_COLUMNS = {
+    "seen": "cabinets_seen",
+    "enqueued": "cabinets_enqueued",
+    "skipped": "cabinets_skipped",
+    "already_active": "cabinets_active",
+    "purged": "cabinets_purged",
+    "errors": "cabinet_errors",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,21 +63,7 @@ class Tick:
 
     @classmethod
     def from_row(cls, row: Any) -> Tick:
-        m = row._mapping
-        return cls(
-            tick_at=m["tick_at"],
-            claimed_by=m["claimed_by"],
-            claimed_at=m["claimed_at"],
-            heartbeat_at=m["heartbeat_at"],
-            finished_at=m["finished_at"],
-            seen=m["cabinets_seen"],
-            enqueued=m["cabinets_enqueued"],
-            skipped=m["cabinets_skipped"],
-            already_active=m["cabinets_active"],
-            purged=m["cabinets_purged"],
-            errors=m["cabinet_errors"],
-            error=m["error"],
-        )
+        return from_mapping(cls, row._mapping, columns=_TICK_COLUMNS)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -190,127 +186,6 @@ class TickClaims:
 
 
 @dataclass(frozen=True, slots=True)
-class SchedulerHeartbeat:
-    scheduler_id: str
-    schedule: str | None
-    state: SchedulerState
-    started_at: dt.datetime
-    heartbeat_at: dt.datetime
-    stopped_at: dt.datetime | None
-    last_tick_at: dt.datetime | None
-    next_tick_at: dt.datetime | None
-    last_reaper_at: dt.datetime | None
-    last_reaper: dict[str, Any] | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "scheduler_id": self.scheduler_id,
-            "schedule": self.schedule,
-            "state": self.state,
-            "started_at": _iso(self.started_at),
-            "heartbeat_at": _iso(self.heartbeat_at),
-            "stopped_at": _iso(self.stopped_at),
-            "last_tick_at": _iso(self.last_tick_at),
-            "next_tick_at": _iso(self.next_tick_at),
-            "last_reaper_at": _iso(self.last_reaper_at),
-            "last_reaper": self.last_reaper,
-        }
-
-
-class Heartbeats:
-    """One row per scheduler process: what it did last and what it will do next."""
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-
-    async def started(
-        self, scheduler_id: str, *, schedule: str, next_tick_at: dt.datetime | None
-    ) -> None:
-        async with self._engine.begin() as conn:
-            await conn.execute(
-                text(
-                    "DELETE FROM rag_scheduler_heartbeats "
-                    "WHERE heartbeat_at < now() - make_interval(secs => :prune)"
-                ),
-                {"prune": _PRUNE_HEARTBEATS_AFTER_S},
-            )
-            await conn.execute(
-                text(
-                    "INSERT INTO rag_scheduler_heartbeats (scheduler_id, schedule, next_tick_at) "
-                    "VALUES (:id, :schedule, :next) ON CONFLICT (scheduler_id) DO UPDATE SET "
-                    "schedule = EXCLUDED.schedule, next_tick_at = EXCLUDED.next_tick_at, "
-                    "started_at = now(), heartbeat_at = now(), stopped_at = NULL"
-                ),
-                {"id": scheduler_id, "schedule": schedule, "next": next_tick_at},
-            )
-
-    async def beat(
-        self,
-        scheduler_id: str,
-        *,
-        next_tick_at: dt.datetime | None,
-        last_tick_at: dt.datetime | None = None,
-        reaper: dict[str, Any] | None = None,
-    ) -> None:
-        """Refresh the heartbeat; record a tick or a reaper pass if given."""
-        async with self._engine.begin() as conn:
-            await conn.execute(
-                text(
-                    "UPDATE rag_scheduler_heartbeats SET heartbeat_at = now(), "
-                    "next_tick_at = :next, last_tick_at = COALESCE(:tick, last_tick_at), "
-                    "last_reaper_at = CASE WHEN :reaped THEN now() ELSE last_reaper_at END, "
-                    "last_reaper = COALESCE(CAST(:reaper AS jsonb), last_reaper) "
-                    "WHERE scheduler_id = :id"
-                ),
-                {
-                    "id": scheduler_id,
-                    "next": next_tick_at,
-                    "tick": last_tick_at,
-                    "reaped": reaper is not None,
-                    "reaper": None if reaper is None else json.dumps(reaper),
-                },
-            )
-
-    async def stopped(self, scheduler_id: str) -> None:
-        async with self._engine.begin() as conn:
-            await conn.execute(
-                text(
-                    "UPDATE rag_scheduler_heartbeats SET stopped_at = now(), next_tick_at = NULL "
-                    "WHERE scheduler_id = :id"
-                ),
-                {"id": scheduler_id},
-            )
-
-    async def list(self, *, silent_after_s: float) -> list[SchedulerHeartbeat]:
-        """Every known scheduler, newest first; `silent` if it has not beaten for a while."""
-        async with self._engine.connect() as conn:
-            rows = await conn.execute(
-                text(
-                    "SELECT *, CASE WHEN stopped_at IS NOT NULL THEN 'stopped' "
-                    "WHEN heartbeat_at < now() - make_interval(secs => :silent) THEN 'silent' "
-                    "ELSE 'running' END AS state "
-                    "FROM rag_scheduler_heartbeats ORDER BY heartbeat_at DESC"
-                ),
-                {"silent": silent_after_s},
-            )
-            return [
-                SchedulerHeartbeat(
-                    scheduler_id=r.scheduler_id,
-                    schedule=r.schedule,
-                    state=r.state,
-                    started_at=r.started_at,
-                    heartbeat_at=r.heartbeat_at,
-                    stopped_at=r.stopped_at,
-                    last_tick_at=r.last_tick_at,
-                    next_tick_at=r.next_tick_at,
-                    last_reaper_at=r.last_reaper_at,
-                    last_reaper=r.last_reaper,
-                )
-                for r in rows
-            ]
-
-
-@dataclass(frozen=True, slots=True)
 class SchedulerStatus:
     """What `rag-indexer status` and `GET /rag/scheduler` show."""
 
@@ -334,11 +209,34 @@ async def scheduler_status(
     `silent_after_s`: a scheduler without heartbeat for this long is shown as `silent`
     (schedulers beat on every reaper pass; 3 × RAG_REAPER_INTERVAL_S is a good value).
     """
-    async with engine.connect() as conn:
-        rows = await conn.execute(text("SELECT status, count(*) FROM rag_runs GROUP BY status"))
-        counts = {status: 0 for status in RUN_STATUSES} | {r[0]: int(r[1]) for r in rows}
     return SchedulerStatus(
         schedulers=await Heartbeats(engine).list(silent_after_s=silent_after_s),
         ticks=await TickClaims(engine).recent(ticks),
-        runs_by_status=counts,
+        runs_by_status=await Ledger(engine).count_by_status(),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerRecords:
+    """The newest claimed tick and the schedulers' heartbeat rows, as plain columns (API)."""
+
+    last_tick: dict[str, Any] | None
+    schedulers: list[dict[str, Any]]
+
+
+async def scheduler_records(engine: AsyncEngine, *, max_schedulers: int = 20) -> SchedulerRecords:
+    """The newest claimed tick and the schedulers' heartbeat rows, newest first."""
+    async with engine.connect() as conn:
+        tick = (
+            await conn.execute(
+                text(
+                    "SELECT tick_at, claimed_by, claimed_at, finished_at, cabinets_seen, "
+                    "cabinets_enqueued, cabinets_skipped, cabinets_active, cabinets_purged, "
+                    "error FROM rag_schedule_ticks ORDER BY tick_at DESC LIMIT 1"
+                )
+            )
+        ).first()
+    return SchedulerRecords(
+        last_tick=None if tick is None else dict(tick._mapping),
+        schedulers=await Heartbeats(engine).records(limit=max_schedulers),
     )

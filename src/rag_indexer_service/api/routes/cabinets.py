@@ -6,10 +6,11 @@ import time
 
 from rag_indexer_service.api.deps import CabinetId, LedgerDep, RuntimeDep
 from rag_indexer_service.api.errors import NotFound, error_responses
-from rag_indexer_service.api.queries import cabinet_record
 from rag_indexer_service.api.routes.base import protected_router
 from rag_indexer_service.api.schemas import CabinetOut, SearchHitOut, SearchRequest, SearchResponse
 from rag_indexer_service.api.views import API_PREFIX, run_out
+from rag_indexer_service.errors import CabinetNotIndexed
+from rag_indexer_service.service import search_indexed_cabinet
 
 __all__ = ["router"]
 
@@ -22,7 +23,7 @@ router = protected_router("cabinets")
     responses=error_responses(404, 422, 502),
 )
 async def get_cabinet(cabinet_id: CabinetId, runtime: RuntimeDep, ledger: LedgerDep) -> CabinetOut:
-    record = await cabinet_record(runtime.db.engine, cabinet_id)
+    record = await runtime.store.cabinet_record(cabinet_id)
     in_source = await runtime.source.cabinet_exists(cabinet_id)
     if record is None and not in_source:
         raise NotFound(
@@ -72,14 +73,19 @@ async def search_cabinet(
     cabinet_id: CabinetId, body: SearchRequest, runtime: RuntimeDep
 ) -> SearchResponse:
     started = time.perf_counter()
-    if await runtime.store.cabinet_state(cabinet_id) is None:
-        raise NotFound(
-            f"cabinet {cabinet_id} has no index yet; POST {API_PREFIX}/rag/index/{cabinet_id}",
-            code="cabinet_not_indexed",
+    try:
+        hits = await search_indexed_cabinet(
+            store=runtime.store,
+            indexer=runtime.indexer,
+            cabinet_id=cabinet_id,
+            query=body.query,
+            k=body.k,
+            min_similarity=body.min_similarity,
         )
-    hits = await runtime.indexer.search(
-        cabinet_id, body.query, k=body.k, min_similarity=body.min_similarity
-    )
+    except CabinetNotIndexed as exc:
+        raise NotFound(
+            f"{exc}; POST {API_PREFIX}/rag/index/{cabinet_id}", code="cabinet_not_indexed"
+        ) from None
     return SearchResponse(
         cabinet_id=cabinet_id,
         query=body.query,

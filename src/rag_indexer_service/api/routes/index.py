@@ -9,8 +9,8 @@ from rag_indexer_service.api.errors import error_responses
 from rag_indexer_service.api.routes.base import protected_router
 from rag_indexer_service.api.schemas import BulkTriggerResponse, TriggerResponse
 from rag_indexer_service.api.views import run_links, run_path
-from rag_indexer_service.errors import CabinetNotFound
 from rag_indexer_service.jobs.broker import queue_for
+from rag_indexer_service.service import trigger_listed_cabinet
 
 __all__ = ["router"]
 
@@ -36,9 +36,9 @@ async def trigger_cabinet(
     runtime: RuntimeDep,
     dispatcher: DispatcherDep,
 ) -> TriggerResponse:
-    if not await runtime.source.cabinet_exists(cabinet_id):
-        raise CabinetNotFound(cabinet_id)
-    result = await dispatcher.trigger(cabinet_id, "manual")
+    result = await trigger_listed_cabinet(
+        source=runtime.source, dispatcher=dispatcher, cabinet_id=cabinet_id, trigger="manual"
+    )
     run = result.run
     request.state.run_id = run.id
     response.headers["Location"] = run_path(run.id)

@@ -81,5 +81,5 @@ async def readyz(context: ContextDep) -> ReadyOut:
     },
 )
 async def metrics(context: ContextDep) -> Response:
-    await context.metrics.refresh(context.runtime.db.engine, context.probe)
+    await context.metrics.refresh(context.runtime.db.engine, context.runtime.store, context.probe)
     return Response(context.metrics.render(), media_type=CONTENT_TYPE_LATEST)

@@ -1,14 +1,14 @@
 """`GET /rag/scheduler`: last and next tick and the last reaper pass, as the schedulers recorded
-them (read straight from their tables; nothing here depends on the scheduler's code)."""
+them (read through `scheduling.ticks`, the owner of their tables)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from rag_indexer_service.api.deps import RuntimeDep
-from rag_indexer_service.api.queries import scheduler_records
 from rag_indexer_service.api.routes.base import protected_router
 from rag_indexer_service.api.schemas import SchedulerInstance, SchedulerOut, TickOut
+from rag_indexer_service.scheduling.ticks import scheduler_records
 
 __all__ = ["router"]
 

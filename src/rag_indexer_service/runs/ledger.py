@@ -13,138 +13,21 @@ conditional UPDATEs, so a redelivered message or a second worker cannot move a r
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from rag_indexer_service.indexing.report import IndexReport
+from rag_indexer_service.indexing.store.cabinets import record_last_run
+from rag_indexer_service.runs.model import COUNTER_FIELDS, RUN_STATUSES, Run, RunStatus, Trigger
 
-__all__ = [
-    "ACTIVE_STATUSES",
-    "COUNTER_FIELDS",
-    "RUN_STATUSES",
-    "Ledger",
-    "Run",
-    "RunStatus",
-    "Trigger",
-]
+__all__ = ["Ledger"]
 
-Trigger = Literal["schedule", "manual", "cli"]
-RunStatus = Literal["queued", "running", "retrying", "succeeded", "failed", "skipped"]
-RUN_STATUSES: tuple[RunStatus, ...] = (
-    "queued",
-    "running",
-    "retrying",
-    "succeeded",
-    "failed",
-    "skipped",
-)
-ACTIVE_STATUSES: tuple[RunStatus, ...] = ("queued", "running", "retrying")
-COUNTER_FIELDS = (
-    "docs_seen",
-    "docs_added",
-    "docs_updated",
-    "docs_metadata_only",
-    "docs_unchanged",
-    "docs_deleted",
-    "docs_failed",
-    "chunks_embedded",
-    "chunks_reused",
-    "chunks_deleted",
-    "embedding_requests",
-    "embedding_tokens",
-    "embedding_retries",
-    "embedding_throttled_ms",
-    "embedding_cache_hits",
-    "embedding_truncated",
-)
 _ACTIVE_SQL = "('queued', 'running', 'retrying')"
-
-
-@dataclass(frozen=True, slots=True)
-class Run:
-    id: int
-    cabinet_id: int
-    trigger: Trigger
-    status: RunStatus
-    queue: str
-    attempt: int
-    rerun_requested: bool
-    follow_up_of: int | None
-    message_key: str | None
-    worker_id: str | None
-    counters: dict[str, int | None]
-    duration_s: float | None
-    failures: list[dict[str, str]] | None
-    progress_done: int
-    progress_total: int | None
-    error: str | None
-    queued_at: dt.datetime
-    sent_at: dt.datetime | None
-    started_at: dt.datetime | None
-    heartbeat_at: dt.datetime | None
-    finished_at: dt.datetime | None
-    updated_at: dt.datetime
-
-    @property
-    def is_active(self) -> bool:
-        return self.status in ACTIVE_STATUSES
-
-    @classmethod
-    def from_row(cls, row: Any) -> Run:
-        m = row._mapping
-        return cls(
-            id=m["id"],
-            cabinet_id=m["cabinet_id"],
-            trigger=m["trigger"],
-            status=m["status"],
-            queue=m["queue"],
-            attempt=m["attempt"],
-            rerun_requested=m["rerun_requested"],
-            follow_up_of=m["follow_up_of"],
-            message_key=m["message_key"],
-            worker_id=m["worker_id"],
-            counters={name: m[name] for name in COUNTER_FIELDS},
-            duration_s=m["duration_s"],
-            failures=m["failures"],
-            progress_done=m["progress_done"],
-            progress_total=m["progress_total"],
-            error=m["error"],
-            queued_at=m["queued_at"],
-            sent_at=m["sent_at"],
-            started_at=m["started_at"],
-            heartbeat_at=m["heartbeat_at"],
-            finished_at=m["finished_at"],
-            updated_at=m["updated_at"],
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        def iso(value: dt.datetime | None) -> str | None:
-            return None if value is None else value.isoformat()
-
-        return {
-            "run_id": self.id,
-            "cabinet_id": self.cabinet_id,
-            "trigger": self.trigger,
-            "status": self.status,
-            "attempt": self.attempt,
-            "rerun_requested": self.rerun_requested,
-            **self.counters,
-            "duration_s": self.duration_s,
-            "progress_done": self.progress_done,
-            "progress_total": self.progress_total,
-            "error": self.error,
-            "queued_at": iso(self.queued_at),
-            "started_at": iso(self.started_at),
-            "heartbeat_at": iso(self.heartbeat_at),
-            "finished_at": iso(self.finished_at),
-        }
 
 
 class Ledger:
@@ -168,6 +51,24 @@ class Ledger:
                 f"SELECT * FROM rag_runs WHERE cabinet_id = :c AND status IN {_ACTIVE_SQL}",
                 {"c": cabinet_id},
             )
+
+    async def failed(self, run_ids: Sequence[int]) -> set[int]:
+        """Which of these runs ended `failed`."""
+        async with self._engine.connect() as conn:
+            rows = await conn.scalars(
+                text(
+                    "SELECT id FROM rag_runs WHERE id = ANY(CAST(:ids AS bigint[])) "
+                    "AND status = 'failed'"
+                ),
+                {"ids": list(run_ids)},
+            )
+            return set(rows)
+
+    async def count_by_status(self) -> dict[str, int]:
+        """Runs in each status (every status present, 0 if none)."""
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(text("SELECT status, count(*) FROM rag_runs GROUP BY status"))
+            return {status: 0 for status in RUN_STATUSES} | {r[0]: int(r[1]) for r in rows}
 
     async def list_runs(
         self,
@@ -326,13 +227,8 @@ class Ledger:
     async def _after_finish(self, conn: AsyncConnection, run: Run | None) -> Run | None:
         if run is None:
             return None
-        await conn.execute(
-            text(
-                "INSERT INTO rag_cabinets (cabinet_id, last_run_id) VALUES (:c, :r) "
-                "ON CONFLICT (cabinet_id) DO UPDATE SET last_run_id = EXCLUDED.last_run_id"
-            ),
-            {"c": run.cabinet_id, "r": run.id},
-        )
+        # The store's pointer to the cabinet's last run, in this run's transaction.
+        await record_last_run(conn, run.cabinet_id, run.id)
         if not run.rerun_requested:
             return None
         try:

@@ -1,11 +1,13 @@
-"""The pgvector store: per-cabinet document ledger, chunk writes, deletes and hybrid search.
+"""`PgVectorStore`: the `IndexStore` on Postgres + pgvector: per-cabinet document ledger,
+chunk writes, deletes, generations and hybrid search.
 
 Every write of a batch (chunks and their `rag_documents` rows) happens in one transaction,
 so the ledger and the chunks can never disagree. New chunks arrive by binary COPY.
 
 Rows belong to a *generation* of the cabinet's index; searches read the generation
 `rag_cabinets.active_generation` names, in the same statement, so a swap (`generations.py`)
-is atomic for readers and a search never mixes vectors of two embedders.
+is atomic for readers and a search never mixes vectors of two embedders. Whole-cabinet
+reads and the purge are in `cabinets.py`.
 """
 
 from __future__ import annotations
@@ -13,27 +15,34 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from rag_indexer_service.db.locks import try_advisory_lock
 from rag_indexer_service.errors import CabinetBusy
-from rag_indexer_service.indexing.ann import AnnIndexes
 from rag_indexer_service.indexing.embedders import Vectors
-from rag_indexer_service.indexing.generations import STATE_COLUMNS, CabinetState, Generations
-from rag_indexer_service.indexing.search import SearchHit, SearchOptions, search_chunks
+from rag_indexer_service.indexing.store import cabinets
+from rag_indexer_service.indexing.store.ann import AnnIndexes
+from rag_indexer_service.indexing.store.embedding_cache import EmbeddingCache
+from rag_indexer_service.indexing.store.generations import (
+    STATE_COLUMNS,
+    CabinetState,
+    GenerationPlan,
+    Generations,
+)
+from rag_indexer_service.indexing.store.protocol import (
+    CabinetRecord,
+    DocumentWrite,
+    IndexTotals,
+    SkipState,
+    StoredChunk,
+)
+from rag_indexer_service.indexing.store.rows import RowCounts, delete_rows, driver_connection
+from rag_indexer_service.indexing.store.search import SearchHit, SearchOptions, search_chunks
 
-__all__ = [
-    "CabinetState",
-    "ChunkRow",
-    "DocumentWrite",
-    "SearchHit",
-    "SearchOptions",
-    "Store",
-    "driver_connection",
-]
+__all__ = ["PgVectorStore"]
 
 _CHUNK_COLUMNS = (
     "cabinet_id",
@@ -48,26 +57,6 @@ _CHUNK_COLUMNS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class ChunkRow:
-    chunk_no: int
-    content: str
-    content_hash: str
-    embedding: Any
-
-
-@dataclass(frozen=True, slots=True)
-class DocumentWrite:
-    """A document whose chunks are (re)written, or whose metadata alone changed (`chunks=None`)."""
-
-    kind: str
-    doc_id: str
-    content_hash: str
-    meta_hash: str
-    metadata: dict[str, Any]
-    chunks: Sequence[ChunkRow] | None
-
-
 def _by_kind(keys: Iterable[tuple[str, str]]) -> list[tuple[str, list[str]]]:
     """`[(kind, [doc_id, ...]), ...]` in first-seen order."""
     grouped: dict[str, list[str]] = {}
@@ -76,44 +65,37 @@ def _by_kind(keys: Iterable[tuple[str, str]]) -> list[tuple[str, list[str]]]:
     return list(grouped.items())
 
 
-async def driver_connection(conn: AsyncConnection) -> Any:
-    """The asyncpg connection under a SQLAlchemy connection (for COPY)."""
-    raw = await conn.get_raw_connection()
-    return raw.driver_connection
-
-
-class Store:
+class PgVectorStore:
     def __init__(self, engine: AsyncEngine, *, search: SearchOptions | None = None) -> None:
         self._engine = engine
-        self.generations = Generations(engine)
-        self.search_options = search or SearchOptions()
-        self.ann = AnnIndexes(engine, min_chunks=self.search_options.ann_min_chunks)
-
-    @property
-    def engine(self) -> AsyncEngine:
-        return self._engine
+        self._generations = Generations(engine)
+        self._search_options = search or SearchOptions()
+        self._ann = AnnIndexes(engine, min_chunks=self._search_options.ann_min_chunks)
 
     @asynccontextmanager
     async def cabinet_lock(self, cabinet_id: int) -> AsyncIterator[None]:
         """Hold the cabinet's advisory lock for the block, or raise `CabinetBusy` at once.
 
-        Session-level lock on a dedicated autocommit connection: released when the block ends or
-        the process dies, and it never keeps a transaction open while the run works.
+        Session-level (`db.locks`): released when the block ends or the process dies, and it
+        never keeps a transaction open while the run works.
         """
-        key = {"key": f"rag-indexer:cabinet:{cabinet_id}"}
-        async with self._engine.connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            got = await conn.scalar(
-                text("SELECT pg_try_advisory_lock(hashtextextended(:key, 0))"), key
-            )
+        async with try_advisory_lock(self._engine, f"rag-indexer:cabinet:{cabinet_id}") as got:
             if not got:
                 raise CabinetBusy(cabinet_id)
-            try:
-                yield
-            finally:
-                await conn.execute(
-                    text("SELECT pg_advisory_unlock(hashtextextended(:key, 0))"), key
-                )
+            yield
+
+    async def prepare_generation(self, cabinet_id: int, embedder_id: str) -> GenerationPlan:
+        return await self._generations.prepare(cabinet_id, embedder_id)
+
+    async def activate_generation(
+        self, cabinet_id: int, generation: int, *, embedder_id: str, fingerprint: str | None
+    ) -> CabinetState:
+        return await self._generations.activate(
+            cabinet_id, generation, embedder_id=embedder_id, fingerprint=fingerprint
+        )
+
+    def embedding_cache(self) -> EmbeddingCache:
+        return EmbeddingCache(self._engine)
 
     async def cabinet_state(self, cabinet_id: int) -> CabinetState | None:
         async with self._engine.connect() as conn:
@@ -261,17 +243,13 @@ class Store:
         """Delete documents and their chunks in one transaction; returns chunks deleted."""
         if not keys:
             return 0
-        where = (
-            "WHERE cabinet_id = :c AND generation = :g AND kind = :k "
-            "AND doc_id = ANY(CAST(:ids AS text[]))"
-        )
         deleted = 0
         async with self._engine.begin() as conn:
             for kind, doc_ids in _by_kind(keys):
-                params = {"c": cabinet_id, "g": generation, "k": kind, "ids": doc_ids}
-                chunks = await conn.execute(text(f"DELETE FROM rag_chunks {where}"), params)
-                await conn.execute(text(f"DELETE FROM rag_documents {where}"), params)
-                deleted += int(chunks.rowcount)
+                counts = await delete_rows(
+                    conn, cabinet_id, generation=generation, kind=kind, doc_ids=doc_ids
+                )
+                deleted += counts.chunks
         return deleted
 
     async def save_cabinet_state(
@@ -338,7 +316,7 @@ class Store:
                     candidates=candidates,
                     embedder_id=embedder_id,
                     min_similarity=min_similarity,
-                    options=self.search_options,
+                    options=self._search_options,
                 )
 
     async def refresh_ann_index(self, cabinet_id: int) -> list[int]:
@@ -346,8 +324,37 @@ class Store:
         for, and drop those of other generations (`ann.py`). Returns the generations built."""
         state = await self.cabinet_state(cabinet_id)
         if state is None:
-            return await self.ann.refresh(cabinet_id, ())
+            return await self._ann.refresh(cabinet_id, ())
         live = [state.active_generation]
         if state.building_generation is not None:
             live.append(state.building_generation)
-        return await self.ann.refresh(cabinet_id, live)
+        return await self._ann.refresh(cabinet_id, live)
+
+    # -- cabinets as a whole (`cabinets.py`) -----------------------------------------------
+    async def cabinet_record(self, cabinet_id: int) -> CabinetRecord | None:
+        async with self._engine.connect() as conn:
+            return await cabinets.cabinet_record(conn, cabinet_id)
+
+    async def skip_states(self, cabinet_ids: Sequence[int]) -> dict[int, SkipState]:
+        async with self._engine.connect() as conn:
+            return await cabinets.skip_states(conn, cabinet_ids)
+
+    async def indexed_cabinet_ids(self) -> list[int]:
+        async with self._engine.connect() as conn:
+            return await cabinets.indexed_cabinet_ids(conn)
+
+    async def drop_cabinet(self, cabinet_id: int) -> RowCounts:
+        async with self._engine.begin() as conn:
+            return await cabinets.drop_cabinet(conn, cabinet_id)
+
+    async def index_totals(self) -> IndexTotals:
+        async with self._engine.connect() as conn:
+            return await cabinets.index_totals(conn)
+
+    async def row_counts(self, cabinet_id: int) -> RowCounts:
+        async with self._engine.connect() as conn:
+            return await cabinets.row_counts(conn, cabinet_id)
+
+    async def chunks(self, cabinet_id: int) -> list[StoredChunk]:
+        async with self._engine.connect() as conn:
+            return await cabinets.chunks(conn, cabinet_id)

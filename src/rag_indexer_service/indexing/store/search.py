@@ -29,8 +29,8 @@ import numpy as np
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from rag_indexer_service.indexing.ann import ann_index_name
 from rag_indexer_service.indexing.embedders import Vectors
+from rag_indexer_service.indexing.store.ann import ann_index_name
 
 __all__ = ["SearchHit", "SearchOptions", "search_chunks"]
 

@@ -8,7 +8,7 @@ complete; the previous generation becomes `retired_generation` and is deleted ri
 (or by the cabinet's next run, if the process died in between). A failed rebuild leaves the
 old generation serving; the next run with the same embedder resumes the rebuild.
 
-Every method runs under the cabinet's advisory lock (`Store.cabinet_lock`).
+Every method runs under the cabinet's advisory lock (`PgVectorStore.cabinet_lock`).
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from rag_indexer_service.indexing.store.rows import delete_rows
 
 __all__ = ["STATE_COLUMNS", "CabinetState", "GenerationPlan", "Generations"]
 
@@ -51,11 +53,7 @@ class GenerationPlan:
 
 
 async def _drop(conn: AsyncConnection, cabinet_id: int, generation: int) -> None:
-    params = {"c": cabinet_id, "g": generation}
-    for table in ("rag_chunks", "rag_documents"):
-        await conn.execute(
-            text(f"DELETE FROM {table} WHERE cabinet_id = :c AND generation = :g"), params
-        )
+    await delete_rows(conn, cabinet_id, generation=generation)
 
 
 class Generations:

@@ -3,6 +3,7 @@
 `GET /rag/runs/{run_id}` is what callers poll. Through SQLAlchemy's async engine (pre-ping,
 implicit BEGIN/ROLLBACK, greenlet hops) one such read cost ~1.5 ms of CPU on the reference
 machine; on asyncpg directly it is ~0.2 ms. Writes and every other read stay on the `Ledger`.
+The API opens it; it lives with the ledger because it reads the ledger's table.
 """
 
 from __future__ import annotations
@@ -13,9 +14,8 @@ from typing import Any
 
 import asyncpg
 
-from rag_indexer_service.db.engine import asyncpg_dsn, is_connection_error, short_error
-from rag_indexer_service.errors import DatabaseUnavailable
-from rag_indexer_service.runs import Run
+from rag_indexer_service.db.engine import asyncpg_dsn, database_errors
+from rag_indexer_service.runs.model import Run
 
 __all__ = ["RunReader"]
 
@@ -45,15 +45,9 @@ class RunReader:
         return cls(pool)
 
     async def get(self, run_id: int) -> Run | None:
-        try:
+        with database_errors("service database unreachable"):
             async with self._pool.acquire() as conn:
                 record = await conn.fetchrow("SELECT * FROM rag_runs WHERE id = $1", run_id)
-        except Exception as exc:
-            if is_connection_error(exc):
-                raise DatabaseUnavailable(
-                    f"service database unreachable: {short_error(exc)}"
-                ) from exc
-            raise
         return None if record is None else Run.from_row(_Row(record))
 
     async def close(self) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from rag_indexer_service.indexing.store import driver_connection
+from rag_indexer_service.indexing.store.rows import driver_connection
 
 __all__ = ["EmbeddingCache"]
 

@@ -1,0 +1,57 @@
+"""The index store: the only code with SQL on `rag_cabinets`, `rag_documents`, `rag_chunks`
+and `rag_embedding_cache`. Everything else goes through `IndexStore`, built by `build_store`.
+
+    protocol.py         IndexStore, VectorCache and the data types crossing them
+    pgvector.py         PgVectorStore: document ledger, chunk writes, deletes, search entry
+    generations.py      generations of a cabinet's index (embedder change = atomic swap)
+    search.py           the hybrid (vector + full-text, RRF) search statement
+    cabinets.py         whole-cabinet rows: records, skip states, purge, totals, inspection
+    rows.py             the one "delete a cabinet's rows" helper, asyncpg handle for COPY
+    embedding_cache.py  EmbeddingCache: vectors by (embedder, text hash)
+
+May import: `db` (engine helpers, locks), `errors`, `indexing.embedders` (vector types).
+Not `runs`, `scheduling`, `api` or `cli`: they import the store.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from rag_indexer_service.indexing.store.pgvector import PgVectorStore
+from rag_indexer_service.indexing.store.protocol import (
+    CabinetRecord,
+    CabinetState,
+    ChunkRow,
+    DocumentWrite,
+    GenerationPlan,
+    IndexStore,
+    IndexTotals,
+    SearchHit,
+    SkipState,
+    StoredChunk,
+    VectorCache,
+)
+from rag_indexer_service.indexing.store.rows import RowCounts
+from rag_indexer_service.indexing.store.search import SearchOptions
+
+__all__ = [
+    "CabinetRecord",
+    "CabinetState",
+    "ChunkRow",
+    "DocumentWrite",
+    "GenerationPlan",
+    "IndexStore",
+    "IndexTotals",
+    "PgVectorStore",
+    "RowCounts",
+    "SearchHit",
+    "SkipState",
+    "StoredChunk",
+    "VectorCache",
+    "build_store",
+]
+
+
+def build_store(engine: AsyncEngine, *, search: SearchOptions | None = None) -> IndexStore:
+    """The index store on the service database (the one implementation today)."""
+    return PgVectorStore(engine, search=search)

@@ -1,0 +1,37 @@
+"""What both front ends (CLI and HTTP API) do the same way: keyword-only service functions over
+the runtime's components. Each front end only adds its own wording and output shape."""
+
+from __future__ import annotations
+
+from rag_indexer_service.errors import CabinetNotFound, CabinetNotIndexed
+from rag_indexer_service.indexing.indexer import RAGIndexer
+from rag_indexer_service.indexing.sources import CabinetSource
+from rag_indexer_service.indexing.store import IndexStore, SearchHit
+from rag_indexer_service.jobs.dispatch import Dispatcher, TriggerResult
+from rag_indexer_service.runs import Trigger
+
+__all__ = ["search_indexed_cabinet", "trigger_listed_cabinet"]
+
+
+async def trigger_listed_cabinet(
+    *, source: CabinetSource, dispatcher: Dispatcher, cabinet_id: int, trigger: Trigger
+) -> TriggerResult:
+    """Ask for a run of a cabinet the source lists; `CabinetNotFound` otherwise."""
+    if not await source.cabinet_exists(cabinet_id):
+        raise CabinetNotFound(cabinet_id)
+    return await dispatcher.trigger(cabinet_id, trigger)
+
+
+async def search_indexed_cabinet(
+    *,
+    store: IndexStore,
+    indexer: RAGIndexer,
+    cabinet_id: int,
+    query: str,
+    k: int,
+    min_similarity: float | None = None,
+) -> list[SearchHit]:
+    """Hybrid search in a cabinet's index; `CabinetNotIndexed` if it has none yet."""
+    if await store.cabinet_state(cabinet_id) is None:
+        raise CabinetNotIndexed(cabinet_id)
+    return await indexer.search(cabinet_id, query, k=k, min_similarity=min_similarity)
