@@ -15,6 +15,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from typer.exceptions import TyperException
@@ -242,6 +243,16 @@ def search(
     k: Annotated[
         int, typer.Option("-k", min=1, max=100, metavar="N", help="Results to return (1-100).")
     ] = 5,
+    min_similarity: Annotated[
+        float | None,
+        typer.Option(
+            "--min-similarity",
+            min=-1.0,
+            max=1.0,
+            metavar="S",
+            help="Drop hits without a keyword match whose cosine similarity is below this.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print results as JSON.")] = False,
 ) -> None:
     """Hybrid (vector + keyword) search in one cabinet's index."""
@@ -259,7 +270,12 @@ def search(
         async with open_runtime(settings) as rt:
             try:
                 hits = await search_indexed_cabinet(
-                    store=rt.store, indexer=rt.indexer, cabinet_id=cid, query=query, k=k
+                    store=rt.store,
+                    indexer=rt.indexer,
+                    cabinet_id=cid,
+                    query=query,
+                    k=k,
+                    min_similarity=min_similarity,
                 )
             except CabinetNotIndexed as exc:
                 raise CliError(f"{exc}; run: rag-indexer index {cid}") from None
@@ -269,6 +285,10 @@ def search(
                 "doc_id": h.doc_id,
                 "chunk_no": h.chunk_no,
                 "score": round(h.score, 6),
+                "similarity": round(h.similarity, 4),
+                "vector_rank": h.vector_rank,
+                "text_rank": h.text_rank,
+                "matched_terms": list(h.matched_terms),
                 "content": h.content,
                 "metadata": h.metadata,
             }
@@ -282,8 +302,13 @@ def search(
     if not hits:
         out.print("no results")
     for n, hit in enumerate(hits, 1):
+        ranks = f"vector #{hit['vector_rank'] or '-'}, keyword #{hit['text_rank'] or '-'}"
+        words = ", ".join(hit["matched_terms"]) or "none"
+        where = escape(f"{hit['kind']}/{hit['doc_id']}#{hit['chunk_no']}")
         out.print(
-            f"[bold]{n}. {hit['kind']}/{hit['doc_id']}#{hit['chunk_no']}[/] score={hit['score']}"
+            f"[bold]{n}. {where}[/] score={hit['score']} similarity={hit['similarity']} "
+            f"({ranks}; matched: {escape(words)})",
+            highlight=False,
         )
         out.print(hit["content"][:400], markup=False, highlight=False)
         out.print()

@@ -236,7 +236,9 @@ class CabinetOut(BaseModel):
 class SearchRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"query": "кроссовки для бега", "k": 5}]},
+        json_schema_extra={
+            "examples": [{"query": "кроссовки для бега", "k": 5, "min_similarity": 0.2}]
+        },
     )
 
     query: str = Field(
@@ -246,6 +248,16 @@ class SearchRequest(BaseModel):
         description="What to look for (1..1000 characters, not only spaces).",
     )
     k: int = Field(default=5, ge=1, le=MAX_K, description="How many results (1..50).")
+    min_similarity: float | None = Field(
+        default=None,
+        strict=True,  # a number, not `false` or "0.3"
+        ge=-1.0,
+        le=1.0,
+        description=(
+            "Drop hits the keyword side did not find whose cosine similarity to the query is "
+            "below this; an empty result then means nothing relevant. Unset: keep all."
+        ),
+    )
 
     @field_validator("query")
     @classmethod
@@ -261,11 +273,23 @@ class SearchHitOut(BaseModel):
     kind: str = Field(description="Document kind (from the sources file).")
     doc_id: str
     chunk_no: int
-    score: float = Field(description="Reciprocal-rank fusion of vector and keyword ranks.")
+    score: float = Field(
+        description="Reciprocal-rank fusion: the sum over both sides of 1 / (60 + rank)."
+    )
     content: str
     metadata: dict[str, Any]
-    vector_rank: int | None
-    text_rank: int | None
+    similarity: float = Field(
+        description="Cosine similarity of the chunk's vector to the query's (-1..1)."
+    )
+    vector_rank: int | None = Field(
+        description="Rank among the vector side's candidates (null: not among them)."
+    )
+    text_rank: int | None = Field(
+        description="Rank among the keyword matches (null: the chunk does not match the query)."
+    )
+    matched_terms: list[str] = Field(
+        description="Query words whose stem occurs in the chunk (any of them, in query order)."
+    )
 
 
 class SearchResponse(BaseModel):
@@ -283,8 +307,10 @@ class SearchResponse(BaseModel):
                     "score": 0.0328,
                     "content": "Кроссовки беговые ...",
                     "metadata": {"brand": "Nord", "price": 4990},
+                    "similarity": 0.61,
                     "vector_rank": 1,
                     "text_rank": 1,
+                    "matched_terms": ["кроссовки", "бега"],
                 }
             ],
         }

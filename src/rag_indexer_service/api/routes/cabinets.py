@@ -134,8 +134,11 @@ async def get_cabinet(cabinet_id: CabinetId, runtime: RuntimeDep, ledger: Ledger
     "/rag/cabinets/{cabinet_id}/search",
     summary="Hybrid (vector + keyword) search in one cabinet's index",
     description=(
-        "Results come from this cabinet's index only. 409 `embedder_mismatch`: the index was "
-        "built by another embedder than this service's (its next run rebuilds it)."
+        "Results come from this cabinet's index only. Each hit shows why it was found: cosine "
+        "`similarity`, its rank on the vector and the keyword side, the query words it "
+        "contains, and the fused `score`; `min_similarity` drops weak vector-only hits. "
+        "409 `embedder_mismatch`: the index was built by another embedder than this "
+        "service's (its next run rebuilds it)."
     ),
     responses=error_responses(404, 409, 413, 422, 502),
 )
@@ -150,6 +153,7 @@ async def search_cabinet(
             cabinet_id=cabinet_id,
             query=body.query,
             k=body.k,
+            min_similarity=body.min_similarity,
         )
     except CabinetNotIndexed as exc:
         raise NotFound(
@@ -168,8 +172,10 @@ async def search_cabinet(
                 score=round(h.score, 6),
                 content=h.content,
                 metadata=h.metadata,
+                similarity=round(h.similarity, 6),
                 vector_rank=h.vector_rank,
                 text_rank=h.text_rank,
+                matched_terms=list(h.matched_terms),
             )
             for h in hits
         ],

@@ -164,7 +164,10 @@ class IndexStore(Protocol):
         k: int,
         candidates: int = 50,
         embedder_id: str | None = None,
+        min_similarity: float | None = None,
     ) -> list[SearchHit]: ...
+
+    async def refresh_ann_index(self, cabinet_id: int) -> list[int]: ...
 
     # -- cabinets as a whole (fan-out, API, metrics) ---------------------------------------
     async def cabinet_record(self, cabinet_id: int) -> CabinetRecord | None: ...
