@@ -179,6 +179,21 @@ class Settings(BaseSettings):
     embed_batch_size: Annotated[int, Field(ge=1, le=10_000)] = Field(
         default=256, description="Texts per embedding call."
     )
+    search_ann_min_chunks: Annotated[int, Field(ge=1)] = Field(
+        default=10_000,
+        description="Cabinets with at least this many chunks get an ANN (IVFFlat) index, built "
+        "concurrently at the end of a run; smaller ones are searched exactly.",
+    )
+    search_probes_factor: Annotated[float, Field(gt=0.0, le=1000.0)] = Field(
+        default=3.0,
+        description="A search reads this times the square root of an ANN index's lists "
+        "(ivfflat.probes): recall against speed.",
+    )
+    search_keyword_candidates: Annotated[int, Field(ge=50, le=100_000)] = Field(
+        default=300,
+        description="At most this many keyword matches are ranked per search (bounds the cost "
+        "of words found in most of a big cabinet).",
+    )
     max_delete_share: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
         default=0.5,
         description="Most a run may delete of a cabinet's documents (mass-delete guard).",
@@ -220,6 +235,11 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Log level of every process."
     )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="`text`: one readable line per event; `json`: one JSON object per line "
+        "(same facts as fields, for log shippers).",
+    )
     schedule_cron: str = Field(
         default="0 */6 * * *", description="When the scheduler fans out (crontab, 5 fields)."
     )
@@ -248,6 +268,14 @@ class Settings(BaseSettings):
     api_host: str = Field(default="127.0.0.1", description="Address `rag-indexer api` binds.")
     api_port: Annotated[int, Field(ge=1, le=65535)] = Field(
         default=8000, description="Port `rag-indexer api` listens on."
+    )
+    api_max_body_bytes: Annotated[int, Field(ge=1024)] = Field(
+        default=256 * 1024,
+        description="Largest request body the HTTP API reads (413 above; bodies are JSON).",
+    )
+    api_read_timeout_s: Annotated[float, Field(gt=0)] = Field(
+        default=10.0,
+        description="A request's head, and then its body, must arrive within this (else 408).",
     )
 
     @field_validator("database_url", "source_database_url", mode="before")

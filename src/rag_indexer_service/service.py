@@ -35,6 +35,7 @@ async def search_indexed_cabinet(
     cabinet_id: int,
     query: str,
     k: int,
+    min_similarity: float | None = None,
 ) -> list[SearchHit]:
     """Hybrid search in a cabinet's index. One without an index is `CabinetNotFound` when the
     source does not list it (asking to index it cannot help), else `CabinetNotIndexed`. An
@@ -42,4 +43,4 @@ async def search_indexed_cabinet(
     if await store.cabinet_state(cabinet_id) is None:
         await ensure_listed(source=source, cabinet_id=cabinet_id)
         raise CabinetNotIndexed(cabinet_id)
-    return await indexer.search(cabinet_id, query, k=k)
+    return await indexer.search(cabinet_id, query, k=k, min_similarity=min_similarity)

@@ -26,16 +26,26 @@ import hashlib
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 
+from sqlalchemy.exc import DBAPIError
+
 from rag_indexer_service.config import Settings
-from rag_indexer_service.errors import CabinetNotFound, EmbedderMismatch, SourceSuspicious
+from rag_indexer_service.db.engine import is_data_error, short_error
+from rag_indexer_service.errors import (
+    CabinetNotFound,
+    DocumentsFailed,
+    EmbedderMismatch,
+    SourceSuspicious,
+)
 from rag_indexer_service.indexing.chunking import split_text
 from rag_indexer_service.indexing.embedders import Embedder
 from rag_indexer_service.indexing.report import DocFailure, IndexReport
 from rag_indexer_service.indexing.sources import CabinetSource, SourceDocument
+from rag_indexer_service.indexing.storable import shown
 from rag_indexer_service.indexing.store import (
     CabinetState,
     ChunkRow,
@@ -154,7 +164,9 @@ class RAGIndexer:
                     success=True,
                     generation=plan.generation,
                 )
+                await self._refresh_ann_index(cabinet_id)
                 report.duration_s = round(time.perf_counter() - started, 3)
+                self._log_report(report)
                 return report
             total = state.document_count if state and state.document_count else None
             allow = (
@@ -165,10 +177,17 @@ class RAGIndexer:
                     seen = await self._scan(
                         cabinet_id, report, plan, total=total, progress=progress
                     )
+                    _check_not_all_failed(report)
                     await self._delete_gone(cabinet_id, seen, report, plan, allow_mass_delete=allow)
+                except BaseException:
+                    if not plan.rebuild:
+                        await self._recount(cabinet_id, state, plan)
+                    raise
                 finally:
                     _record_usage(report, usage)
             if plan.rebuild:
+                # Before the swap, so the new generation answers fast from its first search.
+                await self._refresh_ann_index(cabinet_id)
                 await self.store.activate_generation(
                     cabinet_id,
                     plan.generation,
@@ -183,25 +202,62 @@ class RAGIndexer:
                     success=True,
                     generation=plan.generation,
                 )
+            await self._refresh_ann_index(cabinet_id)
         await self._prune_cache()
         report.duration_s = round(time.perf_counter() - started, 3)
-        log.info(
-            "indexed cabinet %s: %s",
-            cabinet_id,
-            {k: v for k, v in report.to_dict().items() if k not in ("failures", "cabinet_id")},
-        )
+        self._log_report(report)
         return report
 
-    async def search(self, cabinet_id: int, query: str, *, k: int = 10) -> list[SearchHit]:
+    @staticmethod
+    def _log_report(report: IndexReport) -> None:
+        log.info(
+            "indexed cabinet %s: %s",
+            report.cabinet_id,
+            report.summary(),
+            extra={"fields": {"event": "cabinet_indexed", **report.log_fields()}},
+        )
+
+    async def _recount(
+        self, cabinet_id: int, state: CabinetState | None, plan: GenerationPlan
+    ) -> None:
+        """After a failed scan, make the cabinet's counts those of the batches it committed
+        (its fingerprint stays: the next run scans again)."""
+        try:
+            await self.store.save_cabinet_state(
+                cabinet_id,
+                embedder_id=(state.embedder_id if state else None) or self.embedder.id,
+                fingerprint=None if state is None else state.source_fingerprint,
+                success=False,
+                generation=plan.generation,
+            )
+        except Exception as exc:
+            log.warning("cabinet %s: could not recount after a failure: %s", cabinet_id, exc)
+
+    async def search(
+        self, cabinet_id: int, query: str, *, k: int = 10, min_similarity: float | None = None
+    ) -> list[SearchHit]:
         """Hybrid search in the cabinet's index; refused if another embedder built it."""
         self._check_embedder(cabinet_id, await self.store.cabinet_state(cabinet_id))
         vectors = await self.embedder.embed([query])
         hits = await self.store.search(
-            cabinet_id, query_text=query, query_vector=vectors[0], k=k, embedder_id=self.embedder.id
+            cabinet_id,
+            query_text=query,
+            query_vector=vectors[0],
+            k=k,
+            embedder_id=self.embedder.id,
+            min_similarity=min_similarity,
         )
         if not hits:  # perhaps a rebuild for another embedder was swapped in meanwhile
             self._check_embedder(cabinet_id, await self.store.cabinet_state(cabinet_id))
         return hits
+
+    async def _refresh_ann_index(self, cabinet_id: int) -> None:
+        # The index only speeds searches up (they scan exactly without it): a failed build
+        # must not fail the run; the next run retries it.
+        try:
+            await self.store.refresh_ann_index(cabinet_id)
+        except DBAPIError:
+            log.warning("cabinet %s: building the ANN index failed", cabinet_id, exc_info=True)
 
     def _check_embedder(self, cabinet_id: int, state: CabinetState | None) -> None:
         if state is None or state.embedder_id in (None, self.embedder.id):
@@ -250,13 +306,12 @@ class RAGIndexer:
 
         async def flush() -> None:
             nonlocal writing
-            writes = await self._process_batch(cabinet_id, batch, report, plan)
+            tallies: dict[str, Counter[str]] = {}
+            writes = await self._process_batch(cabinet_id, batch, report, plan, tallies)
             batch.clear()
             if writing is not None:
                 await writing
-            writing = asyncio.create_task(
-                self.store.write_batch(cabinet_id, writes, generation=plan.generation)
-            )
+            writing = asyncio.create_task(self._write(cabinet_id, writes, tallies, report, plan))
             if progress is not None:
                 progress(report.docs_seen, max(total, report.docs_seen) if total else None)
 
@@ -266,11 +321,19 @@ class RAGIndexer:
                 await flush()
             if writing is not None:
                 await writing
-        finally:
+        except asyncio.CancelledError:
             if writing is not None and not writing.done():
                 writing.cancel()
                 with contextlib.suppress(BaseException):
                     await writing
+            raise
+        except BaseException:
+            # A batch being written is complete and consistent: let it commit (the next
+            # attempt then finds it unchanged), whatever failed after it.
+            if writing is not None and not writing.done():
+                with contextlib.suppress(Exception):
+                    await writing
+            raise
         return seen
 
     async def _read(
@@ -289,10 +352,11 @@ class RAGIndexer:
                 if doc.error is not None:
                     # Keep whatever is indexed for it: a rendering problem is not a deletion.
                     seen.add(key)
-                    self._fail(report, doc, doc.error)
+                    self._fail(report, doc.kind, doc.doc_id, doc.error)
                     continue
                 if key in seen:
-                    self._fail(report, doc, "duplicate doc_id in source; first occurrence kept")
+                    reason = "duplicate doc_id in source; first occurrence kept"
+                    self._fail(report, doc.kind, doc.doc_id, reason)
                     continue
                 seen.add(key)
                 if batch and (
@@ -301,11 +365,45 @@ class RAGIndexer:
                     await flush()
                 batch.append(doc)
 
+    async def _write(
+        self,
+        cabinet_id: int,
+        writes: Sequence[DocumentWrite],
+        tallies: Mapping[str, Counter[str]],
+        report: IndexReport,
+        plan: GenerationPlan,
+    ) -> None:
+        """Write a batch; if Postgres refuses a value in it, write its documents one by one so
+        that only the refused ones fail (their counts move to `docs_failed`)."""
+        try:
+            await self.store.write_batch(cabinet_id, writes, generation=plan.generation)
+            return
+        except Exception as exc:
+            if not is_data_error(exc):
+                raise
+            log.warning(
+                "cabinet %s: Postgres refused a value in a batch of %s documents (%s); "
+                "writing them one by one",
+                cabinet_id,
+                len(writes),
+                short_error(exc),
+            )
+        for write in writes:
+            try:
+                await self.store.write_batch(cabinet_id, [write], generation=plan.generation)
+            except Exception as exc:
+                if not is_data_error(exc):
+                    raise
+                for counter, count in tallies.get(write.doc_id, Counter()).items():
+                    setattr(report, counter, getattr(report, counter) - count)
+                reason = f"Postgres cannot store a value of this document: {short_error(exc)}"
+                self._fail(report, write.kind, write.doc_id, reason)
+
     @staticmethod
-    def _fail(report: IndexReport, doc: SourceDocument, reason: str) -> None:
+    def _fail(report: IndexReport, kind: str, doc_id: str, reason: str) -> None:
         report.docs_failed += 1
         if len(report.failures) < 100:
-            report.failures.append(DocFailure(doc.kind, doc.doc_id, reason))
+            report.failures.append(DocFailure(kind, shown(doc_id), shown(reason, 500)))
 
     async def _process_batch(
         self,
@@ -313,8 +411,10 @@ class RAGIndexer:
         batch: Sequence[SourceDocument],
         report: IndexReport,
         plan: GenerationPlan,
+        tallies: dict[str, Counter[str]],
     ) -> list[DocumentWrite]:
-        """Compare a batch with the index; what has to be written, embedded where needed."""
+        """Compare a batch with the index; what has to be written, embedded where needed.
+        `tallies` receives what each written document added to the report's counters."""
         if not batch:
             return []
         kind = batch[0].kind
@@ -333,25 +433,28 @@ class RAGIndexer:
             content_hash, meta_hash = _hash(doc.text), _meta_hash(doc.metadata)
             old = known.get(doc.doc_id)
             if old is None:
-                if doc.doc_id in serving:
-                    report.docs_updated += 1  # rebuilt for the new embedder
-                else:
-                    report.docs_added += 1
+                # In a rebuild, a document the serving generation has is rebuilt: updated.
+                outcome = "docs_updated" if doc.doc_id in serving else "docs_added"
             elif old[0] != content_hash:
-                report.docs_updated += 1
+                outcome = "docs_updated"
             elif old[1] != meta_hash:
-                report.docs_metadata_only += 1
-                writes.append(
-                    DocumentWrite(kind, doc.doc_id, content_hash, meta_hash, doc.metadata, None)
-                )
-                continue
+                outcome = "docs_metadata_only"
             else:
                 report.docs_unchanged += 1
                 continue
-            to_chunk.append((doc, content_hash, meta_hash))
+            setattr(report, outcome, getattr(report, outcome) + 1)
+            tallies[doc.doc_id] = Counter({outcome: 1})
+            if outcome == "docs_metadata_only":
+                writes.append(
+                    DocumentWrite(kind, doc.doc_id, content_hash, meta_hash, doc.metadata, None)
+                )
+            else:
+                to_chunk.append((doc, content_hash, meta_hash))
         if to_chunk:
             writes.extend(
-                await self._chunk_and_embed(cabinet_id, kind, to_chunk, known, report, plan)
+                await self._chunk_and_embed(
+                    cabinet_id, kind, to_chunk, known, report, plan, tallies
+                )
             )
         return writes
 
@@ -363,6 +466,7 @@ class RAGIndexer:
         known: dict[str, tuple[str, str, int]],
         report: IndexReport,
         plan: GenerationPlan,
+        tallies: dict[str, Counter[str]],
     ) -> list[DocumentWrite]:
         # Only vectors of the generation being written are reusable: same embedder.
         updated_ids = [doc.doc_id for doc, _, _ in docs if doc.doc_id in known]
@@ -391,14 +495,17 @@ class RAGIndexer:
         writes = []
         for (doc, content_hash, meta_hash), chunks in zip(docs, pieces, strict=True):
             rows = []
+            tally = tallies[doc.doc_id]
             for number, chunk in enumerate(chunks):
                 h = _hash(chunk)
                 if h in reusable:
-                    report.chunks_reused += 1
+                    tally["chunks_reused"] += 1
                 rows.append(ChunkRow(number, chunk, h, vectors[h]))
             old = known.get(doc.doc_id)
             if old is not None:
-                report.chunks_deleted += max(0, old[2] - len(rows))
+                tally["chunks_deleted"] += max(0, old[2] - len(rows))
+            report.chunks_reused += tally["chunks_reused"]
+            report.chunks_deleted += tally["chunks_deleted"]
             writes.append(
                 DocumentWrite(kind, doc.doc_id, content_hash, meta_hash, doc.metadata, rows)
             )
@@ -478,6 +585,18 @@ class RAGIndexer:
                 f"indexed documents ({share:.0%} > RAG_MAX_DELETE_SHARE="
                 f"{self.options.max_delete_share:.0%}); refusing to delete them"
             )
+
+
+def _check_not_all_failed(report: IndexReport) -> None:
+    """A scan in which every document failed indexed nothing: the run has failed."""
+    if not report.docs_seen or report.docs_failed < report.docs_seen:
+        return
+    first = report.failures[0]
+    raise DocumentsFailed(
+        f"every one of the {report.docs_seen} documents of cabinet {report.cabinet_id} "
+        f"failed, e.g. {first.kind} {first.doc_id!r}: {first.reason}; check the templates, "
+        "metadata and id_column of RAG_SOURCES_FILE (`rag-indexer sources check`)"
+    )
 
 
 def _record_usage(report: IndexReport, usage: EmbeddingUsage) -> None:

@@ -13,6 +13,7 @@ conditional UPDATEs, so a redelivered message or a second worker cannot move a r
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -94,6 +95,46 @@ class Ledger:
         async with self._engine.connect() as conn:
             return [Run.from_row(r) for r in await conn.execute(text(sql), params)]
 
+    async def get_many(self, run_ids: Sequence[int]) -> dict[int, Run]:
+        """`run_id -> Run` for those of `run_ids` that exist."""
+        if not run_ids:
+            return {}
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                text("SELECT * FROM rag_runs WHERE id = ANY(CAST(:ids AS bigint[]))"),
+                {"ids": list(run_ids)},
+            )
+            return {run.id: run for run in map(Run.from_row, rows)}
+
+    async def active_runs(
+        self, *, cabinet_ids: Sequence[int] | None = None, limit: int = 1000
+    ) -> list[Run]:
+        """Queued, running and retrying runs (of these cabinets), oldest first."""
+        where = f"status IN {_ACTIVE_SQL}"
+        params: dict[str, Any] = {"limit": limit}
+        if cabinet_ids is not None:
+            where += " AND cabinet_id = ANY(CAST(:c AS bigint[]))"
+            params["c"] = list(cabinet_ids)
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                text(f"SELECT * FROM rag_runs WHERE {where} ORDER BY id LIMIT :limit"), params
+            )
+            return [Run.from_row(r) for r in rows]
+
+    async def hourly_status_counts(self, *, hours: int = 24) -> list[tuple[dt.datetime, str, int]]:
+        """`(hour, status, runs)` of the runs queued in the last `hours` hours (database clock),
+        oldest hour first; hours without runs are absent."""
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                text(
+                    "SELECT date_trunc('hour', queued_at) AS hour, status, count(*) "
+                    "FROM rag_runs WHERE queued_at > now() - make_interval(hours => :h) "
+                    "GROUP BY 1, 2 ORDER BY 1, 2"
+                ),
+                {"h": hours},
+            )
+            return [(r[0], r[1], int(r[2])) for r in rows]
+
     async def request(self, cabinet_id: int, trigger: Trigger, queue: str) -> tuple[Run, bool]:
         """The cabinet's active run, or a new queued one: `(run, created)`.
 
@@ -131,8 +172,12 @@ class Ledger:
             created = list(
                 await conn.scalars(
                     text(
+                        # Cabinets with an active run are left out before the INSERT: each
+                        # row it is given takes a run id, even one ON CONFLICT then drops.
                         "INSERT INTO rag_runs (cabinet_id, trigger, queue) "
                         "SELECT DISTINCT c, :t, :q FROM unnest(CAST(:ids AS bigint[])) AS u(c) "
+                        "WHERE NOT EXISTS (SELECT 1 FROM rag_runs a WHERE a.cabinet_id = u.c "
+                        f"AND a.status IN {_ACTIVE_SQL}) "
                         f"ON CONFLICT (cabinet_id) WHERE status IN {_ACTIVE_SQL} DO NOTHING "
                         "RETURNING id"
                     ),
@@ -153,9 +198,20 @@ class Ledger:
             )
 
     async def start_attempt(
-        self, run_id: int, *, worker_id: str, stale_after_s: float
+        self,
+        run_id: int,
+        *,
+        worker_id: str,
+        stale_after_s: float,
+        ended: tuple[str, int] | None = None,
     ) -> Run | None:
-        """Claim the run for this worker, or None if it is finished or live elsewhere."""
+        """Claim the run for this worker, or None if it is finished or live elsewhere.
+
+        `ended = (worker_id, attempt)` names an attempt known to be over (the one this retry
+        follows) whose failure could not be recorded: still `running` under it, the run is
+        taken over at once instead of after `stale_after_s`.
+        """
+        owner, attempt = ended or ("", -1)
         async with self._engine.begin() as conn:
             return await self._one(
                 conn,
@@ -163,8 +219,15 @@ class Ledger:
                 "worker_id = :w, started_at = COALESCE(started_at, now()), "
                 "heartbeat_at = now(), progress_done = 0, updated_at = now() "
                 "WHERE id = :id AND (status IN ('queued', 'retrying') OR (status = 'running' "
-                "AND heartbeat_at < now() - make_interval(secs => :stale))) RETURNING *",
-                {"id": run_id, "w": worker_id, "stale": stale_after_s},
+                "AND (heartbeat_at < now() - make_interval(secs => :stale) "
+                "OR (worker_id = :owner AND attempt = :attempt)))) RETURNING *",
+                {
+                    "id": run_id,
+                    "w": worker_id,
+                    "stale": stale_after_s,
+                    "owner": owner,
+                    "attempt": attempt,
+                },
             )
 
     async def heartbeat(self, run_id: int, *, worker_id: str, done: int, total: int | None) -> bool:
