@@ -1,16 +1,16 @@
 """`rag_runs` records every counter of `IndexReport`: also whether the scan was skipped
 (unchanged fingerprint) and whether the run rebuilt the index for a new embedder.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 """
 
 from __future__ import annotations
 
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
