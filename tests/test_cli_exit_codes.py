@@ -36,7 +36,7 @@ class Row:
 
 ROWS = {
     # index
-    "index ok": Row(("index", "6"), 0, "docs_added", data=True),
+    "index ok": Row(("index", "6"), 0, "cabinet 6 (run ", data=True),
     "index unknown cabinet": Row(
         ("index", "404"), 1, "error: cabinet 404 is not listed by the source"
     ),
