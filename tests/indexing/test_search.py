@@ -213,6 +213,25 @@ async def test_hits_explain_themselves_and_min_similarity_drops_noise(
     assert all(h.similarity < 0.99 and h.matched_terms == ("кроссовки",) for h in strict)
 
 
+async def test_a_query_without_words_finds_nothing_instead_of_arbitrary_chunks(
+    runtime: Runtime, source_conn: asyncpg.Connection
+) -> None:
+    """navec embeds punctuation to a zero vector, whose cosine to any chunk is undefined (NaN,
+    which Postgres sorts above every number)."""
+    await add_docs(source_conn, 4, "p", 20)
+    await runtime.indexer.index_cabinet(4)
+    zero = np.zeros(runtime.indexer.embedder.dim, dtype=np.float32)
+
+    for query, min_similarity in (("!!! ???", None), ("!&|:*()<->", 0.2)):
+        hits = await runtime.store.search(
+            4, query_text=query, query_vector=zero, k=5, min_similarity=min_similarity
+        )
+        assert hits == []
+    # Keyword hits still come back, with no similarity to report
+    [hit] = await runtime.store.search(4, query_text="p3", query_vector=zero, k=5)
+    assert hit.doc_id == "p3" and hit.vector_rank is None and hit.similarity == 0.0
+
+
 async def test_a_dimension_change_swaps_in_a_generation_with_its_own_ann_index(
     settings: Settings, embedding_api: FakeEmbeddingAPI, source_conn: asyncpg.Connection
 ) -> None:

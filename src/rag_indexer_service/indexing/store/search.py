@@ -97,7 +97,7 @@ def _hybrid_sql(cabinet_id: int, generation: int, ann_dim: int | None) -> Any:
         vr AS (
             SELECT kind, doc_id, chunk_no, row_number() OVER (ORDER BY {distance}) AS r
             FROM rag_chunks WHERE {where}
-            ORDER BY {distance} LIMIT :pool
+            ORDER BY {distance} LIMIT :vpool
         ),
         matches AS MATERIALIZED (
             SELECT kind, doc_id, chunk_no, tsv
@@ -170,6 +170,9 @@ async def search_chunks(
     if state is None:
         return []
     vector = np.asarray(query_vector, dtype=np.float32)
+    # A query with no features (punctuation only, say) has a zero vector: its cosine to
+    # anything is undefined (NaN), so the vector side has nothing to say.
+    vector_side = bool(np.any(vector))
     ann = state.lists is not None
     probes = (
         min(state.lists, math.ceil(options.probes_factor * math.sqrt(state.lists))) if ann else 1
@@ -192,6 +195,7 @@ async def search_chunks(
             "qt": query_text,
             "qv": vector,
             "pool": max(k, candidates),
+            "vpool": max(k, candidates) if vector_side else 0,
             "kwcap": max(options.keyword_candidates, k, candidates),
             "minsim": min_similarity,
             "k": k,
@@ -207,7 +211,7 @@ async def search_chunks(
             score=float(r.score),
             vector_rank=r.vector_rank,
             text_rank=r.text_rank,
-            similarity=float(r.similarity),
+            similarity=float(r.similarity) if vector_side else 0.0,
             matched_terms=tuple(r.matched_terms),
         )
         for r in rows
