@@ -133,3 +133,12 @@ async def test_status_shows_only_recently_beating_schedulers_as_alive(
     assert lines["host:3"].endswith("(no heartbeat)")
     alive = {s["scheduler_id"]: s["alive"] for s in json.loads(as_json.stdout)["schedulers"]}
     assert alive == {"host:1": True, "host:2": False, "host:3": False}
+
+
+def test_indexing_an_unlisted_cabinet_leaves_no_run_behind(cli_env: dict[str, str]) -> None:
+    """Otherwise the failed run's ledger row makes the id look known to the API and console."""
+    refused = rag(cli_env, "index", "404")
+    runs = rag(cli_env, "runs", "--cabinet", "404", "--json")
+
+    assert refused.returncode == 1 and "not listed by the source" in refused.stderr
+    assert runs.returncode == 0 and json.loads(runs.stdout) == []

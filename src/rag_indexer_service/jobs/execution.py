@@ -20,6 +20,7 @@ from rag_indexer_service.db.engine import is_connection_error, is_data_error, sh
 from rag_indexer_service.errors import (
     BrokerUnavailable,
     CabinetBusy,
+    CabinetNotFound,
     DatabaseUnavailable,
     EmbeddingRejected,
     EmbeddingUnavailable,
@@ -155,6 +156,8 @@ async def run_inline(
     Claims the cabinet's queued run if there is one (its message will then be a no-op);
     refuses if another process is running it. A follow-up requested meanwhile runs here too.
     """
+    if not await rt.source.cabinet_exists(cabinet_id):
+        raise CabinetNotFound(cabinet_id)  # before the ledger: no run, no trace of the id
     ledger = Ledger(rt.db.engine)
     worker_id = f"cli:{socket.gethostname()}:{os.getpid()}"
     run, _ = await ledger.request(cabinet_id, "cli", QUEUE_MANUAL)
