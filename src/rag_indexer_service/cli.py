@@ -113,7 +113,13 @@ def index(
     ] = False,
     queue: Annotated[
         bool,
-        typer.Option("--queue", help="Queue runs for the workers (RAG_BROKER_URL) or, without a broker, for a running `rag-indexer up`."),
+        typer.Option(
+            "--queue",
+            help=(
+                "Queue runs for the workers (RAG_BROKER_URL) or, without a broker, for a "
+                "running `rag-indexer up`."
+            ),
+        ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print results as JSON.")] = False,
     allow_mass_delete: Annotated[
