@@ -26,16 +26,18 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 
+from rag_indexer_service.canonical import digest
 from rag_indexer_service.config import Settings
 from rag_indexer_service.errors import CabinetNotFound, EmbedderMismatch, SourceSuspicious
 from rag_indexer_service.indexing.chunking import split_text
+from rag_indexer_service.indexing.delta import ReadPlan, choose_read
 from rag_indexer_service.indexing.embedders import Embedder
 from rag_indexer_service.indexing.report import DocFailure, IndexReport
-from rag_indexer_service.indexing.sources import CabinetSource, SourceDocument
+from rag_indexer_service.indexing.sources import CabinetSource, DeltaReads, SourceDocument
 from rag_indexer_service.indexing.store import (
     CabinetState,
     ChunkRow,
@@ -67,6 +69,8 @@ class IndexOptions:
     chunk_size_chars: int = 1200
     chunk_overlap_chars: int = 200
     batch_size_docs: int = 500
+    write_batch_docs: int = 1000
+    write_batch_chunks: int = 4000
     embed_batch_size: int = 256
     max_delete_share: float = 0.5
     mass_delete_min_docs: int = 20
@@ -75,6 +79,9 @@ class IndexOptions:
     cache_max_age_s: float = 30 * 86400.0
     cache_max_rows: int = 1_000_000
     cache_prune_every_s: float = 3600.0
+    delta_overlap_s: float = 300.0
+    full_scan_every_runs: int = 48
+    full_scan_max_age_s: float = 86400.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> IndexOptions:
@@ -82,6 +89,8 @@ class IndexOptions:
             chunk_size_chars=settings.chunk_size_chars,
             chunk_overlap_chars=settings.chunk_overlap_chars,
             batch_size_docs=settings.batch_size_docs,
+            write_batch_docs=settings.write_batch_docs,
+            write_batch_chunks=settings.write_batch_chunks,
             embed_batch_size=settings.embed_batch_size,
             max_delete_share=settings.max_delete_share,
             mass_delete_min_docs=settings.mass_delete_min_docs,
@@ -90,6 +99,9 @@ class IndexOptions:
             embedding_cache=settings.embedding_cache and settings.embedder != "hashing",
             cache_max_age_s=settings.embedding_cache_max_age_days * 86400.0,
             cache_max_rows=settings.embedding_cache_max_rows,
+            delta_overlap_s=settings.delta_overlap_s,
+            full_scan_every_runs=settings.full_scan_every_runs,
+            full_scan_max_age_s=settings.full_scan_max_age_s,
         )
 
 
@@ -146,6 +158,7 @@ class RAGIndexer:
                 and state.source_fingerprint == fingerprint
             ):
                 report.scan_skipped = True
+                report.mode = "skipped"
                 report.docs_unchanged = state.document_count
                 await self.store.save_cabinet_state(
                     cabinet_id,
@@ -160,11 +173,21 @@ class RAGIndexer:
             allow = (
                 self.options.allow_mass_delete if allow_mass_delete is None else allow_mass_delete
             )
+            delta = self.source if isinstance(self.source, DeltaReads) else None
+            read = await self._choose_read(cabinet_id, delta, plan, force=force)
+            report.mode, report.full_reason = read.mode, read.full_reason
+            clock = await delta.source_clock() if delta is not None and delta.delta_kinds else None
             with metering() as usage:
                 try:
+                    if delta is not None and read.mode == "delta":
+                        documents = self._delta_documents(cabinet_id, delta, read)
+                    else:
+                        documents = self.source.iter_documents(cabinet_id)
                     seen = await self._scan(
-                        cabinet_id, report, plan, total=total, progress=progress
+                        cabinet_id, documents, report, plan, total=total, progress=progress
                     )
+                    if delta is not None and read.mode == "delta":
+                        seen = await self._present(cabinet_id, delta, seen, report)
                     await self._delete_gone(cabinet_id, seen, report, plan, allow_mass_delete=allow)
                 finally:
                     _record_usage(report, usage)
@@ -183,6 +206,15 @@ class RAGIndexer:
                     success=True,
                     generation=plan.generation,
                 )
+            if delta is not None and clock is not None:
+                await self.store.advance_watermarks(
+                    cabinet_id,
+                    generation=plan.generation,
+                    kinds=sorted(delta.delta_kinds),
+                    since=clock,
+                    config_digest=self._read_digest(delta),
+                    full=read.mode == "full",
+                )
         await self._prune_cache()
         report.duration_s = round(time.perf_counter() - started, 3)
         log.info(
@@ -191,6 +223,64 @@ class RAGIndexer:
             {k: v for k, v in report.to_dict().items() if k not in ("failures", "cabinet_id")},
         )
         return report
+
+    def _read_digest(self, delta: DeltaReads) -> str:
+        return digest({"source": delta.config_digest, "embedder": self.embedder.id})
+
+    async def _choose_read(
+        self, cabinet_id: int, delta: DeltaReads | None, plan: GenerationPlan, *, force: bool
+    ) -> ReadPlan:
+        if delta is None or not delta.delta_kinds:
+            return choose_read(
+                delta_kinds=(),
+                watermarks={},
+                config_digest="",
+                force=force,
+                rebuild=plan.rebuild,
+                every_runs=self.options.full_scan_every_runs,
+                max_age_s=self.options.full_scan_max_age_s,
+                overlap_s=self.options.delta_overlap_s,
+            )
+        return choose_read(
+            delta_kinds=delta.delta_kinds,
+            watermarks=await self.store.watermarks(cabinet_id, generation=plan.generation),
+            config_digest=self._read_digest(delta),
+            force=force,
+            rebuild=plan.rebuild,
+            every_runs=self.options.full_scan_every_runs,
+            max_age_s=self.options.full_scan_max_age_s,
+            overlap_s=self.options.delta_overlap_s,
+        )
+
+    async def _delta_documents(
+        self, cabinet_id: int, delta: DeltaReads, read: ReadPlan
+    ) -> AsyncGenerator[SourceDocument, None]:
+        """Changed documents of delta kinds, every document of the others."""
+        for kind in delta.kind_names:
+            async with aclosing(
+                delta.iter_kind(cabinet_id, kind, since=read.since.get(kind))
+            ) as documents:
+                async for doc in documents:
+                    yield doc
+
+    async def _present(
+        self,
+        cabinet_id: int,
+        delta: DeltaReads,
+        seen: set[tuple[str, str]],
+        report: IndexReport,
+    ) -> set[tuple[str, str]]:
+        """After a delta read: what the source has now (`ids_query` of delta kinds, what was
+        read of the others), for the deletion diff. Documents not read count as unchanged."""
+        present = set(seen)
+        for kind in sorted(delta.delta_kinds):
+            async with aclosing(delta.iter_kind_ids(cabinet_id, kind)) as ids:
+                async for doc_id in ids:
+                    key = (kind, doc_id)
+                    if key not in present:
+                        present.add(key)
+                        report.docs_unchanged += 1
+        return present
 
     async def search(self, cabinet_id: int, query: str, *, k: int = 10) -> list[SearchHit]:
         """Hybrid search in the cabinet's index; refused if another embedder built it."""
@@ -236,6 +326,7 @@ class RAGIndexer:
     async def _scan(
         self,
         cabinet_id: int,
+        documents: AsyncGenerator[SourceDocument, None],
         report: IndexReport,
         plan: GenerationPlan,
         *,
@@ -244,45 +335,64 @@ class RAGIndexer:
     ) -> set[tuple[str, str]]:
         seen: set[tuple[str, str]] = set()
         batch: list[SourceDocument] = []
-        # One batch's write (COPY, full-text vectors: Postgres's CPU) overlaps the next batch's
-        # read, hashing and embedding (ours). At most one write is in flight.
+        # Writes are gathered across batches and sized by what changed (documents or chunks),
+        # not by what was read. A write (COPY, full-text vectors: Postgres's CPU) overlaps the
+        # next batches' read, hashing and embedding (ours). At most one write is in flight.
+        pending: list[DocumentWrite] = []
+        pending_chunks = 0
         writing: asyncio.Task[None] | None = None
 
-        async def flush() -> None:
-            nonlocal writing
-            writes = await self._process_batch(cabinet_id, batch, report, plan)
-            batch.clear()
+        async def write() -> None:
+            nonlocal writing, pending_chunks
             if writing is not None:
                 await writing
-            writing = asyncio.create_task(
-                self.store.write_batch(cabinet_id, writes, generation=plan.generation)
-            )
+                writing = None
+            if pending:
+                writing = asyncio.create_task(
+                    self.store.write_batch(cabinet_id, list(pending), generation=plan.generation)
+                )
+                pending.clear()
+                pending_chunks = 0
+
+        async def flush() -> None:
+            nonlocal pending_chunks
+            for w in await self._process_batch(cabinet_id, batch, report, plan):
+                pending.append(w)
+                pending_chunks += len(w.chunks or ())
+            batch.clear()
+            if (
+                len(pending) >= self.options.write_batch_docs
+                or pending_chunks >= self.options.write_batch_chunks
+            ):
+                await write()
             if progress is not None:
                 progress(report.docs_seen, max(total, report.docs_seen) if total else None)
 
         try:
-            await self._read(cabinet_id, report, seen, batch, flush)
+            await self._read(documents, report, seen, batch, flush)
             if batch or progress is not None:
                 await flush()
+            await write()
             if writing is not None:
                 await writing
         finally:
+            # A failed run still lands the write in flight: complete documents, so a retry
+            # (or a resumed rebuild) starts from there.
             if writing is not None and not writing.done():
-                writing.cancel()
-                with contextlib.suppress(BaseException):
+                with contextlib.suppress(Exception):
                     await writing
         return seen
 
     async def _read(
         self,
-        cabinet_id: int,
+        documents_in: AsyncGenerator[SourceDocument, None],
         report: IndexReport,
         seen: set[tuple[str, str]],
         batch: list[SourceDocument],
         flush: Callable[[], Awaitable[None]],
     ) -> None:
         """Stream the source into `batch`, calling `flush` whenever a batch is complete."""
-        async with aclosing(self.source.iter_documents(cabinet_id)) as documents:
+        async with aclosing(documents_in) as documents:
             async for doc in documents:
                 report.docs_seen += 1
                 key = (doc.kind, doc.doc_id)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-__all__ = ["DocFailure", "IndexReport"]
+__all__ = ["DocFailure", "IndexReport", "RunMode"]
+
+RunMode = Literal["delta", "full", "skipped"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +38,10 @@ class IndexReport:
     embedding_truncated: int = 0
     scan_skipped: bool = False
     """The source's fingerprint had not changed since the last success: nothing was read."""
+    mode: RunMode = "full"
+    """`delta` (only changed rows read), `full` or `skipped` (fingerprint unchanged)."""
+    full_reason: str | None = None
+    """Why a run read in full."""
     rebuild: bool = False
     """The run rebuilt the index for a new embedder (and swapped it in)."""
     duration_s: float = 0.0
