@@ -26,6 +26,9 @@ class ReadPlan:
     full_reason: str | None
     since: dict[str, dt.datetime]
     """For a delta run: per delta kind, read rows changed after this (overlap subtracted)."""
+    overrides_skip: bool = False
+    """The reconciliation is due by age: read even if the fingerprint is unchanged (it is
+    made from the same `updated_at` columns that may have missed an edit)."""
 
 
 def choose_read(
@@ -39,8 +42,8 @@ def choose_read(
     max_age_s: float,
     overlap_s: float,
 ) -> ReadPlan:
-    def full(reason: str) -> ReadPlan:
-        return ReadPlan("full", reason, {})
+    def full(reason: str, *, overrides_skip: bool = False) -> ReadPlan:
+        return ReadPlan("full", reason, {}, overrides_skip)
 
     if not delta_kinds:
         return full("no delta queries")
@@ -57,6 +60,6 @@ def choose_read(
     if max(m.delta_runs for m in present) + 1 >= every_runs:
         return full(f"every {every_runs} runs")
     if max(m.full_age_s for m in present) >= max_age_s:
-        return full(f"last full read older than {max_age_s:g} s")
+        return full(f"last full read older than {max_age_s:g} s", overrides_skip=True)
     overlap = dt.timedelta(seconds=overlap_s)
     return ReadPlan("delta", None, {m.kind: m.since - overlap for m in present})

@@ -150,8 +150,11 @@ class RAGIndexer:
                     plan.serving,
                 )
             report.rebuild = plan.rebuild
+            delta = self.source if isinstance(self.source, DeltaReads) else None
+            read = await self._choose_read(cabinet_id, delta, plan, force=force)
             if (
                 not force
+                and not read.overrides_skip
                 and not plan.rebuild
                 and fingerprint is not None
                 and state is not None
@@ -173,10 +176,12 @@ class RAGIndexer:
             allow = (
                 self.options.allow_mass_delete if allow_mass_delete is None else allow_mass_delete
             )
-            delta = self.source if isinstance(self.source, DeltaReads) else None
-            read = await self._choose_read(cabinet_id, delta, plan, force=force)
             report.mode, report.full_reason = read.mode, read.full_reason
-            clock = await delta.source_clock() if delta is not None and delta.delta_kinds else None
+            clock = (
+                await delta.watermark(cabinet_id)
+                if delta is not None and delta.delta_kinds
+                else None
+            )
             with metering() as usage:
                 try:
                     if delta is not None and read.mode == "delta":

@@ -63,6 +63,7 @@ __all__ = [
 
 JsonValue = str | int | float | bool | None
 _CABINET_PARAM = re.compile(r"(?<![:\w]):cabinet_id\b")
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _SINCE_PARAM = re.compile(r"(?<![:\w]):since\b")
 
 
@@ -119,8 +120,9 @@ class DeltaReads(Protocol):
         """Changes whenever the queries, templates or index settings do."""
         ...
 
-    async def source_clock(self) -> dt.datetime:
-        """The source database's clock: the watermark of a read that starts now."""
+    async def watermark(self, cabinet_id: int) -> dt.datetime:
+        """Taken before a read: rows changed after it are the next delta read's. The newest
+        change time of the cabinet's rows (`[cabinets] watermark`), or the source's clock."""
         ...
 
     def iter_kind(
@@ -167,6 +169,9 @@ class SourceSpec:
     cabinets_query: str
     fingerprint_query: str | None
     kinds: tuple[DocumentKind, ...]
+    watermark_query: str | None = None
+    """`[cabinets] watermark`: the newest change time of the cabinet's rows (default: the
+    source's clock). Delta reads start from it, minus the overlap."""
 
 
 def _id_text(value: Any) -> str:
@@ -267,7 +272,10 @@ def load_source_spec(path: Path) -> SourceSpec:
                 ids_query=ids,
             )
         )
-    return SourceSpec(cabinets_query, fingerprint, tuple(kinds))
+    watermark = cabinets.get("watermark")
+    if watermark is not None and not _CABINET_PARAM.search(str(watermark)):
+        raise ConfigError("RAG_SOURCES_FILE: cabinets.watermark must use :cabinet_id")
+    return SourceSpec(cabinets_query, fingerprint, tuple(kinds), watermark)
 
 
 class SqlSource:
@@ -383,13 +391,19 @@ class SqlSource:
                 return kind
         raise KeyError(name)
 
-    async def source_clock(self) -> dt.datetime:
+    async def watermark(self, cabinet_id: int) -> dt.datetime:
+        sql = self._spec.watermark_query or "SELECT statement_timestamp()"
         try:
             async with self._engine.connect() as conn:
-                value = await conn.scalar(text("SELECT statement_timestamp()"))
+                value = await conn.scalar(text(sql), {"cabinet_id": cabinet_id})
         except (SQLAlchemyError, OSError) as exc:
-            raise self._fail(exc, "reading the source's clock") from exc
-        assert isinstance(value, dt.datetime)
+            raise self._fail(exc, f"reading the watermark of cabinet {cabinet_id}") from exc
+        if value is None:  # no rows yet: whatever comes next is newer
+            return _EPOCH
+        if not isinstance(value, dt.datetime):
+            raise SourceQueryError(
+                f"cabinets.watermark returned {type(value).__name__}, not a timestamp"
+            )
         return value
 
     async def iter_documents(self, cabinet_id: int) -> AsyncGenerator[SourceDocument, None]:

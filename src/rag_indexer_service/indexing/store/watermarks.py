@@ -1,10 +1,11 @@
 """Delta-read watermarks: per (cabinet, generation, kind), how far `changed_query` has read.
 
-A watermark is the source's clock when the last successful run of that generation started
-reading (the indexer subtracts a safety overlap before using it). `full_at` and `delta_runs`
-say when the generation was last reconciled in full and how many delta runs followed;
-`config_digest` is what the sources file, chunk settings and embedder were then: any change
-means the next run reads in full. Rows are written only after a run succeeded.
+A watermark is what the source's `watermark()` said when the last successful run of that
+generation started reading (the indexer subtracts a safety overlap before using it).
+`full_at` and `delta_runs` say when the generation was last reconciled in full and how
+many delta runs followed; `config_digest` is what the sources file, chunk settings and
+embedder were then: any change means the next run reads in full. Rows are written only
+after a run succeeded.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ __all__ = ["Watermark", "Watermarks", "delete_watermarks"]
 class Watermark:
     kind: str
     since: dt.datetime
-    """The source's clock when the last successful run started reading this kind."""
+    """The source's watermark when the last successful run started reading this kind."""
     config_digest: str
     full_age_s: float
     """Seconds (our database's clock) since the last full reconciliation."""
