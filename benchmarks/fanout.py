@@ -33,16 +33,12 @@ import redis
 
 from rag_indexer_service.config import load_settings
 from rag_indexer_service.db.engine import asyncpg_dsn
+from rag_indexer_service.jobs.broker import ACTOR_SCHEDULED, QUEUE_SCHEDULED, build_broker
+from rag_indexer_service.jobs.dispatch import Dispatcher, DispatchOptions
+from rag_indexer_service.jobs.worker import setup_worker
 from rag_indexer_service.runs import Ledger
 from rag_indexer_service.runtime import Runtime, open_runtime
 from rag_indexer_service.scheduling import FanOutReport, Scheduler
-from rag_indexer_service.tasks import (
-    ACTOR_SCHEDULED,
-    QUEUE_SCHEDULED,
-    Dispatcher,
-    build_broker,
-    setup_worker,
-)
 
 SOURCES = """
 [cabinets]
@@ -136,7 +132,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 for statement in SCHEMA.replace("$1", str(args.cabinets)).split(";"):
                     if statement.strip():
                         await conn.execute(statement)
-                dispatcher = Dispatcher(broker, Ledger(rt.db.engine), settings)
+                dispatcher = Dispatcher(
+                    broker, Ledger(rt.db.engine), DispatchOptions.from_settings(settings)
+                )
                 scheduler = Scheduler.from_runtime(rt, dispatcher, scheduler_id="bench")
 
                 report, seconds = await tick(scheduler)

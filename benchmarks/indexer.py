@@ -1,6 +1,7 @@
 """Indexer benchmark: full index, unchanged re-index and 1 %-changed re-index of one big cabinet.
 
-    .venv/bin/python benchmarks/indexer.py [--products 10000] [--data-dir /tmp/rag-bench]
+    .venv/bin/python benchmarks/indexer.py [--products 10000] [--embedder hashing]
+        [--data-dir /tmp/rag-bench]
 
 Seeds the demo source with one cabinet (products × (1 + reviews + questions) + monthly
 sales documents, ~60k documents by default) in an embedded Postgres, then reports throughput,
@@ -55,7 +56,9 @@ async def bare_copy_s(dsn: str, rows: int, dim: int) -> float:
 
 async def main(args: argparse.Namespace) -> dict[str, object]:
     data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="rag-bench-"))
-    settings = load_settings(data_dir=data_dir)
+    settings = load_settings(
+        data_dir=data_dir, **({"embedder": args.embedder} if args.embedder else {})
+    )
     async with open_runtime(settings) as rt:
         conn = await asyncpg.connect(asyncpg_dsn(rt.db.source_url))
         try:
@@ -88,11 +91,13 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         changed = await rt.indexer.index_cabinet(1)
         changed_s = time.perf_counter() - t0
 
-        copy_s = await bare_copy_s(asyncpg_dsn(rt.db.url), full.chunks_embedded, 384)
+        dim = rt.indexer.embedder.dim
+        copy_s = await bare_copy_s(asyncpg_dsn(rt.db.url), full.chunks_embedded, dim)
     if args.data_dir is None:
         shutil.rmtree(data_dir, ignore_errors=True)
     chunks = full.chunks_embedded
     return {
+        "embedder": settings.embedder,
         "seeded": {
             "products": seeded.products,
             "reviews": seeded.reviews,
@@ -126,5 +131,6 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--products", type=int, default=10_000)
+    parser.add_argument("--embedder", default=None, help="RAG_EMBEDDER for this run")
     parser.add_argument("--data-dir", default=None, help="keep the embedded database here")
     print(json.dumps(asyncio.run(main(parser.parse_args())), indent=2, ensure_ascii=False))

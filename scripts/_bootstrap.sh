@@ -15,7 +15,7 @@ ensure_venv() {
     local stamp=.venv/.installed-$(sha1sum pyproject.toml | cut -c1-12)
     if [ ! -f "$stamp" ]; then
         .venv/bin/python -m pip install -q --upgrade pip
-        .venv/bin/python -m pip install -q -e ".[dev]"
+        .venv/bin/python -m pip install -q -e ".[dev,bench]"
         rm -f .venv/.installed-*
         touch "$stamp"
     fi

@@ -22,9 +22,11 @@ from sqlalchemy.engine import make_url
 from rag_indexer_service.config import Settings, load_settings
 from rag_indexer_service.db.embedded import start_embedded_postgres
 from rag_indexer_service.db.engine import asyncpg_dsn, open_database
+from rag_indexer_service.jobs.broker import build_broker
+from rag_indexer_service.jobs.dispatch import Dispatcher, DispatchOptions
+from rag_indexer_service.jobs.worker import setup_worker
 from rag_indexer_service.runs import Ledger
 from rag_indexer_service.runtime import Runtime, open_runtime
-from rag_indexer_service.tasks import Dispatcher, build_broker, setup_worker
 
 TEMPLATE_DB = "rag_test_template"
 
@@ -123,10 +125,12 @@ def sources_file(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def settings(database_url: str, sources_file: Path, tmp_path: Path) -> Settings:
+    # The smallest embedder: the navec default is covered by tests/indexing/test_navec_embedder.py.
     return load_settings(
         database_url=database_url,
         sources_file=sources_file,
         data_dir=tmp_path / "data",
+        embedder="hashing",
         chunk_size_chars=400,
         chunk_overlap_chars=80,
         batch_size_docs=50,
@@ -183,7 +187,7 @@ def stub_worker(worker_settings: Settings) -> Iterator[dramatiq.Broker]:
 def dispatcher(
     stub_worker: dramatiq.Broker, ledger: Ledger, worker_settings: Settings
 ) -> Dispatcher:
-    return Dispatcher(stub_worker, ledger, worker_settings)
+    return Dispatcher(stub_worker, ledger, DispatchOptions.from_settings(worker_settings))
 
 
 @pytest.fixture
@@ -208,6 +212,7 @@ def worker_env(worker_settings: Settings, broker_url: str) -> dict[str, str]:
         {
             "RAG_DATABASE_URL": str(worker_settings.database_url),
             "RAG_SOURCES_FILE": str(worker_settings.sources_file),
+            "RAG_EMBEDDER": worker_settings.embedder,
             "RAG_DATA_DIR": str(worker_settings.data_dir),
             "RAG_BROKER_URL": broker_url,
             "RAG_CHUNK_SIZE_CHARS": str(worker_settings.chunk_size_chars),

@@ -1,5 +1,5 @@
 """Worker entry point for `dramatiq workers.main` (same as `rag-indexer worker`)."""
 
-from rag_indexer_service.worker_main import broker
+from rag_indexer_service.jobs.worker_main import broker
 
 __all__ = ["broker"]

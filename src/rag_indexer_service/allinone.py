@@ -31,11 +31,13 @@ from rag_indexer_service.api.app import create_app
 from rag_indexer_service.config import Settings
 from rag_indexer_service.db.engine import asyncpg_dsn
 from rag_indexer_service.errors import ConfigError
+from rag_indexer_service.jobs.broker import build_broker
+from rag_indexer_service.jobs.dispatch import Dispatcher, DispatchOptions
+from rag_indexer_service.jobs.worker import setup_worker
 from rag_indexer_service.runs import Ledger
 from rag_indexer_service.runtime import open_runtime
 from rag_indexer_service.scheduling.daemon import serve as serve_scheduler
 from rag_indexer_service.scheduling.scheduler import Scheduler
-from rag_indexer_service.tasks import Dispatcher, build_broker, setup_worker
 
 __all__ = ["API_KEY_FILE", "ensure_api_key", "run_all_in_one"]
 
@@ -143,7 +145,7 @@ async def run_all_in_one(
     try:
         async with open_runtime(settings) as rt:
             ledger = Ledger(rt.db.engine)
-            dispatcher = Dispatcher(broker, ledger, settings)
+            dispatcher = Dispatcher(broker, ledger, DispatchOptions.from_settings(settings))
             worker.start()
             if isinstance(broker, StubBroker):
                 # Messages of an earlier process died with it; its runs are ours to re-drive.

@@ -146,14 +146,17 @@ def index(
 
 
 async def _enqueue(settings: Settings, ids: list[int]) -> list[dict[str, Any]]:
+    from rag_indexer_service.jobs.broker import build_broker
+    from rag_indexer_service.jobs.dispatch import Dispatcher, DispatchOptions
     from rag_indexer_service.runs import Ledger
     from rag_indexer_service.runtime import open_runtime
     from rag_indexer_service.service import trigger_listed_cabinet
-    from rag_indexer_service.tasks import Dispatcher, build_broker
 
     broker = build_broker(settings)
     async with open_runtime(settings) as rt:
-        dispatcher = Dispatcher(broker, Ledger(rt.db.engine), settings)
+        dispatcher = Dispatcher(
+            broker, Ledger(rt.db.engine), DispatchOptions.from_settings(settings)
+        )
         if not ids:
             all_ids = [cid async for cid in rt.source.iter_cabinet_ids()]
             bulk = await dispatcher.enqueue_cabinets(all_ids, "cli")
@@ -184,8 +187,8 @@ async def _enqueue(settings: Settings, ids: list[int]) -> list[dict[str, Any]]:
 async def _index_inline(
     settings: Settings, ids: list[int], as_json: bool, *, allow_mass_delete: bool, force: bool
 ) -> list[dict[str, Any]]:
+    from rag_indexer_service.jobs.execution import run_inline
     from rag_indexer_service.runtime import open_runtime
-    from rag_indexer_service.tasks import run_inline
 
     results: list[dict[str, Any]] = []
     async with open_runtime(settings) as rt:
@@ -426,7 +429,7 @@ def worker(
     ] = 600.0,
 ) -> None:
     """Start Dramatiq workers that execute queued runs (needs RAG_BROKER_URL)."""
-    from rag_indexer_service.tasks import QUEUE_MANUAL, QUEUE_SCHEDULED, build_broker
+    from rag_indexer_service.jobs.broker import QUEUE_MANUAL, QUEUE_SCHEDULED, build_broker
 
     try:
         settings = _settings()
@@ -442,7 +445,7 @@ def worker(
         sys.executable,
         "-m",
         "dramatiq",
-        "rag_indexer_service.worker_main",
+        "rag_indexer_service.jobs.worker_main",
         "--processes",
         str(processes),
         "--threads",

@@ -86,10 +86,11 @@ class Settings(BaseSettings):
         default_factory=default_sources_file,
         description="TOML file with the cabinet and document queries. Default: the demo schema.",
     )
-    embedder: Literal["hashing", "openai"] = Field(
-        default="hashing",
-        description="Embedding provider: `hashing` (offline, deterministic) or `openai` (any "
-        "server speaking POST /v1/embeddings).",
+    embedder: Literal["navec", "hashing", "openai"] = Field(
+        default="navec",
+        description="Embedding provider: `navec` (offline Russian word vectors from the natasha "
+        "wheel: meaning, not only letters; 384 d, ~180 MiB RAM), `hashing` (offline, letters "
+        "only, no memory) or `openai` (any server speaking POST /v1/embeddings).",
     )
     embedding_dim: Annotated[int, Field(ge=8, le=16000)] = Field(
         default=384,
@@ -155,7 +156,7 @@ class Settings(BaseSettings):
     embedding_cache: bool = Field(
         default=True,
         description="Reuse vectors of identical text across documents and cabinets "
-        "(rag_embedding_cache; not used by the hashing embedder).",
+        "(rag_embedding_cache; used with `openai` only: the offline embedders are faster).",
     )
     embedding_cache_max_age_days: Annotated[float, Field(gt=0)] = Field(
         default=30.0, description="Cache entries unused this long are pruned."

@@ -7,8 +7,8 @@ from rag_indexer_service.errors import CabinetNotFound, CabinetNotIndexed
 from rag_indexer_service.indexing.indexer import RAGIndexer
 from rag_indexer_service.indexing.sources import CabinetSource
 from rag_indexer_service.indexing.store import IndexStore, SearchHit
+from rag_indexer_service.jobs.dispatch import Dispatcher, TriggerResult
 from rag_indexer_service.runs import Trigger
-from rag_indexer_service.tasks import Dispatcher, TriggerResult
 
 __all__ = ["search_indexed_cabinet", "trigger_listed_cabinet"]
 

@@ -16,7 +16,7 @@ from fastapi import FastAPI
 
 from rag_indexer_service.api import create_app
 from rag_indexer_service.config import Settings
-from rag_indexer_service.tasks import build_broker
+from rag_indexer_service.jobs.broker import build_broker
 
 API_KEY = "test-key-0123456789abcdef"
 OTHER_KEY = "other-key-0123456789abcdef"

@@ -11,8 +11,8 @@ from pathlib import Path
 import asyncpg
 import httpx
 
+from rag_indexer_service.jobs.execution import run_inline
 from rag_indexer_service.runtime import Runtime
-from rag_indexer_service.tasks import run_inline
 from tests.api.conftest import API_KEY, Spawn
 from tests.helpers import add_cabinet
 

@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import text
 
 from rag_indexer_service.indexing.report import DocFailure, IndexReport
+from rag_indexer_service.jobs.broker import QUEUE_MANUAL
 from rag_indexer_service.runs import Ledger
 from rag_indexer_service.runtime import Runtime
-from rag_indexer_service.tasks import QUEUE_MANUAL
 
 
 async def test_a_running_run_shows_progress_and_an_eta(

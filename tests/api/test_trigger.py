@@ -12,8 +12,8 @@ from dramatiq.brokers.stub import StubBroker
 
 from rag_indexer_service.api import create_app
 from rag_indexer_service.config import Settings
+from rag_indexer_service.jobs.broker import QUEUE_MANUAL
 from rag_indexer_service.runs import Ledger
-from rag_indexer_service.tasks import QUEUE_MANUAL
 from tests.api.conftest import asgi_client, running
 from tests.helpers import add_cabinet, wait_for_run
 

@@ -22,9 +22,11 @@ from rag_indexer_service.config import Settings
 from rag_indexer_service.errors import EmbedderMismatch, EmbeddingRejected
 from rag_indexer_service.indexing.indexer import IndexOptions, RAGIndexer
 from rag_indexer_service.indexing.openai_embedder import OpenAIEmbedder
+from rag_indexer_service.jobs.broker import build_broker
+from rag_indexer_service.jobs.dispatch import Dispatcher, DispatchOptions
+from rag_indexer_service.jobs.worker import setup_worker
 from rag_indexer_service.runs import Ledger
 from rag_indexer_service.runtime import Runtime
-from rag_indexer_service.tasks import Dispatcher, build_broker, setup_worker
 from tests.helpers import add_cabinet, wait_for_run
 from tests.indexing.conftest import MODELS, openai_settings
 from tests.indexing.fake_embedding_api import FakeEmbeddingAPI, Fault, fake_tokens, fake_vector
@@ -47,7 +49,7 @@ def make_dispatcher(
         worker = dramatiq.Worker(broker, worker_timeout=50, worker_threads=1)
         worker.start()
         workers.append((worker, broker))
-        return Dispatcher(broker, ledger, settings)
+        return Dispatcher(broker, ledger, DispatchOptions.from_settings(settings))
 
     yield make
     for worker, broker in workers:
@@ -345,7 +347,7 @@ async def test_global_rate_limit_holds_across_two_worker_processes(
         await asyncio.sleep(0.05)
     client.close()
     settings = worker_settings.model_copy(update={"broker_url": broker_url})
-    dispatcher = Dispatcher(build_broker(settings), ledger, settings)
+    dispatcher = Dispatcher(build_broker(settings), ledger, DispatchOptions.from_settings(settings))
 
     # When all four are triggered at once
     triggered = [await dispatcher.trigger(c, "manual") for c in range(1, 5)]

@@ -13,9 +13,10 @@ import asyncpg
 import pytest
 
 from rag_indexer_service.config import Settings
+from rag_indexer_service.jobs.broker import build_broker
+from rag_indexer_service.jobs.dispatch import Dispatcher, DispatchOptions
 from rag_indexer_service.runs import Ledger
 from rag_indexer_service.runtime import Runtime
-from rag_indexer_service.tasks import Dispatcher, build_broker
 from tests.helpers import add_cabinet, wait_for_run
 
 Spawn = Callable[..., subprocess.Popen[bytes]]
@@ -24,7 +25,9 @@ Spawn = Callable[..., subprocess.Popen[bytes]]
 @pytest.fixture
 def redis_dispatcher(runtime: Runtime, worker_settings: Settings, broker_url: str) -> Dispatcher:
     settings = worker_settings.model_copy(update={"broker_url": broker_url})
-    return Dispatcher(build_broker(settings), Ledger(runtime.db.engine), settings)
+    return Dispatcher(
+        build_broker(settings), Ledger(runtime.db.engine), DispatchOptions.from_settings(settings)
+    )
 
 
 async def index_counts(runtime: Runtime, cabinet_id: int) -> tuple[int, int, int]:

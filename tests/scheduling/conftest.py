@@ -10,10 +10,11 @@ import dramatiq
 import pytest
 
 from rag_indexer_service.config import Settings
+from rag_indexer_service.jobs.broker import QUEUE_SCHEDULED, build_broker
+from rag_indexer_service.jobs.dispatch import Dispatcher, DispatchOptions
 from rag_indexer_service.runs import Ledger, Run
 from rag_indexer_service.runtime import Runtime
 from rag_indexer_service.scheduling import FanOut, FanOutOptions, Scheduler, SchedulerOptions
-from rag_indexer_service.tasks import QUEUE_SCHEDULED, Dispatcher, build_broker
 from tests.helpers import add_cabinet
 
 MakeScheduler = Callable[..., Scheduler]
@@ -45,7 +46,9 @@ def make_scheduler(runtime: Runtime, collecting_broker: dramatiq.Broker) -> Make
     ) -> Scheduler:
         chosen = settings or runtime.settings
         ledger = Ledger(runtime.db.engine)
-        dispatcher = Dispatcher(broker or collecting_broker, ledger, chosen)
+        dispatcher = Dispatcher(
+            broker or collecting_broker, ledger, DispatchOptions.from_settings(chosen)
+        )
         fan_out = FanOut(
             source=runtime.source,
             store=runtime.store,

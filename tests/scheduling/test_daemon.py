@@ -11,10 +11,10 @@ import dramatiq
 from sqlalchemy import text
 
 from rag_indexer_service.config import Settings
+from rag_indexer_service.jobs.broker import QUEUE_SCHEDULED
 from rag_indexer_service.runs import Ledger
 from rag_indexer_service.runtime import Runtime
 from rag_indexer_service.scheduling import scheduler_status
-from rag_indexer_service.tasks import QUEUE_SCHEDULED
 from tests.helpers import wait_for_run
 from tests.scheduling.conftest import MakeScheduler, add_cabinets
 

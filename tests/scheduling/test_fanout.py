@@ -12,10 +12,11 @@ import pytest
 from sqlalchemy import text
 
 from rag_indexer_service.config import Settings
+from rag_indexer_service.jobs.broker import QUEUE_MANUAL, QUEUE_SCHEDULED, build_broker
+from rag_indexer_service.jobs.execution import run_inline
 from rag_indexer_service.runs import Ledger
 from rag_indexer_service.runtime import Runtime, open_runtime
 from rag_indexer_service.scheduling import TickClaims
-from rag_indexer_service.tasks import QUEUE_MANUAL, QUEUE_SCHEDULED, build_broker, run_inline
 from tests.scheduling.conftest import (
     MakeScheduler,
     add_cabinets,

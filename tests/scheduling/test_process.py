@@ -14,10 +14,10 @@ from pathlib import Path
 import asyncpg
 import redis
 
+from rag_indexer_service.jobs.broker import QUEUE_SCHEDULED
 from rag_indexer_service.runs import Ledger
 from rag_indexer_service.runtime import Runtime
 from rag_indexer_service.scheduling import TickClaims
-from rag_indexer_service.tasks import QUEUE_SCHEDULED
 from tests.helpers import wait_for_run
 from tests.scheduling.conftest import add_cabinets, scheduled_runs
 

@@ -12,10 +12,11 @@ import dramatiq
 from sqlalchemy import text
 
 from rag_indexer_service.config import Settings
+from rag_indexer_service.jobs.broker import build_broker
+from rag_indexer_service.jobs.dispatch import Dispatcher, DispatchOptions
 from rag_indexer_service.runs import Ledger
 from rag_indexer_service.runtime import Runtime, open_runtime
 from rag_indexer_service.scheduling import FanOutReport, Scheduler, TickClaims
-from rag_indexer_service.tasks import Dispatcher, build_broker
 from tests.scheduling.conftest import MakeScheduler, add_cabinets, scheduled_runs, sent_messages
 
 TICK = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
@@ -39,7 +40,9 @@ async def test_two_schedulers_racing_on_one_tick_fan_out_once(
 
         async def run() -> FanOutReport | None:
             async with open_runtime(settings) as rt:
-                dispatcher = Dispatcher(broker, Ledger(rt.db.engine), settings)
+                dispatcher = Dispatcher(
+                    broker, Ledger(rt.db.engine), DispatchOptions.from_settings(settings)
+                )
                 scheduler = Scheduler.from_runtime(rt, dispatcher, scheduler_id=name)
                 at_the_line.wait()
                 return await scheduler.run_tick(TICK)

@@ -22,10 +22,11 @@ from rag_indexer_service.api.middleware import RequestObserver
 from rag_indexer_service.api.probes import BrokerProbe
 from rag_indexer_service.api.routes import ROUTERS
 from rag_indexer_service.config import Settings, load_settings
+from rag_indexer_service.jobs.broker import build_broker
+from rag_indexer_service.jobs.dispatch import Dispatcher, DispatchOptions
 from rag_indexer_service.runs import Ledger
 from rag_indexer_service.runs.reader import RunReader
 from rag_indexer_service.runtime import open_runtime
-from rag_indexer_service.tasks import Dispatcher, build_broker
 
 __all__ = ["API_POOL_SIZE", "check_api_settings", "create_app", "create_app_from_env"]
 
@@ -83,7 +84,9 @@ def create_app(settings: Settings, *, broker: dramatiq.Broker | None = None) -> 
                     runtime=runtime,
                     ledger=ledger,
                     runs=runs,
-                    dispatcher=Dispatcher(the_broker, ledger, settings),
+                    dispatcher=Dispatcher(
+                        the_broker, ledger, DispatchOptions.from_settings(settings)
+                    ),
                     broker=the_broker,
                     metrics=metrics,
                     probe=probe,

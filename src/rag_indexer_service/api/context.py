@@ -9,10 +9,10 @@ import dramatiq
 from rag_indexer_service.api.metrics import ApiMetrics
 from rag_indexer_service.api.probes import BrokerProbe
 from rag_indexer_service.config import Settings
+from rag_indexer_service.jobs.dispatch import Dispatcher
 from rag_indexer_service.runs import Ledger
 from rag_indexer_service.runs.reader import RunReader
 from rag_indexer_service.runtime import Runtime
-from rag_indexer_service.tasks import Dispatcher
 
 __all__ = ["ApiContext"]
 

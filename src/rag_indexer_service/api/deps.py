@@ -15,10 +15,10 @@ from rag_indexer_service.api.context import ApiContext
 from rag_indexer_service.api.errors import MAX_INT64
 from rag_indexer_service.config import Settings
 from rag_indexer_service.errors import DatabaseUnavailable
+from rag_indexer_service.jobs.dispatch import Dispatcher
 from rag_indexer_service.runs import Ledger
 from rag_indexer_service.runs.reader import RunReader
 from rag_indexer_service.runtime import Runtime
-from rag_indexer_service.tasks import Dispatcher
 
 __all__ = [
     "ApiKeyDep",

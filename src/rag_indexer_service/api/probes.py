@@ -18,7 +18,7 @@ from dramatiq.common import dq_name, xq_name
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from rag_indexer_service.tasks import QUEUE_MANUAL, QUEUE_SCHEDULED
+from rag_indexer_service.jobs.broker import QUEUE_MANUAL, QUEUE_SCHEDULED
 
 __all__ = ["PROBE_TIMEOUT_S", "QUEUES", "BrokerProbe", "QueueDepth", "ping_database"]
 

@@ -6,6 +6,7 @@ sublinear term frequency, L2-normalised. No model, no network, deterministic acr
 and machines, and good enough that texts sharing words and word-pieces land close together
 (Russian inflections share trigrams).
 
+`NavecEmbedder` (`navec_embedder.py`) averages offline Russian word vectors;
 `OpenAIEmbedder` (`openai_embedder.py`) calls an OpenAI-compatible HTTP API. `build_embedder`
 picks one from settings; `close_embedder` releases what an embedder holds (HTTP client, Redis).
 """
@@ -118,6 +119,10 @@ def build_embedder(settings: Settings) -> Embedder:
         from rag_indexer_service.indexing.openai_embedder import OpenAIEmbedder
 
         return OpenAIEmbedder.from_settings(settings)
+    if settings.embedder == "navec":
+        from rag_indexer_service.indexing.navec_embedder import NavecEmbedder
+
+        return NavecEmbedder()
     return HashingEmbedder(settings.embedding_dim)
 
 

@@ -95,8 +95,8 @@ class IndexOptions:
             max_delete_share=settings.max_delete_share,
             mass_delete_min_docs=settings.mass_delete_min_docs,
             allow_mass_delete=settings.allow_mass_delete,
-            # The hashing embedder computes a vector faster than the cache could look it up.
-            embedding_cache=settings.embedding_cache and settings.embedder != "hashing",
+            # The offline embedders compute a vector faster than the cache could look it up.
+            embedding_cache=settings.embedding_cache and settings.embedder == "openai",
             cache_max_age_s=settings.embedding_cache_max_age_days * 86400.0,
             cache_max_rows=settings.embedding_cache_max_rows,
             delta_overlap_s=settings.delta_overlap_s,

@@ -24,10 +24,11 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from rag_indexer_service.config import Settings
+from rag_indexer_service.jobs.broker import build_broker
+from rag_indexer_service.jobs.dispatch import Dispatcher, DispatchOptions
 from rag_indexer_service.runs import Ledger
 from rag_indexer_service.runtime import open_runtime
 from rag_indexer_service.scheduling.scheduler import Scheduler
-from rag_indexer_service.tasks import Dispatcher, build_broker
 
 __all__ = ["SHUTDOWN_TIMEOUT_S", "run_scheduler", "serve"]
 
@@ -147,7 +148,9 @@ async def run_scheduler(settings: Settings, *, once: bool = False) -> int:
     broker = build_broker(settings)
     try:
         async with open_runtime(settings) as rt:
-            dispatcher = Dispatcher(broker, Ledger(rt.db.engine), settings)
+            dispatcher = Dispatcher(
+                broker, Ledger(rt.db.engine), DispatchOptions.from_settings(settings)
+            )
             scheduler = Scheduler.from_runtime(rt, dispatcher)
             with _stop_on_signals(scheduler) as stopped:
                 if once:

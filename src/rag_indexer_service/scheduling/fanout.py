@@ -35,10 +35,10 @@ from rag_indexer_service.errors import (
 )
 from rag_indexer_service.indexing.sources import BulkFingerprints, CabinetSource
 from rag_indexer_service.indexing.store import IndexStore
+from rag_indexer_service.jobs.dispatch import Dispatcher
 from rag_indexer_service.runs import Ledger
 from rag_indexer_service.runtime import Runtime
 from rag_indexer_service.scheduling.report import FanOutReport
-from rag_indexer_service.tasks import Dispatcher
 
 __all__ = ["Checkpoint", "FanOut", "FanOutOptions"]
 

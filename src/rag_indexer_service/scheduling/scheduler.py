@@ -28,12 +28,12 @@ from rag_indexer_service.config import Settings
 from rag_indexer_service.cron import crontab_trigger, next_fire_times, previous_fire_time
 from rag_indexer_service.db.locks import try_advisory_lock
 from rag_indexer_service.errors import PermanentError
+from rag_indexer_service.jobs.dispatch import Dispatcher, RedriveReport
 from rag_indexer_service.runtime import Runtime
 from rag_indexer_service.scheduling.fanout import FanOut
 from rag_indexer_service.scheduling.heartbeats import Heartbeats
 from rag_indexer_service.scheduling.report import FanOutReport
 from rag_indexer_service.scheduling.ticks import TickClaims
-from rag_indexer_service.tasks import Dispatcher, RedriveReport
 
 __all__ = ["Scheduler", "SchedulerOptions", "default_scheduler_id"]
 

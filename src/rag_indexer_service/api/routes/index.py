@@ -9,8 +9,8 @@ from rag_indexer_service.api.errors import error_responses
 from rag_indexer_service.api.routes.base import protected_router
 from rag_indexer_service.api.schemas import BulkTriggerResponse, TriggerResponse
 from rag_indexer_service.api.views import run_links, run_path
+from rag_indexer_service.jobs.broker import queue_for
 from rag_indexer_service.service import trigger_listed_cabinet
-from rag_indexer_service.tasks import queue_for
 
 __all__ = ["router"]
 

@@ -7,9 +7,9 @@ import asyncpg
 import pytest
 
 from rag_indexer_service.config import Settings
-from rag_indexer_service.errors import ConfigError
+from rag_indexer_service.jobs.broker import build_broker
+from rag_indexer_service.jobs.dispatch import Dispatcher, DispatchOptions
 from rag_indexer_service.runs import Ledger
-from rag_indexer_service.tasks import Dispatcher, build_broker
 from tests.helpers import add_cabinet, wait_for_run
 
 FLAKY_SOURCE = """
@@ -76,8 +76,8 @@ async def test_transient_source_errors_are_retried(
 ) -> None:
     import dramatiq
 
+    from rag_indexer_service.jobs.worker import setup_worker
     from rag_indexer_service.runtime import open_runtime
-    from rag_indexer_service.tasks import setup_worker
 
     await add_cabinet(source_conn, 1, docs=5)
     await make_source_flaky(source_conn, failures)
@@ -88,7 +88,9 @@ async def test_transient_source_errors_are_retried(
     try:
         async with open_runtime(flaky_settings) as rt:
             ledger = Ledger(rt.db.engine)
-            result = await Dispatcher(broker, ledger, flaky_settings).trigger(1, "manual")
+            result = await Dispatcher(
+                broker, ledger, DispatchOptions.from_settings(flaky_settings)
+            ).trigger(1, "manual")
             run = await wait_for_run(ledger, result.run.id)
     finally:
         worker.stop()
@@ -97,8 +99,3 @@ async def test_transient_source_errors_are_retried(
     assert run.status == status and run.attempt == attempts
     if status == "failed":
         assert run.error is not None and "SourceUnavailable" in run.error
-
-
-async def test_broker_required_outside_all_in_one_mode(settings: Settings) -> None:
-    with pytest.raises(ConfigError, match="RAG_BROKER_URL is not set"):
-        build_broker(settings)

@@ -13,7 +13,8 @@ import dramatiq
 
 from rag_indexer_service.config import load_settings
 from rag_indexer_service.errors import ConfigError
-from rag_indexer_service.tasks import build_broker, setup_worker
+from rag_indexer_service.jobs.broker import build_broker
+from rag_indexer_service.jobs.worker import setup_worker
 
 __all__ = ["broker"]
 

@@ -1,0 +1,191 @@
+"""The worker side: `setup_worker()` declares the actors, `WorkerContext` holds a process's
+resources, and the `RunBookkeeping` middleware records failed attempts and expired messages."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import dramatiq
+from dramatiq.asyncio import async_to_sync
+from dramatiq.broker import MessageProxy
+from dramatiq.middleware import Middleware
+
+from rag_indexer_service.config import Settings
+from rag_indexer_service.db.engine import is_connection_error, short_error
+from rag_indexer_service.errors import DatabaseUnavailable, RagIndexerError
+from rag_indexer_service.jobs.broker import (
+    ACTOR_MANUAL,
+    ACTOR_SCHEDULED,
+    QUEUE_MANUAL,
+    QUEUE_SCHEDULED,
+)
+from rag_indexer_service.jobs.dispatch import Dispatcher, DispatchOptions
+from rag_indexer_service.jobs.execution import describe_error, execute_claimed_run, should_retry
+from rag_indexer_service.runs import Ledger
+from rag_indexer_service.runtime import Runtime, open_runtime
+
+__all__ = ["RunBookkeeping", "WorkerContext", "WorkerOptions", "setup_worker"]
+
+log = logging.getLogger(__name__)
+
+RuntimeOpener = Callable[[], AbstractAsyncContextManager[Runtime]]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerOptions:
+    """Limits a worker reports failures against, and what its follow-up sends need."""
+
+    message_max_age_s: float
+    run_time_limit_s: float
+    dispatch: DispatchOptions
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WorkerOptions:
+        return cls(
+            message_max_age_s=settings.message_max_age_s,
+            run_time_limit_s=settings.run_time_limit_s,
+            dispatch=DispatchOptions.from_settings(settings),
+        )
+
+
+class WorkerContext:
+    """Per-process resources of a worker, opened lazily on the worker's event loop."""
+
+    def __init__(
+        self, options: WorkerOptions, broker: dramatiq.Broker, open_runtime: RuntimeOpener
+    ) -> None:
+        self.options = options
+        self.broker = broker
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        self._open_runtime = open_runtime
+        self._runtime: Runtime | None = None
+        self._closer: AbstractAsyncContextManager[Runtime] | None = None
+        self._lock: asyncio.Lock | None = None
+
+    async def runtime(self) -> Runtime:
+        if self._runtime is None:
+            if self._lock is None:
+                self._lock = asyncio.Lock()
+            async with self._lock:
+                if self._runtime is None:
+                    manager = self._open_runtime()
+                    self._runtime = await manager.__aenter__()
+                    self._closer = manager
+        return self._runtime
+
+    async def dispatcher(self) -> Dispatcher:
+        ledger = Ledger((await self.runtime()).db.engine)
+        return Dispatcher(self.broker, ledger, self.options.dispatch)
+
+    async def close(self) -> None:
+        if self._closer is not None:
+            await self._closer.__aexit__(None, None, None)
+            self._runtime = self._closer = None
+
+    async def run(self, run_id: int) -> None:
+        """The actor body: claim the run, index with heartbeats, record success."""
+        try:
+            rt = await self.runtime()
+        except Exception as exc:
+            if not isinstance(exc, RagIndexerError) and is_connection_error(exc):
+                raise DatabaseUnavailable(
+                    f"service database unreachable: {short_error(exc)}"
+                ) from exc
+            raise
+        ledger = Ledger(rt.db.engine)
+        run = await ledger.start_attempt(
+            run_id, worker_id=self.worker_id, stale_after_s=self.options.dispatch.stale_run_after_s
+        )
+        if run is None:
+            log.info("run %s is finished or owned by a live worker; dropping message", run_id)
+            return
+        _, follow_up = await execute_claimed_run(rt, ledger, run, worker_id=self.worker_id)
+        await (await self.dispatcher()).send_follow_up(follow_up)
+
+    async def record_failure(self, run_id: int, exc: BaseException, retrying: bool) -> None:
+        rt = await self.runtime()
+        ledger = Ledger(rt.db.engine)
+        error = describe_error(exc, time_limit_s=self.options.run_time_limit_s)
+        follow_up = await ledger.fail(run_id, error, retrying=retrying, worker_id=self.worker_id)
+        await (await self.dispatcher()).send_follow_up(follow_up)
+
+    async def record_expired(self, run_id: int) -> None:
+        rt = await self.runtime()
+        reason = f"message expired: waited longer than {self.options.message_max_age_s:g} s"
+        await Ledger(rt.db.engine).fail(run_id, reason, retrying=False)
+
+
+class RunBookkeeping(Middleware):
+    """Records failed attempts and expired messages in the ledger (success is the actor's)."""
+
+    def __init__(self, context: WorkerContext) -> None:
+        self.context = context
+
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: MessageProxy,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        if exception is None or message.actor_name not in (ACTOR_MANUAL, ACTOR_SCHEDULED):
+            return
+        run_id = int(message.args[0])
+        retries = int(message.options.get("retries", 0))
+        retrying = should_retry(retries, exception, self.context.options.dispatch.max_retries)
+        level = logging.INFO if retrying else logging.ERROR
+        log.log(level, "run %s attempt failed (%s); retrying=%s", run_id, exception, retrying)
+        try:
+            async_to_sync(self.context.record_failure)(run_id, exception, retrying)
+        except Exception:
+            log.exception("run %s: could not record the failure; the reaper will", run_id)
+
+    def after_skip_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
+        if message.actor_name in (ACTOR_MANUAL, ACTOR_SCHEDULED):
+            try:
+                async_to_sync(self.context.record_expired)(int(message.args[0]))
+            except Exception:
+                log.exception("could not record expired message %s", message.message_id)
+
+    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: Any) -> None:
+        try:
+            async_to_sync(self.context.close)()
+        except Exception:
+            log.warning("closing worker resources failed", exc_info=True)
+
+
+def setup_worker(broker: dramatiq.Broker, settings: Settings) -> WorkerContext:
+    """Declare the actors on `broker` and add the bookkeeping middleware."""
+    context = WorkerContext(
+        WorkerOptions.from_settings(settings), broker, partial(open_runtime, settings)
+    )
+    broker.add_middleware(RunBookkeeping(context))
+    max_retries = settings.max_retries
+
+    def retry_when(retries: int, exc: BaseException) -> bool:
+        return should_retry(retries, exc, max_retries)
+
+    async def index_cabinet(run_id: int) -> None:
+        await context.run(run_id)
+
+    for name, queue, priority in (
+        (ACTOR_MANUAL, QUEUE_MANUAL, 0),
+        (ACTOR_SCHEDULED, QUEUE_SCHEDULED, 10),
+    ):
+        dramatiq.actor(
+            actor_name=name,
+            queue_name=queue,
+            priority=priority,
+            broker=broker,
+            retry_when=retry_when,
+        )(index_cabinet)
+    return context
