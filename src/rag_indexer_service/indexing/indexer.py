@@ -4,12 +4,16 @@
    If the source's fingerprint (a cheap "has anything changed" value that also covers the
    sources file and chunk settings) equals the one stored at the last success, stop: nothing
    to do (`scan_skipped`). `force=True` scans anyway.
-2. Stream the source's documents; per batch, compare content and metadata hashes with the
+2. Choose how to read (`delta.py`): a source with delta queries (`DeltaReads`) is read from
+   its per-kind watermarks, minus an overlap (`delta`); otherwise, and periodically as the
+   safety net, everything is read (`full`). The report and the ledger say which, and why.
+3. Stream the documents read; per batch, compare content and metadata hashes with the
    ledger: unchanged costs nothing, a metadata-only change rewrites metadata, a content change
    re-chunks and embeds only chunks whose text is new (others keep their vectors).
-3. Write each batch in one transaction.
-4. Only after the whole scan succeeded, delete documents the source no longer has, unless that
-   looks like a broken source (mass-delete guard).
+4. Gather the changed documents across batches; write them in transactions of a target size.
+5. Only after everything was read, delete documents the source no longer has (a delta run
+   learns which from the `ids_query` of its kinds), unless that looks like a broken source
+   (mass-delete guard). Then, and only then, advance the watermarks.
 
 Vectors come, in this order, from the document's own unchanged chunks, the embedding cache
 (identical text anywhere, same embedder), and the embedder. A run with another embedder than
