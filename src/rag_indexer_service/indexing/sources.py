@@ -63,6 +63,7 @@ __all__ = [
 
 JsonValue = str | int | float | bool | None
 _CABINET_PARAM = re.compile(r"(?<![:\w]):cabinet_id\b")
+_ID_FETCH_ROWS = 20_000
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _SINCE_PARAM = re.compile(r"(?<![:\w]):since\b")
 
@@ -320,14 +321,13 @@ class SqlSource:
         return SourceQueryError(f"source query for {what} failed: {short_error(exc)}")
 
     async def _stream(
-        self, sql: str, params: dict[str, Any], what: str
+        self, sql: str, params: dict[str, Any], what: str, *, fetch_rows: int | None = None
     ) -> AsyncGenerator[RowMapping, None]:
+        size = fetch_rows or self._fetch_rows
         try:
             async with self._engine.connect() as conn:
-                result = await conn.stream(
-                    text(sql).execution_options(yield_per=self._fetch_rows), params
-                )
-                async for rows in result.mappings().partitions(self._fetch_rows):
+                result = await conn.stream(text(sql).execution_options(yield_per=size), params)
+                async for rows in result.mappings().partitions(size):
                     for row in rows:
                         yield row
         except (SQLAlchemyError, OSError) as exc:
@@ -417,7 +417,10 @@ class SqlSource:
             raise ValueError(f"kind {kind!r} has no ids_query")
         what = f"ids of kind {kind!r} of cabinet {cabinet_id}"
         checked = False
-        async for row in self._stream(spec.ids_query, {"cabinet_id": cabinet_id}, what):
+        # Ids are small: fewer, larger fetches (round trips dominate a delta run).
+        fetch = max(self._fetch_rows, _ID_FETCH_ROWS)
+        params = {"cabinet_id": cabinet_id}
+        async for row in self._stream(spec.ids_query, params, what, fetch_rows=fetch):
             if not checked:
                 if spec.id_column not in row:
                     raise SourceQueryError(
