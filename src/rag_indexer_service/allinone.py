@@ -28,6 +28,7 @@ from dramatiq.brokers.stub import StubBroker
 
 from rag_indexer_service import demo
 from rag_indexer_service.api.app import create_app
+from rag_indexer_service.api.protocol import HeadLimits, limited_protocol
 from rag_indexer_service.config import Settings
 from rag_indexer_service.db.engine import asyncpg_dsn
 from rag_indexer_service.errors import ConfigError
@@ -160,7 +161,14 @@ async def run_all_in_one(
                 log.info("demo: queued %s of %s cabinets", queued.enqueued, queued.requested)
             app = create_app(settings, broker=broker)
             server = _Server(
-                uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+                uvicorn.Config(
+                    app,
+                    host=host,
+                    port=port,
+                    log_level="warning",
+                    lifespan="on",
+                    http=limited_protocol(HeadLimits(timeout_s=settings.api_read_timeout_s)),
+                )
             )
             scheduler = Scheduler.from_runtime(rt, dispatcher)
             scheduler_stopped = asyncio.Event()

@@ -8,6 +8,7 @@ import logging
 import os
 import re
 import sys
+import textwrap
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, TypeVar
 
@@ -37,8 +38,10 @@ db_app = typer.Typer(help="Service database schema.", no_args_is_help=True)
 demo_app = typer.Typer(
     help="The demo marketplace source (synthetic, mostly Russian).", no_args_is_help=True
 )
+sources_app = typer.Typer(help="The sources file (RAG_SOURCES_FILE).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
+app.add_typer(sources_app, name="sources")
 
 out = Console()
 err = Console(stderr=True, soft_wrap=True)
@@ -429,6 +432,7 @@ def worker(
     ] = 600.0,
 ) -> None:
     """Start Dramatiq workers that execute queued runs (needs RAG_BROKER_URL)."""
+    from rag_indexer_service.indexing.source_check import check_sources
     from rag_indexer_service.jobs.broker import QUEUE_MANUAL, QUEUE_SCHEDULED, build_broker
 
     try:
@@ -436,6 +440,7 @@ def worker(
         build_broker(settings)
     except RagIndexerError as exc:
         raise _fail(str(exc)) from None
+    _run(check_sources)
     known = {QUEUE_MANUAL, QUEUE_SCHEDULED}
     chosen = queues or [QUEUE_MANUAL, QUEUE_SCHEDULED]
     unknown = set(chosen) - known
@@ -507,6 +512,69 @@ def api(
         serve(_settings(), host=host, port=port, workers=workers)
     except RagIndexerError as exc:
         raise _fail(str(exc)) from None
+
+
+@sources_app.command("check")
+def sources_check(
+    cabinet: Annotated[
+        str | None,
+        typer.Option(help="Cabinet to render samples from (default: the first one listed)."),
+    ] = None,
+) -> None:
+    """Check the sources file against the source's real columns and print one rendered
+    document per kind: what the indexer will embed."""
+    chosen = None if cabinet is None else _cli_cabinet_id(cabinet)
+
+    async def go(settings: Settings) -> tuple[str, int | None, list[Any]]:
+        from contextlib import aclosing
+
+        from rag_indexer_service.indexing.source_check import sample_documents
+        from rag_indexer_service.indexing.sources import load_source_spec
+        from rag_indexer_service.runtime import open_runtime
+
+        async with open_runtime(settings, pool_size=1) as rt:  # checks the columns
+            cabinet_id = chosen
+            if cabinet_id is None:
+                async with aclosing(rt.source.iter_cabinet_ids()) as ids:
+                    cabinet_id = await anext(ids, None)
+            if cabinet_id is None:
+                return str(settings.sources_file), None, []
+            return (
+                str(settings.sources_file),
+                cabinet_id,
+                await sample_documents(
+                    rt.db.source_engine, load_source_spec(settings.sources_file), cabinet_id
+                ),
+            )
+
+    path, cabinet_id, samples = _run(go)
+    out.print(
+        f"sources file {path}: OK, every column it names is returned", markup=False, soft_wrap=True
+    )
+    if cabinet_id is None:
+        out.print("the source lists no cabinet: nothing to render", markup=False, soft_wrap=True)
+    for sample in samples:
+        doc = sample.document
+        where = f"cabinet {cabinet_id}, kind {sample.kind}"
+        if doc is None:
+            out.print(f"{where}: no rows", markup=False, soft_wrap=True)
+        elif doc.error is not None:
+            out.print(
+                f"{where}, doc {doc.doc_id!r} fails: {doc.error}", markup=False, soft_wrap=True
+            )
+        else:
+            shown = doc.text if len(doc.text) <= 500 else doc.text[:500] + "…"
+            out.print(f"{where}, doc {doc.doc_id!r}:", markup=False, soft_wrap=True)
+            out.print(textwrap.indent(shown, "    "), markup=False, highlight=False, soft_wrap=True)
+            meta = json.dumps(doc.metadata, ensure_ascii=False)
+            out.print(f"    metadata: {meta}", markup=False, highlight=False, soft_wrap=True)
+
+
+def _cli_cabinet_id(raw: str) -> int:
+    try:
+        return parse_cabinet_id(raw)
+    except CliError as exc:
+        raise _fail(str(exc), code=2) from None
 
 
 @app.command()

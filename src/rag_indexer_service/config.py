@@ -271,6 +271,14 @@ class Settings(BaseSettings):
     api_port: Annotated[int, Field(ge=1, le=65535)] = Field(
         default=8000, description="Port `rag-indexer api` listens on."
     )
+    api_max_body_bytes: Annotated[int, Field(ge=1024)] = Field(
+        default=256 * 1024,
+        description="Largest request body the HTTP API reads (413 above; bodies are JSON).",
+    )
+    api_read_timeout_s: Annotated[float, Field(gt=0)] = Field(
+        default=10.0,
+        description="A request's head, and then its body, must arrive within this (else 408).",
+    )
 
     @field_validator("database_url", "source_database_url", mode="before")
     @classmethod

@@ -7,6 +7,7 @@
     │   ├── CabinetNotIndexed     the cabinet has no index yet (nothing to search)
     │   ├── SourceQueryError      a configured source query is broken (bad SQL, missing column)
     │   ├── SourceSuspicious      the scan would delete too much of the index; nothing was deleted
+    │   ├── DocumentsFailed       every document of a cabinet failed to render or to be stored
     │   ├── EmbeddingRejected     the embedding API refused the request (key, model, vector size)
     │   └── EmbedderMismatch      the cabinet's index was built by another embedder
     └── TransientError            the outside world failed; the same call may succeed later
@@ -28,6 +29,7 @@ __all__ = [
     "CabinetNotIndexed",
     "ConfigError",
     "DatabaseUnavailable",
+    "DocumentsFailed",
     "EmbedderMismatch",
     "EmbeddingRejected",
     "EmbeddingUnavailable",
@@ -74,6 +76,10 @@ class SourceQueryError(PermanentError):
 
 class SourceSuspicious(PermanentError):
     """The scan would delete too much of the index; nothing was deleted."""
+
+
+class DocumentsFailed(PermanentError):
+    """Every document of a cabinet failed: the sources file cannot work for it."""
 
 
 class EmbeddingRejected(PermanentError):

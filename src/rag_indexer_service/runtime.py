@@ -36,6 +36,7 @@ async def open_runtime(settings: Settings, *, pool_size: int = 5) -> AsyncIterat
     db = await open_database(settings, pool_size=pool_size)
     try:
         source = build_source(settings, db.source_engine)
+        await source.check()
         store = build_store(db.engine)
         indexer = RAGIndexer(
             source=source,

@@ -89,3 +89,15 @@ def test_identifiers_are_bounded_positive_integers(spec: dict[str, Any]) -> None
             if param["name"] in ("cabinet_id", "run_id") and param["in"] == "path":
                 assert param["schema"]["minimum"] == 1, path
                 assert param["schema"]["maximum"] == 2**63 - 1, path
+
+
+def test_routes_with_a_body_document_the_size_limit(spec: dict[str, Any]) -> None:
+    with_body = [(m, p, op) for m, p, op in operations(spec) if op.get("requestBody")]
+    assert with_body
+    for method, path, op in with_body:
+        assert op["responses"]["413"]["content"]["application/json"]["example"] == {
+            "error": {
+                "code": "body_too_large",
+                "message": "the request body is larger than 262144 bytes",
+            }
+        }, (method, path)

@@ -17,6 +17,7 @@ from rag_indexer_service import __version__
 from rag_indexer_service.api.auth import API_KEY_HEADER, build_auth
 from rag_indexer_service.api.context import ApiContext
 from rag_indexer_service.api.errors import install_error_handlers
+from rag_indexer_service.api.guard import BodyLimits, RequestGuard
 from rag_indexer_service.api.metrics import ApiMetrics
 from rag_indexer_service.api.middleware import RequestObserver
 from rag_indexer_service.api.probes import BrokerProbe
@@ -112,7 +113,11 @@ def create_app(settings: Settings, *, broker: dramatiq.Broker | None = None) -> 
     app.state.auth = auth
     app.state.context = None
     install_error_handlers(app)
-    app.add_middleware(RequestObserver, metrics=metrics)
+    limits = BodyLimits(
+        max_bytes=settings.api_max_body_bytes, timeout_s=settings.api_read_timeout_s
+    )
+    app.add_middleware(RequestGuard, auth=auth, limits=limits)
+    app.add_middleware(RequestObserver, metrics=metrics)  # outermost: observes refusals too
     for router in ROUTERS:
         app.include_router(router)
     return app

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -28,6 +29,7 @@ __all__ = [
     "build_auth",
     "key_id",
     "load_api_keys",
+    "presented_key",
     "require_api_key",
 ]
 
@@ -73,6 +75,31 @@ class ApiKeyAuth:
         for digest in self.digests:  # no early exit: every key is compared every time
             accepted |= hmac.compare_digest(given, digest)
         return accepted
+
+    def check(self, presented: str | None) -> str:
+        """The presented key's id, or `Unauthorized`; with auth disabled, `anonymous`."""
+        if not self.enabled:
+            return "anonymous"
+        if not presented:
+            raise Unauthorized(
+                f"missing API key: send {API_KEY_HEADER}: <key> or Authorization: Bearer <key>",
+                headers={"WWW-Authenticate": _CHALLENGE},
+            )
+        if not self.accepts(presented):
+            raise Unauthorized(
+                "the API key is not accepted",
+                headers={"WWW-Authenticate": f'{_CHALLENGE}, error="invalid_token"'},
+            )
+        return key_id(presented)
+
+
+def presented_key(headers: Mapping[str, str]) -> str | None:
+    """The key a request presents, read as the `require_api_key` security schemes read it."""
+    api_key = headers.get(API_KEY_HEADER.lower())
+    if api_key:
+        return api_key
+    scheme, _, credentials = (headers.get("authorization") or "").partition(" ")
+    return credentials if scheme.lower() == "bearer" and credentials else None
 
 
 def _check_key(key: str, where: str) -> str:
@@ -120,18 +147,6 @@ async def require_api_key(
 ) -> str:
     """The dependency guarding every `/api/v1` route; returns the caller's key id."""
     auth: ApiKeyAuth = request.app.state.auth
-    if not auth.enabled:
-        return "anonymous"
     presented = api_key or (bearer.credentials if bearer is not None else None)
-    if not presented:
-        raise Unauthorized(
-            f"missing API key: send {API_KEY_HEADER}: <key> or Authorization: Bearer <key>",
-            headers={"WWW-Authenticate": _CHALLENGE},
-        )
-    if not auth.accepts(presented):
-        raise Unauthorized(
-            "the API key is not accepted",
-            headers={"WWW-Authenticate": f'{_CHALLENGE}, error="invalid_token"'},
-        )
-    request.state.api_key_id = key_id(presented)
+    request.state.api_key_id = auth.check(presented)
     return str(request.state.api_key_id)

@@ -9,7 +9,8 @@
     ConfigError / other permanent  500 configuration_error / 400 bad_request
     *Unavailable (transient)       503 with Retry-After
     database connection lost       503 database_unavailable
-    request validation             422 validation_error
+    request validation             422 validation_error (a body that is not UTF-8 JSON too)
+    body too large / too slow      413 body_too_large / 408 request_timeout (api/guard.py)
     unknown route / method         404 not_found / 405 method_not_allowed
     anything else                  500 internal_error (traceback in the log only)
 
@@ -170,6 +171,7 @@ _DESCRIPTIONS = {
     401: "No API key, or one that is not accepted.",
     404: "No such resource.",
     409: "Conflicts with work in progress.",
+    413: "The request body is larger than the API reads (RAG_API_MAX_BODY_BYTES).",
     422: "The request is invalid (path, query or body).",
     500: "Internal error (details in the service log only).",
     502: "The source database or the embedding provider rejected a request.",
@@ -179,6 +181,7 @@ _EXAMPLES = {
     401: ("unauthorized", "missing API key: send X-API-Key or Authorization: Bearer <key>"),
     404: ("cabinet_not_found", "cabinet 42 is not listed by the source"),
     409: ("cabinet_busy", "cabinet 42 is being indexed by another process"),
+    413: ("body_too_large", "the request body is larger than 262144 bytes"),
     422: ("validation_error", "path parameter cabinet_id must be a positive 64-bit integer"),
     503: ("database_unavailable", _PUBLIC_MESSAGE["database_unavailable"]),
 }
@@ -231,6 +234,8 @@ def _one_problem(error: Mapping[str, Any]) -> str:
             f"(1..{MAX_INT64}), got {_shown(error.get('input'))}"
         )
     if field == "query" and kind == "string_pattern_mismatch":
+        if "\x00" in str(error.get("input", "")):
+            return "body field query must not contain NUL characters (\\u0000)"
         return "body field query must contain a character that is not a space"
     where = _WHERE.get(source, "body field" if source == "body" else source)
     message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
@@ -262,15 +267,22 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "validation_error", describe_validation(exc.errors()))
 
 
+_HTTP_CODES = {408: "request_timeout", 413: "body_too_large"}
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and isinstance(exc.__cause__, ValueError):
+        # FastAPI's answer to a body it cannot decode (not UTF-8): a body error like others.
+        return error_response(422, "validation_error", "the request body is not valid JSON")
     if exc.status_code == 404:
         code, message = "not_found", f"no such resource: {request.url.path}"
     elif exc.status_code == 405:
         code = "method_not_allowed"
         message = f"{request.method} is not allowed on {request.url.path}"
     else:
-        code, message = f"http_{exc.status_code}", str(exc.detail)
+        code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
+        message = str(exc.detail)
     return error_response(exc.status_code, code, message, exc.headers)
 
 

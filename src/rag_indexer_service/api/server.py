@@ -6,6 +6,7 @@ own app, broker and connection pool after it started.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from typing import Any
 
@@ -13,7 +14,9 @@ import uvicorn
 import uvicorn.config
 
 from rag_indexer_service.api.app import LOG_FORMAT, check_api_settings
+from rag_indexer_service.api.protocol import HeadLimits, limited_protocol
 from rag_indexer_service.config import Settings
+from rag_indexer_service.indexing.source_check import check_sources
 
 __all__ = ["APP_FACTORY", "log_config", "serve"]
 
@@ -40,6 +43,7 @@ def log_config(level: str) -> dict[str, Any]:
 def serve(settings: Settings, *, host: str | None, port: int | None, workers: int) -> None:
     """Check the settings (one-line `ConfigError`), then serve until stopped."""
     check_api_settings(settings)
+    asyncio.run(check_sources(settings))
     uvicorn.run(
         APP_FACTORY,
         factory=True,
@@ -51,4 +55,5 @@ def serve(settings: Settings, *, host: str | None, port: int | None, workers: in
         access_log=False,  # RequestObserver writes one structured line per request
         lifespan="on",
         timeout_graceful_shutdown=30,
+        http=limited_protocol(HeadLimits(timeout_s=settings.api_read_timeout_s)),
     )

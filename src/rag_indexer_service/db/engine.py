@@ -31,6 +31,7 @@ __all__ = [
     "database_errors",
     "describe_url",
     "is_connection_error",
+    "is_data_error",
     "open_database",
     "short_error",
 ]
@@ -59,6 +60,26 @@ def is_connection_error(exc: BaseException) -> bool:
     if isinstance(exc, _CONNECT_ERRORS):
         return True
     return cause is not None and cause is not exc and is_connection_error(cause)
+
+
+_DATA_SQLSTATE_CLASSES = ("22", "54")  # data exception, program limit exceeded
+
+
+def is_data_error(exc: BaseException) -> bool:
+    """True when Postgres (or the driver, encoding a parameter) refused a *value*: retrying the
+    same data cannot help, but the rest of a batch may well be fine."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, UnicodeError | asyncpg.exceptions._base.DataError):
+            return True
+        sqlstate = getattr(current, "sqlstate", None)
+        if isinstance(sqlstate, str) and sqlstate.startswith(_DATA_SQLSTATE_CLASSES):
+            return True
+        orig = current.orig if isinstance(current, DBAPIError) else None
+        current = orig if isinstance(orig, BaseException) else current.__cause__
+    return False
 
 
 @contextmanager

@@ -30,18 +30,26 @@ import hashlib
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 
 from rag_indexer_service.canonical import digest
 from rag_indexer_service.config import Settings
-from rag_indexer_service.errors import CabinetNotFound, EmbedderMismatch, SourceSuspicious
+from rag_indexer_service.db.engine import is_data_error, short_error
+from rag_indexer_service.errors import (
+    CabinetNotFound,
+    DocumentsFailed,
+    EmbedderMismatch,
+    SourceSuspicious,
+)
 from rag_indexer_service.indexing.chunking import split_text
 from rag_indexer_service.indexing.delta import ReadPlan, choose_read
 from rag_indexer_service.indexing.embedders import Embedder
 from rag_indexer_service.indexing.report import DocFailure, IndexReport
 from rag_indexer_service.indexing.sources import CabinetSource, DeltaReads, SourceDocument
+from rag_indexer_service.indexing.storable import shown
 from rag_indexer_service.indexing.store import (
     CabinetState,
     ChunkRow,
@@ -175,6 +183,7 @@ class RAGIndexer:
                     generation=plan.generation,
                 )
                 report.duration_s = round(time.perf_counter() - started, 3)
+                self._log_report(report)
                 return report
             total = state.document_count if state and state.document_count else None
             allow = (
@@ -195,9 +204,15 @@ class RAGIndexer:
                     seen = await self._scan(
                         cabinet_id, documents, report, plan, total=total, progress=progress
                     )
+                    if read.mode == "full":
+                        _check_not_all_failed(report)
                     if delta is not None and read.mode == "delta":
                         seen = await self._present(cabinet_id, delta, seen, report)
                     await self._delete_gone(cabinet_id, seen, report, plan, allow_mass_delete=allow)
+                except BaseException:
+                    if not plan.rebuild:
+                        await self._recount(cabinet_id, state, plan)
+                    raise
                 finally:
                     _record_usage(report, usage)
             if plan.rebuild:
@@ -226,12 +241,33 @@ class RAGIndexer:
                 )
         await self._prune_cache()
         report.duration_s = round(time.perf_counter() - started, 3)
+        self._log_report(report)
+        return report
+
+    @staticmethod
+    def _log_report(report: IndexReport) -> None:
         log.info(
             "indexed cabinet %s: %s",
-            cabinet_id,
-            {k: v for k, v in report.to_dict().items() if k not in ("failures", "cabinet_id")},
+            report.cabinet_id,
+            report.summary(),
+            extra={"fields": {"event": "cabinet_indexed", **report.log_fields()}},
         )
-        return report
+
+    async def _recount(
+        self, cabinet_id: int, state: CabinetState | None, plan: GenerationPlan
+    ) -> None:
+        """After a failed scan, make the cabinet's counts those of the batches it committed
+        (its fingerprint stays: the next run scans again)."""
+        try:
+            await self.store.save_cabinet_state(
+                cabinet_id,
+                embedder_id=(state.embedder_id if state else None) or self.embedder.id,
+                fingerprint=None if state is None else state.source_fingerprint,
+                success=False,
+                generation=plan.generation,
+            )
+        except Exception as exc:
+            log.warning("cabinet %s: could not recount after a failure: %s", cabinet_id, exc)
 
     def _read_digest(self, delta: DeltaReads) -> str:
         return digest({"source": delta.config_digest, "embedder": self.embedder.id})
@@ -348,27 +384,30 @@ class RAGIndexer:
         # not by what was read. A write (COPY, full-text vectors: Postgres's CPU) overlaps the
         # next batches' read, hashing and embedding (ours). At most one write is in flight.
         pending: list[DocumentWrite] = []
+        pending_tallies: dict[tuple[str, str], Counter[str]] = {}
         pending_chunks = 0
         writing: asyncio.Task[None] | None = None
 
         async def write() -> None:
-            nonlocal writing, pending_chunks
+            nonlocal writing, pending, pending_tallies, pending_chunks
             if writing is not None:
                 await writing
                 writing = None
             if pending:
                 writing = asyncio.create_task(
-                    self.store.write_batch(cabinet_id, list(pending), generation=plan.generation)
+                    self._write(cabinet_id, pending, pending_tallies, report, plan)
                 )
-                pending.clear()
-                pending_chunks = 0
+                pending, pending_tallies, pending_chunks = [], {}, 0
 
         async def flush() -> None:
             nonlocal pending_chunks
-            for w in await self._process_batch(cabinet_id, batch, report, plan):
-                pending.append(w)
-                pending_chunks += len(w.chunks or ())
+            tallies: dict[str, Counter[str]] = {}
+            kind = batch[0].kind if batch else ""
+            writes = await self._process_batch(cabinet_id, batch, report, plan, tallies)
             batch.clear()
+            pending.extend(writes)
+            pending_chunks += sum(len(w.chunks or ()) for w in writes)
+            pending_tallies.update(((kind, d), t) for d, t in tallies.items())
             if (
                 len(pending) >= self.options.write_batch_docs
                 or pending_chunks >= self.options.write_batch_chunks
@@ -384,12 +423,19 @@ class RAGIndexer:
             await write()
             if writing is not None:
                 await writing
-        finally:
-            # A failed run still lands the write in flight: complete documents, so a retry
-            # (or a resumed rebuild) starts from there.
+        except asyncio.CancelledError:
+            if writing is not None and not writing.done():
+                writing.cancel()
+                with contextlib.suppress(BaseException):
+                    await writing
+            raise
+        except BaseException:
+            # A batch being written is complete and consistent: let it commit (the next
+            # attempt then finds it unchanged), whatever failed after it.
             if writing is not None and not writing.done():
                 with contextlib.suppress(Exception):
                     await writing
+            raise
         return seen
 
     async def _read(
@@ -408,10 +454,11 @@ class RAGIndexer:
                 if doc.error is not None:
                     # Keep whatever is indexed for it: a rendering problem is not a deletion.
                     seen.add(key)
-                    self._fail(report, doc, doc.error)
+                    self._fail(report, doc.kind, doc.doc_id, doc.error)
                     continue
                 if key in seen:
-                    self._fail(report, doc, "duplicate doc_id in source; first occurrence kept")
+                    reason = "duplicate doc_id in source; first occurrence kept"
+                    self._fail(report, doc.kind, doc.doc_id, reason)
                     continue
                 seen.add(key)
                 if batch and (
@@ -420,11 +467,45 @@ class RAGIndexer:
                     await flush()
                 batch.append(doc)
 
+    async def _write(
+        self,
+        cabinet_id: int,
+        writes: Sequence[DocumentWrite],
+        tallies: Mapping[tuple[str, str], Counter[str]],
+        report: IndexReport,
+        plan: GenerationPlan,
+    ) -> None:
+        """Write a batch; if Postgres refuses a value in it, write its documents one by one so
+        that only the refused ones fail (their counts move to `docs_failed`)."""
+        try:
+            await self.store.write_batch(cabinet_id, writes, generation=plan.generation)
+            return
+        except Exception as exc:
+            if not is_data_error(exc):
+                raise
+            log.warning(
+                "cabinet %s: Postgres refused a value in a batch of %s documents (%s); "
+                "writing them one by one",
+                cabinet_id,
+                len(writes),
+                short_error(exc),
+            )
+        for write in writes:
+            try:
+                await self.store.write_batch(cabinet_id, [write], generation=plan.generation)
+            except Exception as exc:
+                if not is_data_error(exc):
+                    raise
+                for counter, count in tallies.get((write.kind, write.doc_id), Counter()).items():
+                    setattr(report, counter, getattr(report, counter) - count)
+                reason = f"Postgres cannot store a value of this document: {short_error(exc)}"
+                self._fail(report, write.kind, write.doc_id, reason)
+
     @staticmethod
-    def _fail(report: IndexReport, doc: SourceDocument, reason: str) -> None:
+    def _fail(report: IndexReport, kind: str, doc_id: str, reason: str) -> None:
         report.docs_failed += 1
         if len(report.failures) < 100:
-            report.failures.append(DocFailure(doc.kind, doc.doc_id, reason))
+            report.failures.append(DocFailure(kind, shown(doc_id), shown(reason, 500)))
 
     async def _process_batch(
         self,
@@ -432,8 +513,10 @@ class RAGIndexer:
         batch: Sequence[SourceDocument],
         report: IndexReport,
         plan: GenerationPlan,
+        tallies: dict[str, Counter[str]],
     ) -> list[DocumentWrite]:
-        """Compare a batch with the index; what has to be written, embedded where needed."""
+        """Compare a batch with the index; what has to be written, embedded where needed.
+        `tallies` receives what each written document added to the report's counters."""
         if not batch:
             return []
         kind = batch[0].kind
@@ -452,25 +535,28 @@ class RAGIndexer:
             content_hash, meta_hash = _hash(doc.text), _meta_hash(doc.metadata)
             old = known.get(doc.doc_id)
             if old is None:
-                if doc.doc_id in serving:
-                    report.docs_updated += 1  # rebuilt for the new embedder
-                else:
-                    report.docs_added += 1
+                # In a rebuild, a document the serving generation has is rebuilt: updated.
+                outcome = "docs_updated" if doc.doc_id in serving else "docs_added"
             elif old[0] != content_hash:
-                report.docs_updated += 1
+                outcome = "docs_updated"
             elif old[1] != meta_hash:
-                report.docs_metadata_only += 1
-                writes.append(
-                    DocumentWrite(kind, doc.doc_id, content_hash, meta_hash, doc.metadata, None)
-                )
-                continue
+                outcome = "docs_metadata_only"
             else:
                 report.docs_unchanged += 1
                 continue
-            to_chunk.append((doc, content_hash, meta_hash))
+            setattr(report, outcome, getattr(report, outcome) + 1)
+            tallies[doc.doc_id] = Counter({outcome: 1})
+            if outcome == "docs_metadata_only":
+                writes.append(
+                    DocumentWrite(kind, doc.doc_id, content_hash, meta_hash, doc.metadata, None)
+                )
+            else:
+                to_chunk.append((doc, content_hash, meta_hash))
         if to_chunk:
             writes.extend(
-                await self._chunk_and_embed(cabinet_id, kind, to_chunk, known, report, plan)
+                await self._chunk_and_embed(
+                    cabinet_id, kind, to_chunk, known, report, plan, tallies
+                )
             )
         return writes
 
@@ -482,6 +568,7 @@ class RAGIndexer:
         known: dict[str, tuple[str, str, int]],
         report: IndexReport,
         plan: GenerationPlan,
+        tallies: dict[str, Counter[str]],
     ) -> list[DocumentWrite]:
         # Only vectors of the generation being written are reusable: same embedder.
         updated_ids = [doc.doc_id for doc, _, _ in docs if doc.doc_id in known]
@@ -510,14 +597,17 @@ class RAGIndexer:
         writes = []
         for (doc, content_hash, meta_hash), chunks in zip(docs, pieces, strict=True):
             rows = []
+            tally = tallies[doc.doc_id]
             for number, chunk in enumerate(chunks):
                 h = _hash(chunk)
                 if h in reusable:
-                    report.chunks_reused += 1
+                    tally["chunks_reused"] += 1
                 rows.append(ChunkRow(number, chunk, h, vectors[h]))
             old = known.get(doc.doc_id)
             if old is not None:
-                report.chunks_deleted += max(0, old[2] - len(rows))
+                tally["chunks_deleted"] += max(0, old[2] - len(rows))
+            report.chunks_reused += tally["chunks_reused"]
+            report.chunks_deleted += tally["chunks_deleted"]
             writes.append(
                 DocumentWrite(kind, doc.doc_id, content_hash, meta_hash, doc.metadata, rows)
             )
@@ -597,6 +687,18 @@ class RAGIndexer:
                 f"indexed documents ({share:.0%} > RAG_MAX_DELETE_SHARE="
                 f"{self.options.max_delete_share:.0%}); refusing to delete them"
             )
+
+
+def _check_not_all_failed(report: IndexReport) -> None:
+    """A scan in which every document failed indexed nothing: the run has failed."""
+    if not report.docs_seen or report.docs_failed < report.docs_seen:
+        return
+    first = report.failures[0]
+    raise DocumentsFailed(
+        f"every one of the {report.docs_seen} documents of cabinet {report.cabinet_id} "
+        f"failed, e.g. {first.kind} {first.doc_id!r}: {first.reason}; check the templates, "
+        "metadata and id_column of RAG_SOURCES_FILE (`rag-indexer sources check`)"
+    )
 
 
 def _record_usage(report: IndexReport, usage: EmbeddingUsage) -> None:

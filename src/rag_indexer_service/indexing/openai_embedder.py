@@ -8,10 +8,12 @@ Ollama, TEI.
   fail) and batched by count and by estimated tokens; the batches of one call run
   concurrently, at most `concurrency` requests in flight per process.
 - Every request first takes its share of the global rate limit (`ratelimit.py`).
-- 429, 5xx, timeouts and connection errors are retried inside the run, honouring
-  `Retry-After`, with jittered exponential backoff up to a cap. When the attempts run out, or
-  the server asks for a longer wait than we accept, the call raises `EmbeddingUnavailable`
-  (transient: the worker retries the whole run later, with its own longer backoff).
+- 429, 5xx, timeouts and connection errors are retried inside the run, with jittered
+  exponential backoff up to a cap. A `Retry-After` is the account's limit, not the request's:
+  it pauses the shared limiter, so every slot of every process waits until it has passed.
+  When the attempts run out, or the server asks for a longer wait than we accept, the call
+  raises `EmbeddingUnavailable` (transient: the worker retries the whole run later, with its
+  own longer backoff).
 - 400/401/403/404/413/422, an exhausted quota, and vectors of the wrong count or size raise
   `EmbeddingRejected`: permanent, with the server's reason, never retried.
 """
@@ -40,7 +42,7 @@ from rag_indexer_service.indexing.openai_wire import (
     server_message,
 )
 from rag_indexer_service.indexing.ratelimit import (
-    NoRateLimit,
+    LocalRateLimiter,
     RateLimiter,
     RateLimits,
     build_rate_limiter,
@@ -143,7 +145,7 @@ class OpenAIEmbedder:
         rng: random.Random | None = None,
     ) -> None:
         self.options = options
-        self._limiter: RateLimiter = limiter or NoRateLimit()
+        self._limiter: RateLimiter = limiter or LocalRateLimiter(RateLimits.unlimited())
         self._client_factory = client_factory
         self._client: httpx.AsyncClient | None = None
         self._slots = asyncio.Semaphore(options.concurrency)
@@ -222,7 +224,8 @@ class OpenAIEmbedder:
             attempt = 0
             while True:
                 attempt += 1
-                usage.throttled_s += await self._limiter.acquire(tokens)
+                waited_s = await self._limiter.acquire(tokens)  # not `+= await`: slots race
+                usage.throttled_s += waited_s
                 usage.requests += 1
                 try:
                     response = await self._send(client, body)
@@ -238,8 +241,11 @@ class OpenAIEmbedder:
                     delay,
                 )
                 usage.retries += 1
-                usage.throttled_s += delay
-                await asyncio.sleep(delay)
+                if retry.wait_s is not None:
+                    await self._limiter.pause(delay)  # the next acquire() waits, and counts it
+                else:
+                    usage.throttled_s += delay
+                    await asyncio.sleep(delay)
 
     async def _send(self, client: httpx.AsyncClient, body: dict[str, Any]) -> httpx.Response:
         try:

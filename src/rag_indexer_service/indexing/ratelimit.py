@@ -6,9 +6,13 @@ own stay within `tokens`; otherwise the caller sleeps until enough entries leave
 Unlike a token bucket, no window of `window_s` ever holds more than the limit, which is how
 providers count.
 
-`RedisRateLimiter` keeps the log in a Redis sorted set that one Lua script checks and appends
-to atomically, on Redis's clock, so all workers on all machines share one budget.
-`LocalRateLimiter` keeps it in memory when there is no Redis (one process, `rag-indexer up`).
+A limiter also holds a *cool-down*: when the provider answers 429 with `Retry-After`, its limit
+is the account's, not the request's, so `pause(s)` makes every later `acquire` (every slot of
+every process sharing the limiter) wait until `s` seconds have passed.
+
+`RedisRateLimiter` keeps the log and the cool-down in Redis, checked and appended to atomically
+by Lua scripts on Redis's clock, so all workers on all machines share one budget.
+`LocalRateLimiter` keeps them in memory when there is no Redis (one process, `rag-indexer up`).
 """
 
 from __future__ import annotations
@@ -33,7 +37,6 @@ from rag_indexer_service.errors import EmbeddingUnavailable
 
 __all__ = [
     "LocalRateLimiter",
-    "NoRateLimit",
     "RateLimiter",
     "RateLimits",
     "RedisRateLimiter",
@@ -58,6 +61,10 @@ class RateLimits:
 
         return cls(requests=scale(rpm), tokens=scale(tpm), window_s=window_s)
 
+    @classmethod
+    def unlimited(cls) -> RateLimits:
+        return cls(requests=None, tokens=None)
+
     @property
     def enabled(self) -> bool:
         return self.requests is not None or self.tokens is not None
@@ -69,18 +76,15 @@ class RateLimits:
 
 class RateLimiter(Protocol):
     async def acquire(self, tokens: int) -> float:
-        """Wait until one request of `tokens` estimated tokens fits; returns seconds waited."""
+        """Wait until one request of `tokens` estimated tokens fits and no cool-down runs;
+        returns seconds waited."""
+        ...
+
+    async def pause(self, seconds: float) -> None:
+        """Start (or extend) a cool-down: no `acquire` returns before `seconds` from now."""
         ...
 
     async def aclose(self) -> None: ...
-
-
-class NoRateLimit:
-    async def acquire(self, tokens: int) -> float:
-        return 0.0
-
-    async def aclose(self) -> None:
-        return None
 
 
 class LocalRateLimiter:
@@ -91,9 +95,14 @@ class LocalRateLimiter:
         self._clock = clock
         self._log: deque[tuple[float, int]] = deque()
         self._tokens_in_window = 0
+        self._paused_until = 0.0
 
     def try_admit(self, tokens: int, now: float) -> float:
         """0 after recording the request, else the seconds until it could fit."""
+        if now < self._paused_until:
+            return self._paused_until - now
+        if not self.limits.enabled:
+            return 0.0
         tokens = self.limits.clamp(tokens)
         window = self.limits.window_s
         while self._log and self._log[0][0] <= now - window:
@@ -124,20 +133,31 @@ class LocalRateLimiter:
             await asyncio.sleep(wait)
         return self._clock() - started
 
+    async def pause(self, seconds: float) -> None:
+        self._paused_until = max(self._paused_until, self._clock() + seconds)
+
     async def aclose(self) -> None:
         return None
 
 
-# KEYS[1]: the log (sorted set, score = admission time in ms, member = "<uuid>:<tokens>").
+# KEYS[1]: the log (sorted set, score = admission time in ms, member = "<uuid>:<tokens>");
+# KEYS[2]: the cool-down (Redis time in ms until which nobody is admitted).
 # ARGV: window_ms, max_requests (0: off), max_tokens (0: off), tokens, uuid.
 # Returns 0 when admitted (and logged), else the milliseconds to wait before trying again.
 _ACQUIRE_LUA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local paused_until = tonumber(redis.call('GET', KEYS[2]) or '0')
+if paused_until > now then
+  return paused_until - now
+end
 local window = tonumber(ARGV[1])
 local max_requests = tonumber(ARGV[2])
 local max_tokens = tonumber(ARGV[3])
 local tokens = tonumber(ARGV[4])
+if max_requests == 0 and max_tokens == 0 then
+  return 0
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 local log = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
 local count = #log / 2
@@ -169,25 +189,48 @@ redis.call('PEXPIRE', KEYS[1], window + 1000)
 return 0
 """
 
+# KEYS[1]: the cool-down; ARGV[1]: its length in ms. Only ever extends a running cool-down.
+_PAUSE_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ms = tonumber(ARGV[1])
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if now + ms > current then
+  redis.call('SET', KEYS[1], now + ms, 'PX', ms + 1000)
+end
+return 0
+"""
+
 
 class RedisRateLimiter:
-    """The sliding-window log in Redis, shared by every process using the same key."""
+    """The sliding-window log and the cool-down in Redis, shared by every process using the
+    same key."""
 
     def __init__(self, url: str, key: str, limits: RateLimits) -> None:
         self.limits = limits
         self.key = key
+        self.pause_key = f"{key}:cool-down"
         self._url = url
         self._client: aioredis.Redis | None = None
-        self._script: AsyncScript | None = None
+        self._scripts: tuple[AsyncScript, AsyncScript] | None = None
 
-    def _connect(self) -> AsyncScript:
+    def _connect(self) -> tuple[AsyncScript, AsyncScript]:
         # Built on first use, on the event loop that uses it.
-        if self._client is None or self._script is None:
+        if self._client is None or self._scripts is None:
             self._client = aioredis.Redis.from_url(
                 self._url, socket_timeout=10, socket_connect_timeout=10
             )
-            self._script = self._client.register_script(_ACQUIRE_LUA)
-        return self._script
+            self._scripts = (
+                self._client.register_script(_ACQUIRE_LUA),
+                self._client.register_script(_PAUSE_LUA),
+            )
+        return self._scripts
+
+    @staticmethod
+    def _unavailable(exc: RedisError) -> EmbeddingUnavailable:
+        return EmbeddingUnavailable(
+            f"the embedding rate limiter cannot reach Redis: {type(exc).__name__}: {exc}"
+        )
 
     async def try_admit(self, tokens: int) -> float:
         """0 after recording the request, else the seconds until it could fit."""
@@ -198,13 +241,19 @@ class RedisRateLimiter:
             self.limits.clamp(tokens),
             uuid.uuid4().hex,
         ]
+        admit, _ = self._connect()
         try:
-            wait_ms = int(await self._connect()(keys=[self.key], args=args))
+            wait_ms = int(await admit(keys=[self.key, self.pause_key], args=args))
         except RedisError as exc:
-            raise EmbeddingUnavailable(
-                f"the embedding rate limiter cannot reach Redis: {type(exc).__name__}: {exc}"
-            ) from exc
+            raise self._unavailable(exc) from exc
         return max(0, wait_ms) / 1000
+
+    async def pause(self, seconds: float) -> None:
+        _, pause = self._connect()
+        try:
+            await pause(keys=[self.pause_key], args=[max(1, math.ceil(seconds * 1000))])
+        except RedisError as exc:
+            raise self._unavailable(exc) from exc
 
     async def acquire(self, tokens: int) -> float:
         started = time.monotonic()
@@ -216,17 +265,16 @@ class RedisRateLimiter:
     async def aclose(self) -> None:
         if self._client is not None:
             await self._client.aclose()
-            self._client = self._script = None
+            self._client = self._scripts = None
 
 
 def build_rate_limiter(settings: Settings, *, scope: str) -> RateLimiter:
     """The limiter `settings` ask for. `scope` names what the budget belongs to (one API
-    account and model); processes with the same scope share it."""
+    account and model); processes with the same scope share it, and its cool-down, through
+    Redis whenever there is one, even without RPM/TPM limits."""
     limits = RateLimits.per_minute(
         settings.embedding_rpm, settings.embedding_tpm, window_s=settings.embedding_rate_window_s
     )
-    if not limits.enabled:
-        return NoRateLimit()
     if settings.broker_url is None:
         return LocalRateLimiter(limits)
     digest = hashlib.blake2b(scope.encode("utf-8"), digest_size=8).hexdigest()

@@ -49,3 +49,48 @@ class IndexReport:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def log_fields(self) -> dict[str, Any]:
+        """The report for a structured log line: every counter, no failure list."""
+        fields = self.to_dict()
+        fields["failures"] = len(self.failures)
+        return fields
+
+    def summary(self) -> str:
+        """`281 seen, 281 added, 281 chunks embedded in 1.38 s`: what happened, zeros left out."""
+        if self.scan_skipped:
+            return (
+                f"unchanged since the last run (same source fingerprint): "
+                f"{self.docs_unchanged} documents, nothing read, {self.duration_s:.2f} s"
+            )
+        parts = [f"{self.docs_seen} seen"]
+        for name, label in _SUMMARY_LABELS:
+            value = getattr(self, name)
+            if value:
+                parts.append(f"{value} {label}")
+        if self.rebuild:
+            parts.append("index rebuilt for a new embedder")
+        if self.mode == "delta":
+            parts.append("delta read")
+        elif self.full_reason not in (None, "no delta queries"):
+            parts.append(f"full read ({self.full_reason})")
+        return ", ".join(parts) + f" in {self.duration_s:.2f} s"
+
+
+_SUMMARY_LABELS = (
+    ("docs_added", "added"),
+    ("docs_updated", "updated"),
+    ("docs_metadata_only", "metadata-only"),
+    ("docs_unchanged", "unchanged"),
+    ("docs_deleted", "deleted"),
+    ("docs_failed", "failed"),
+    ("chunks_embedded", "chunks embedded"),
+    ("chunks_reused", "chunks reused"),
+    ("chunks_deleted", "chunks deleted"),
+    ("embedding_requests", "embedding requests"),
+    ("embedding_tokens", "tokens"),
+    ("embedding_retries", "embedding retries"),
+    ("embedding_throttled_ms", "ms throttled"),
+    ("embedding_cache_hits", "cache hits"),
+    ("embedding_truncated", "inputs truncated"),
+)

@@ -26,10 +26,10 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import math
 import re
 import string
 import tomllib
-import uuid
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +47,7 @@ from rag_indexer_service.errors import (
     SourceQueryError,
     SourceUnavailable,
 )
+from rag_indexer_service.indexing.storable import shown, storable, unstorable_id
 
 __all__ = [
     "BulkFingerprints",
@@ -62,6 +63,7 @@ __all__ = [
 ]
 
 JsonValue = str | int | float | bool | None
+MAX_METADATA_CHARS = 32 * 1024
 _CABINET_PARAM = re.compile(r"(?<![:\w]):cabinet_id\b")
 _ID_FETCH_ROWS = 20_000
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -95,6 +97,10 @@ class CabinetSource(Protocol):
         ...
 
     def iter_documents(self, cabinet_id: int) -> AsyncGenerator[SourceDocument, None]: ...
+
+    async def check(self) -> None:
+        """Raise a one-line `ConfigError` if the configuration cannot work (at start)."""
+        ...
 
 
 @runtime_checkable
@@ -151,14 +157,24 @@ class DocumentKind:
     ids_query: str | None = None
 
     def render(self, row: Mapping[Any, Any]) -> SourceDocument:
+        """The row as a document, storable by Postgres (see `storable`), or why it cannot be."""
         doc_id = _id_text(row[self.id_column])
+        problem = unstorable_id(doc_id)
+        if problem is not None:
+            return SourceDocument(self.name, shown(doc_id), "", {}, error=problem)
         try:
             # NULL renders as an empty string; str.format_map is C-fast.
             values = {key: "" if value is None else value for key, value in row.items()}
-            body = self.template.format_map(values).strip()
+            body = storable(self.template.format_map(values)).strip()
             if not body:
                 raise RenderError("rendered text is empty")
             meta = {name: _json_value(row[name]) for name in self.metadata}
+            meta_chars = sum(len(v) for v in meta.values() if isinstance(v, str))
+            if meta_chars > MAX_METADATA_CHARS:
+                raise RenderError(
+                    f"metadata values hold {meta_chars} characters, more than "
+                    f"{MAX_METADATA_CHARS} (they are copied into every chunk)"
+                )
         except (KeyError, IndexError, ValueError, TypeError, AttributeError) as exc:
             reason = f"{type(exc).__name__}: {exc}"
             return SourceDocument(self.name, doc_id, "", {}, error=reason)
@@ -181,16 +197,38 @@ def _id_text(value: Any) -> str:
     return str(value)
 
 
+_MAX_CABINET_ID = 2**63 - 1
+
+
+def _cabinet_id(value: Any) -> int:
+    """A listed cabinet id, or a `SourceQueryError`: a query listing other ids is broken."""
+    number: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and value.strip().isdigit():
+        number = int(value)
+    elif isinstance(value, float | decimal.Decimal) and math.isfinite(value):
+        number = int(value) if value == int(value) else None
+    if number is None or not 0 < number <= _MAX_CABINET_ID:
+        raise SourceQueryError(
+            f"cabinets.query returned cabinet_id {shown(repr(value), 60)}, which is not a "
+            "positive 64-bit integer; check the query in RAG_SOURCES_FILE"
+        )
+    return number
+
+
 def _json_value(value: Any) -> JsonValue:
-    if value is None or isinstance(value, str | int | float | bool):
+    """A metadata value jsonb can hold: no NUL, no surrogates, no NaN or infinities."""
+    if value is None or isinstance(value, bool | int):
         return value
-    if isinstance(value, decimal.Decimal):
-        return float(value)
+    if isinstance(value, str):
+        return storable(value)
+    if isinstance(value, float | decimal.Decimal):
+        number = float(value)
+        return number if math.isfinite(number) else str(value)
     if isinstance(value, dt.date | dt.datetime | dt.time):
         return value.isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    return str(value)
+    return storable(str(value))
 
 
 def _template_fields(template: str) -> frozenset[str]:
@@ -333,9 +371,16 @@ class SqlSource:
         except (SQLAlchemyError, OSError) as exc:
             raise self._fail(exc, what) from exc
 
+    async def check(self) -> None:
+        """Every column the templates, `metadata` and `id_column` name is one the queries
+        return (each query described with `LIMIT 0`; see `source_check`)."""
+        from rag_indexer_service.indexing.source_check import check_source_columns
+
+        await check_source_columns(self._engine, self._spec)
+
     async def iter_cabinet_ids(self) -> AsyncGenerator[int, None]:
         async for row in self._stream(self._spec.cabinets_query, {}, "listing cabinets"):
-            yield int(row["cabinet_id"])
+            yield _cabinet_id(row["cabinet_id"])
 
     async def cabinet_exists(self, cabinet_id: int) -> bool:
         sql = f"SELECT 1 FROM ({self._spec.cabinets_query}) AS c WHERE c.cabinet_id = :cabinet_id"

@@ -14,16 +14,23 @@ import os
 import socket
 
 from dramatiq.middleware import TimeLimitExceeded
+from sqlalchemy.exc import DBAPIError
 
-from rag_indexer_service.db.engine import is_connection_error, short_error
+from rag_indexer_service.db.engine import is_connection_error, is_data_error, short_error
 from rag_indexer_service.errors import (
+    BrokerUnavailable,
     CabinetBusy,
     DatabaseUnavailable,
+    EmbeddingRejected,
+    EmbeddingUnavailable,
     PermanentError,
     RagIndexerError,
+    SourceQueryError,
+    SourceUnavailable,
 )
 from rag_indexer_service.indexing.indexer import ProgressCallback
 from rag_indexer_service.indexing.report import IndexReport
+from rag_indexer_service.indexing.storable import storable
 from rag_indexer_service.jobs.broker import QUEUE_MANUAL
 from rag_indexer_service.runs import Ledger, Run
 from rag_indexer_service.runtime import Runtime
@@ -34,16 +41,54 @@ log = logging.getLogger(__name__)
 
 
 def should_retry(retries_so_far: int, exc: BaseException, max_retries: int) -> bool:
-    """Retry anything but a permanent error, up to `max_retries` times."""
-    return not isinstance(exc, PermanentError) and retries_so_far < max_retries
+    """Retry anything but a permanent error or a value Postgres refused, up to
+    `max_retries` times."""
+    permanent = isinstance(exc, PermanentError) or is_data_error(exc)
+    return not permanent and retries_so_far < max_retries
 
 
-def describe_error(exc: BaseException, *, time_limit_s: float) -> str:
-    """The run's `error` text in the ledger."""
+# The setting to check, by error branch (most specific first).
+_HINTS: tuple[tuple[type[RagIndexerError], str], ...] = (
+    (SourceUnavailable, "check RAG_SOURCE_DATABASE_URL (or RAG_DATABASE_URL)"),
+    (SourceQueryError, "check the queries of RAG_SOURCES_FILE"),
+    (DatabaseUnavailable, "check RAG_DATABASE_URL"),
+    (EmbeddingUnavailable, "check RAG_OPENAI_BASE_URL and the provider's status"),
+    (EmbeddingRejected, "check RAG_OPENAI_API_KEY, RAG_OPENAI_MODEL and RAG_OPENAI_DIMENSIONS"),
+    (BrokerUnavailable, "check RAG_BROKER_URL"),
+)
+_MAX_ERROR_CHARS = 600
+
+
+def _one_line(text: str) -> str:
+    text = storable(text).split("[SQL:", 1)[0].strip()
+    line = " ".join(text.split()) or "(no message)"
+    return line if len(line) <= _MAX_ERROR_CHARS else line[: _MAX_ERROR_CHARS - 1] + "…"
+
+
+def describe_error(exc: BaseException, *, cabinet_id: int, time_limit_s: float) -> str:
+    """The run's `error` in the ledger and over HTTP: one sentence saying what failed, for
+    which cabinet, and which setting to check. Driver text, SQL and parameters stay in the
+    log (the callers log `exc` itself)."""
+    where = f"cabinet {cabinet_id}"
     if isinstance(exc, TimeLimitExceeded):
-        return f"time limit exceeded: the attempt ran longer than {time_limit_s:g} s"
-    text = str(exc).strip() or "(no message)"
-    return f"{type(exc).__name__}: {text}"
+        return (
+            f"{where}: the attempt ran longer than {time_limit_s:g} s "
+            "(RAG_RUN_TIME_LIMIT_S) and was interrupted"
+        )
+    if isinstance(exc, RagIndexerError):
+        text = _one_line(str(exc))
+        hint = next((h for cls, h in _HINTS if isinstance(exc, cls)), None)
+        if hint is not None and hint.split()[-1] not in text:
+            text = f"{text}; {hint}"
+        return text if where in text else f"{where}: {text}"
+    if is_connection_error(exc):
+        return f"{where}: the service database became unreachable; check RAG_DATABASE_URL"
+    if is_data_error(exc):
+        return f"{where}: Postgres refused a value while writing the index; see the worker log"
+    if isinstance(exc, DBAPIError):
+        refused = _one_line(short_error(exc))
+        return f"{where}: the service database refused a statement: {refused}; see the worker log"
+    return f"{where}: unexpected {type(exc).__name__} while indexing; see the worker log"
 
 
 async def execute_claimed_run(
@@ -130,7 +175,11 @@ async def run_inline(
                 force=force,
             )
         except BaseException as exc:
-            error = describe_error(exc, time_limit_s=rt.settings.run_time_limit_s)
+            if not isinstance(exc, RagIndexerError):
+                log.error("run %s of cabinet %s failed", claimed.id, cabinet_id, exc_info=exc)
+            error = describe_error(
+                exc, cabinet_id=cabinet_id, time_limit_s=rt.settings.run_time_limit_s
+            )
             await ledger.fail(claimed.id, error, retrying=False, worker_id=worker_id)
             raise
         if follow_up is None:

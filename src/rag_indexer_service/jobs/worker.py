@@ -69,6 +69,10 @@ class WorkerContext:
         self._runtime: Runtime | None = None
         self._closer: AbstractAsyncContextManager[Runtime] | None = None
         self._lock: asyncio.Lock | None = None
+        # run id -> attempt this process claimed, while its message is processed
+        self.claims: dict[int, int] = {}
+        # run id -> (worker id, attempt) of an ended attempt a retry message may take over
+        self.ended: dict[int, tuple[str, int]] = {}
 
     async def runtime(self) -> Runtime:
         if self._runtime is None:
@@ -102,18 +106,27 @@ class WorkerContext:
             raise
         ledger = Ledger(rt.db.engine)
         run = await ledger.start_attempt(
-            run_id, worker_id=self.worker_id, stale_after_s=self.options.dispatch.stale_run_after_s
+            run_id,
+            worker_id=self.worker_id,
+            stale_after_s=self.options.dispatch.stale_run_after_s,
+            ended=self.ended.pop(run_id, None),
         )
         if run is None:
             log.info("run %s is finished or owned by a live worker; dropping message", run_id)
             return
+        self.claims[run_id] = run.attempt
         _, follow_up = await execute_claimed_run(rt, ledger, run, worker_id=self.worker_id)
         await (await self.dispatcher()).send_follow_up(follow_up)
 
     async def record_failure(self, run_id: int, exc: BaseException, retrying: bool) -> None:
         rt = await self.runtime()
         ledger = Ledger(rt.db.engine)
-        error = describe_error(exc, time_limit_s=self.options.run_time_limit_s)
+        run = await ledger.get(run_id)
+        if run is None:
+            return
+        error = describe_error(
+            exc, cabinet_id=run.cabinet_id, time_limit_s=self.options.run_time_limit_s
+        )
         follow_up = await ledger.fail(run_id, error, retrying=retrying, worker_id=self.worker_id)
         await (await self.dispatcher()).send_follow_up(follow_up)
 
@@ -123,11 +136,25 @@ class WorkerContext:
         await Ledger(rt.db.engine).fail(run_id, reason, retrying=False)
 
 
+_ENDED_ATTEMPT = "rag_ended_attempt"
+
+
 class RunBookkeeping(Middleware):
-    """Records failed attempts and expired messages in the ledger (success is the actor's)."""
+    """Records failed attempts and expired messages in the ledger (success is the actor's).
+
+    A failed attempt's message carries `(worker id, attempt)` into its Dramatiq retry (this
+    hook runs before `Retries` re-enqueues it), so the retry can take the run over even when
+    the failure could not be recorded (database restarting). Resources are closed only after
+    the in-flight runs have finished.
+    """
 
     def __init__(self, context: WorkerContext) -> None:
         self.context = context
+
+    def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
+        ended = message.options.get(_ENDED_ATTEMPT)
+        if message.actor_name in (ACTOR_MANUAL, ACTOR_SCHEDULED) and ended is not None:
+            self.context.ended[int(message.args[0])] = (str(ended[0]), int(ended[1]))
 
     def after_process_message(
         self,
@@ -137,13 +164,25 @@ class RunBookkeeping(Middleware):
         result: Any = None,
         exception: BaseException | None = None,
     ) -> None:
-        if exception is None or message.actor_name not in (ACTOR_MANUAL, ACTOR_SCHEDULED):
+        if message.actor_name not in (ACTOR_MANUAL, ACTOR_SCHEDULED):
             return
         run_id = int(message.args[0])
+        attempt = self.context.claims.pop(run_id, None)
+        if exception is None:
+            return
+        if attempt is not None:
+            message.options[_ENDED_ATTEMPT] = [self.context.worker_id, attempt]
         retries = int(message.options.get("retries", 0))
         retrying = should_retry(retries, exception, self.context.options.dispatch.max_retries)
         level = logging.INFO if retrying else logging.ERROR
-        log.log(level, "run %s attempt failed (%s); retrying=%s", run_id, exception, retrying)
+        log.log(
+            level,
+            "run %s attempt failed (%s); retrying=%s",
+            run_id,
+            exception,
+            retrying,
+            exc_info=None if isinstance(exception, RagIndexerError) else exception,
+        )
         try:
             async_to_sync(self.context.record_failure)(run_id, exception, retrying)
         except Exception:
@@ -156,7 +195,9 @@ class RunBookkeeping(Middleware):
             except Exception:
                 log.exception("could not record expired message %s", message.message_id)
 
-    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: Any) -> None:
+    def after_worker_shutdown(self, broker: dramatiq.Broker, worker: Any) -> None:
+        # After the worker threads have finished their runs; before AsyncIO (which comes
+        # earlier in the middleware list, so later here) stops the event loop.
         try:
             async_to_sync(self.context.close)()
         except Exception:

@@ -131,8 +131,12 @@ class Ledger:
             created = list(
                 await conn.scalars(
                     text(
+                        # Cabinets with an active run are left out before the INSERT: each
+                        # row it is given takes a run id, even one ON CONFLICT then drops.
                         "INSERT INTO rag_runs (cabinet_id, trigger, queue) "
                         "SELECT DISTINCT c, :t, :q FROM unnest(CAST(:ids AS bigint[])) AS u(c) "
+                        "WHERE NOT EXISTS (SELECT 1 FROM rag_runs a WHERE a.cabinet_id = u.c "
+                        f"AND a.status IN {_ACTIVE_SQL}) "
                         f"ON CONFLICT (cabinet_id) WHERE status IN {_ACTIVE_SQL} DO NOTHING "
                         "RETURNING id"
                     ),
@@ -153,9 +157,20 @@ class Ledger:
             )
 
     async def start_attempt(
-        self, run_id: int, *, worker_id: str, stale_after_s: float
+        self,
+        run_id: int,
+        *,
+        worker_id: str,
+        stale_after_s: float,
+        ended: tuple[str, int] | None = None,
     ) -> Run | None:
-        """Claim the run for this worker, or None if it is finished or live elsewhere."""
+        """Claim the run for this worker, or None if it is finished or live elsewhere.
+
+        `ended = (worker_id, attempt)` names an attempt known to be over (the one this retry
+        follows) whose failure could not be recorded: still `running` under it, the run is
+        taken over at once instead of after `stale_after_s`.
+        """
+        owner, attempt = ended or ("", -1)
         async with self._engine.begin() as conn:
             return await self._one(
                 conn,
@@ -163,8 +178,15 @@ class Ledger:
                 "worker_id = :w, started_at = COALESCE(started_at, now()), "
                 "heartbeat_at = now(), progress_done = 0, updated_at = now() "
                 "WHERE id = :id AND (status IN ('queued', 'retrying') OR (status = 'running' "
-                "AND heartbeat_at < now() - make_interval(secs => :stale))) RETURNING *",
-                {"id": run_id, "w": worker_id, "stale": stale_after_s},
+                "AND (heartbeat_at < now() - make_interval(secs => :stale) "
+                "OR (worker_id = :owner AND attempt = :attempt)))) RETURNING *",
+                {
+                    "id": run_id,
+                    "w": worker_id,
+                    "stale": stale_after_s,
+                    "owner": owner,
+                    "attempt": attempt,
+                },
             )
 
     async def heartbeat(self, run_id: int, *, worker_id: str, done: int, total: int | None) -> bool:

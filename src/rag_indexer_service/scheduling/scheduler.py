@@ -26,8 +26,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rag_indexer_service.config import Settings
 from rag_indexer_service.cron import crontab_trigger, next_fire_times, previous_fire_time
+from rag_indexer_service.db.engine import is_connection_error
 from rag_indexer_service.db.locks import try_advisory_lock
-from rag_indexer_service.errors import PermanentError
+from rag_indexer_service.errors import RagIndexerError, TransientError
 from rag_indexer_service.jobs.dispatch import Dispatcher, RedriveReport
 from rag_indexer_service.runtime import Runtime
 from rag_indexer_service.scheduling.fanout import FanOut
@@ -179,12 +180,18 @@ class Scheduler:
     async def _record_failure(
         self, tick_at: dt.datetime, report: FanOutReport, exc: BaseException
     ) -> None:
-        permanent = isinstance(exc, PermanentError)
-        report.error = (
-            "cancelled"
-            if isinstance(exc, asyncio.CancelledError)
-            else f"{type(exc).__name__}: {exc}"
+        # Only the outside world failing is worth a resumed tick; anything else (a broken
+        # sources file, a bug) would fail the same way on every reaper pass.
+        transient = isinstance(exc, TransientError | asyncio.CancelledError) or (
+            not isinstance(exc, RagIndexerError) and is_connection_error(exc)
         )
+        permanent = not transient
+        if isinstance(exc, asyncio.CancelledError):
+            report.error = "cancelled"
+        elif isinstance(exc, RagIndexerError):
+            report.error = str(exc)
+        else:
+            report.error = f"{type(exc).__name__}: {exc}"
         log.error(
             "tick %s: fan-out failed after %s cabinets: %s (%s)",
             tick_at.isoformat(),

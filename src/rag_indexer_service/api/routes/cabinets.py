@@ -64,7 +64,7 @@ async def get_cabinet(cabinet_id: CabinetId, runtime: RuntimeDep, ledger: Ledger
         "Results come from this cabinet's index only. 409 `embedder_mismatch`: the index was "
         "built by another embedder than this service's (its next run rebuilds it)."
     ),
-    responses=error_responses(404, 409, 422, 502),
+    responses=error_responses(404, 409, 413, 422, 502),
 )
 async def search_cabinet(
     cabinet_id: CabinetId, body: SearchRequest, runtime: RuntimeDep
