@@ -423,18 +423,8 @@ class RAGIndexer:
             await write()
             if writing is not None:
                 await writing
-        except asyncio.CancelledError:
-            if writing is not None and not writing.done():
-                writing.cancel()
-                with contextlib.suppress(BaseException):
-                    await writing
-            raise
-        except BaseException:
-            # A batch being written is complete and consistent: let it commit (the next
-            # attempt then finds it unchanged), whatever failed after it.
-            if writing is not None and not writing.done():
-                with contextlib.suppress(Exception):
-                    await writing
+        except BaseException as exc:
+            await _settle(writing, cancel=isinstance(exc, asyncio.CancelledError))
             raise
         return seen
 
@@ -699,6 +689,17 @@ def _check_not_all_failed(report: IndexReport) -> None:
         f"failed, e.g. {first.kind} {first.doc_id!r}: {first.reason}; check the templates, "
         "metadata and id_column of RAG_SOURCES_FILE (`rag-indexer sources check`)"
     )
+
+
+async def _settle(writing: asyncio.Task[None] | None, *, cancel: bool) -> None:
+    """After a failed scan: a batch being written is complete and consistent, so let it commit
+    (the next attempt then finds it unchanged), unless the run itself is being cancelled."""
+    if writing is None or writing.done():
+        return
+    if cancel:
+        writing.cancel()
+    with contextlib.suppress(BaseException if cancel else Exception):
+        await writing
 
 
 def _record_usage(report: IndexReport, usage: EmbeddingUsage) -> None:
