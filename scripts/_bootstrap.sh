@@ -9,16 +9,37 @@ ensure_venv() {
         exit 1
     fi
     if [ ! -x .venv/bin/python ]; then
+        echo "== creating .venv"
         "$PYTHON" -m venv .venv
     fi
     # Reinstall only when the project's dependencies changed.
     local stamp=.venv/.installed-$(sha1sum pyproject.toml | cut -c1-12)
     if [ ! -f "$stamp" ]; then
+        echo "== installing rag-indexer-service and its dependencies into .venv (about a minute the first time)"
         .venv/bin/python -m pip install -q --upgrade pip
         .venv/bin/python -m pip install -q -e ".[dev,bench]"
         rm -f .venv/.installed-*
         touch "$stamp"
+        echo "== installed"
     fi
+}
+
+apt_install() {
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+    else
+        sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+    fi
+}
+
+# The console's browser tests drive Debian's Chromium through its chromedriver; DejaVu fonts
+# render Cyrillic in the headless browser.
+ensure_browser() {
+    if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] && [ -d /usr/share/fonts/truetype/dejavu ]; then
+        return 0
+    fi
+    echo "== installing chromium, chromium-driver and fonts-dejavu-core (browser tests)"
+    apt_install chromium chromium-driver fonts-dejavu-core
 }
 
 redis_listening() {
@@ -38,11 +59,7 @@ ensure_redis() {
     redis_listening "$url" && return 0
     if ! command -v redis-server >/dev/null; then
         echo "== installing redis-server"
-        if [ "$(id -u)" = 0 ]; then
-            apt-get update -qq && apt-get install -y -qq redis-server >/dev/null
-        else
-            sudo apt-get update -qq && sudo apt-get install -y -qq redis-server >/dev/null
-        fi
+        apt_install redis-server
     fi
     echo "== starting redis-server on 127.0.0.1:6379"
     redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \

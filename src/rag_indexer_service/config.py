@@ -201,6 +201,21 @@ class Settings(BaseSettings):
     embed_batch_size: Annotated[int, Field(ge=1, le=10_000)] = Field(
         default=256, description="Texts per embedding call."
     )
+    search_ann_min_chunks: Annotated[int, Field(ge=1)] = Field(
+        default=10_000,
+        description="Cabinets with at least this many chunks get an ANN (IVFFlat) index, built "
+        "concurrently at the end of a run; smaller ones are searched exactly.",
+    )
+    search_probes_factor: Annotated[float, Field(gt=0.0, le=1000.0)] = Field(
+        default=3.0,
+        description="A search reads this times the square root of an ANN index's lists "
+        "(ivfflat.probes): recall against speed.",
+    )
+    search_keyword_candidates: Annotated[int, Field(ge=50, le=100_000)] = Field(
+        default=300,
+        description="At most this many keyword matches are ranked per search (bounds the cost "
+        "of words found in most of a big cabinet).",
+    )
     max_delete_share: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
         default=0.5,
         description="Most a run may delete of a cabinet's documents (mass-delete guard).",
@@ -241,6 +256,11 @@ class Settings(BaseSettings):
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Log level of every process."
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="`text`: one readable line per event; `json`: one JSON object per line "
+        "(same facts as fields, for log shippers).",
     )
     schedule_cron: str = Field(
         default="0 */6 * * *", description="When the scheduler fans out (crontab, 5 fields)."

@@ -17,6 +17,7 @@ from rag_indexer_service.indexing.embedders import build_embedder, close_embedde
 from rag_indexer_service.indexing.indexer import IndexOptions, RAGIndexer
 from rag_indexer_service.indexing.sources import CabinetSource, build_source
 from rag_indexer_service.indexing.store import IndexStore, build_store
+from rag_indexer_service.indexing.store.search import SearchOptions
 
 __all__ = ["Runtime", "open_runtime"]
 
@@ -37,7 +38,14 @@ async def open_runtime(settings: Settings, *, pool_size: int = 5) -> AsyncIterat
     try:
         source = build_source(settings, db.source_engine)
         await source.check()
-        store = build_store(db.engine)
+        store = build_store(
+            db.engine,
+            search=SearchOptions(
+                ann_min_chunks=settings.search_ann_min_chunks,
+                probes_factor=settings.search_probes_factor,
+                keyword_candidates=settings.search_keyword_candidates,
+            ),
+        )
         indexer = RAGIndexer(
             source=source,
             store=store,

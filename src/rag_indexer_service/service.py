@@ -23,9 +23,15 @@ async def trigger_listed_cabinet(
 
 
 async def search_indexed_cabinet(
-    *, store: IndexStore, indexer: RAGIndexer, cabinet_id: int, query: str, k: int
+    *,
+    store: IndexStore,
+    indexer: RAGIndexer,
+    cabinet_id: int,
+    query: str,
+    k: int,
+    min_similarity: float | None = None,
 ) -> list[SearchHit]:
     """Hybrid search in a cabinet's index; `CabinetNotIndexed` if it has none yet."""
     if await store.cabinet_state(cabinet_id) is None:
         raise CabinetNotIndexed(cabinet_id)
-    return await indexer.search(cabinet_id, query, k=k)
+    return await indexer.search(cabinet_id, query, k=k, min_similarity=min_similarity)

@@ -113,6 +113,8 @@ async def test_search_of_a_cabinet_without_index_is_404(
         ({"query": "я" * 1001}, "body field query: String should have at most 1000 characters"),
         ({"query": "x", "k": 0}, "body field k: Input should be greater than or equal to 1"),
         ({"query": "x", "k": 51}, "body field k: Input should be less than or equal to 50"),
+        ({"query": "x", "min_similarity": 1.5}, "body field min_similarity: Input should be"),
+        ({"query": "x", "min_similarity": False}, "body field min_similarity: Input should be"),
         ({"k": 5}, "body field query: Field required"),
         ({"query": "x", "extra": 1}, "body field extra: Extra inputs are not permitted"),
         (None, "a JSON request body is required"),

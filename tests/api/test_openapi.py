@@ -37,6 +37,7 @@ def test_every_endpoint_of_the_issue_is_there(spec: dict[str, Any]) -> None:
         ("POST", "/api/v1/rag/index"),
         ("GET", "/api/v1/rag/runs/{run_id}"),
         ("GET", "/api/v1/rag/runs"),
+        ("GET", "/api/v1/rag/cabinets"),
         ("GET", "/api/v1/rag/cabinets/{cabinet_id}"),
         ("POST", "/api/v1/rag/cabinets/{cabinet_id}/search"),
         ("GET", "/api/v1/rag/scheduler"),

@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from rag_indexer_service import __version__
 from rag_indexer_service.api.auth import API_KEY_HEADER, build_auth
 from rag_indexer_service.api.context import ApiContext
+from rag_indexer_service.api.docs import install_docs
 from rag_indexer_service.api.errors import install_error_handlers
 from rag_indexer_service.api.guard import BodyLimits, RequestGuard
 from rag_indexer_service.api.metrics import ApiMetrics
@@ -25,16 +26,17 @@ from rag_indexer_service.api.routes import ROUTERS
 from rag_indexer_service.config import Settings, load_settings
 from rag_indexer_service.jobs.broker import build_broker
 from rag_indexer_service.jobs.dispatch import Dispatcher, DispatchOptions
+from rag_indexer_service.logs import configure_logging
 from rag_indexer_service.runs import Ledger
 from rag_indexer_service.runs.reader import RunReader
 from rag_indexer_service.runtime import open_runtime
+from rag_indexer_service.ui import install_console
 
 __all__ = ["API_POOL_SIZE", "check_api_settings", "create_app", "create_app_from_env"]
 
 log = logging.getLogger(__name__)
 
 API_POOL_SIZE = 10
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 _DESCRIPTION = f"""
 Keeps per-cabinet RAG indexes in sync with their source data: ask for index runs, follow
@@ -45,6 +47,8 @@ or `Authorization: Bearer <key>`. `/healthz`, `/readyz` and `/metrics` are open.
 
 **Errors.** Every error has the body `{{"error": {{"code": "...", "message": "..."}}}}`.
 `503` answers (database, broker or source unreachable) carry `Retry-After`.
+
+**Console.** The same process serves an operator console at `/ui` (log in with an API key).
 """
 
 _TAGS = [
@@ -109,7 +113,10 @@ def create_app(settings: Settings, *, broker: dramatiq.Broker | None = None) -> 
         description=_DESCRIPTION,
         openapi_tags=_TAGS,
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    install_docs(app)
     app.state.auth = auth
     app.state.context = None
     install_error_handlers(app)
@@ -120,6 +127,7 @@ def create_app(settings: Settings, *, broker: dramatiq.Broker | None = None) -> 
     app.add_middleware(RequestObserver, metrics=metrics)  # outermost: observes refusals too
     for router in ROUTERS:
         app.include_router(router)
+    install_console(app, auth)
     return app
 
 
@@ -128,6 +136,6 @@ def create_app_from_env() -> FastAPI:
     settings = load_settings()
     package_logger = logging.getLogger("rag_indexer_service")
     if not package_logger.handlers and not logging.getLogger().handlers:
-        logging.basicConfig(level=settings.log_level, format=LOG_FORMAT)
+        configure_logging(settings.log_level, settings.log_format)
     package_logger.setLevel(settings.log_level)
     return create_app(settings)

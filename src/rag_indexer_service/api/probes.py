@@ -14,11 +14,12 @@ import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
-from dramatiq.common import dq_name, xq_name
+from dramatiq.common import dq_name
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rag_indexer_service.jobs.broker import QUEUE_MANUAL, QUEUE_SCHEDULED
+from rag_indexer_service.jobs.redis_fast_path import queue_counts
 
 __all__ = ["PROBE_TIMEOUT_S", "QUEUES", "BrokerProbe", "QueueDepth", "ping_database"]
 
@@ -71,17 +72,9 @@ class BrokerProbe:
     def queue_depths(self, queues: Sequence[str] = QUEUES) -> list[QueueDepth]:
         broker = self.broker
         if isinstance(broker, RedisBroker) and self._client is not None:
-            ns = broker.namespace
-            pipe = self._client.pipeline(transaction=False)
-            for queue in queues:
-                pipe.llen(f"{ns}:{queue}")
-                pipe.hlen(f"{ns}:{queue}.msgs")
-                pipe.hlen(f"{ns}:{dq_name(queue)}.msgs")
-                pipe.zcard(f"{ns}:{xq_name(queue)}")
-            values = [int(v) for v in pipe.execute()]
+            counts = queue_counts(self._client, broker.namespace, queues)
             depths = []
-            for i, queue in enumerate(queues):
-                ready, held, delayed, dead = values[4 * i : 4 * i + 4]
+            for queue, (ready, held, delayed, dead) in zip(queues, counts, strict=True):
                 depths.append(QueueDepth(queue, ready, max(held - ready, 0), delayed, dead))
             return depths
         if isinstance(broker, StubBroker):

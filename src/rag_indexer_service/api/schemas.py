@@ -12,6 +12,8 @@ from rag_indexer_service.runs import RunStatus, Trigger
 __all__ = [
     "BulkTriggerResponse",
     "CabinetOut",
+    "CabinetPage",
+    "CabinetSummary",
     "HealthOut",
     "Progress",
     "ReadyOut",
@@ -241,7 +243,9 @@ class CabinetOut(BaseModel):
 class SearchRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"query": "кроссовки для бега", "k": 5}]},
+        json_schema_extra={
+            "examples": [{"query": "кроссовки для бега", "k": 5, "min_similarity": 0.2}]
+        },
     )
 
     query: str = Field(
@@ -251,6 +255,16 @@ class SearchRequest(BaseModel):
         description="What to look for (1..1000 characters, not only spaces).",
     )
     k: int = Field(default=5, ge=1, le=MAX_K, description="How many results (1..50).")
+    min_similarity: float | None = Field(
+        default=None,
+        strict=True,  # a number, not `false` or "0.3"
+        ge=-1.0,
+        le=1.0,
+        description=(
+            "Drop hits the keyword side did not find whose cosine similarity to the query is "
+            "below this; an empty result then means nothing relevant. Unset: keep all."
+        ),
+    )
 
     @field_validator("query")
     @classmethod
@@ -266,11 +280,23 @@ class SearchHitOut(BaseModel):
     kind: str = Field(description="Document kind (from the sources file).")
     doc_id: str
     chunk_no: int
-    score: float = Field(description="Reciprocal-rank fusion of vector and keyword ranks.")
+    score: float = Field(
+        description="Reciprocal-rank fusion: the sum over both sides of 1 / (60 + rank)."
+    )
     content: str
     metadata: dict[str, Any]
-    vector_rank: int | None
-    text_rank: int | None
+    similarity: float = Field(
+        description="Cosine similarity of the chunk's vector to the query's (-1..1)."
+    )
+    vector_rank: int | None = Field(
+        description="Rank among the vector side's candidates (null: not among them)."
+    )
+    text_rank: int | None = Field(
+        description="Rank among the keyword matches (null: the chunk does not match the query)."
+    )
+    matched_terms: list[str] = Field(
+        description="Query words whose stem occurs in the chunk (any of them, in query order)."
+    )
 
 
 class SearchResponse(BaseModel):
@@ -288,8 +314,10 @@ class SearchResponse(BaseModel):
                     "score": 0.0328,
                     "content": "Кроссовки беговые ...",
                     "metadata": {"brand": "Nord", "price": 4990},
+                    "similarity": 0.61,
                     "vector_rank": 1,
                     "text_rank": 1,
+                    "matched_terms": ["кроссовки", "бега"],
                 }
             ],
         }
@@ -379,3 +407,62 @@ class ReadyOut(BaseModel):
 
     status: Literal["ready"]
     checks: dict[str, str]
+
+
+class CabinetSummary(BaseModel):
+    """One row of the cabinets listing."""
+
+    cabinet_id: int
+    indexed: bool = Field(description="Whether an index run of the cabinet ever succeeded.")
+    documents: int
+    chunks: int
+    embedder_id: str | None
+    embedder_current: bool | None = Field(
+        description="Whether the index was built by this service's embedder."
+    )
+    last_indexed_at: dt.datetime | None
+    last_success_at: dt.datetime | None
+    staleness_s: float | None = Field(description="Seconds since the last successful run.")
+    stale: bool = Field(description="Last success older than `stale_after_s`.")
+    failing: bool = Field(description="The cabinet's last finished run failed.")
+    last_run: RunOut | None = Field(description="The cabinet's last finished run.")
+    active_run: RunOut | None = Field(description="The queued or running run, if any.")
+    links: dict[str, str]
+
+
+class CabinetPage(BaseModel):
+    model_config = _examples(
+        {
+            "cabinets": [
+                {
+                    "cabinet_id": 42,
+                    "indexed": True,
+                    "documents": 1834,
+                    "chunks": 2210,
+                    "embedder_id": "hashing-v1-384",
+                    "embedder_current": True,
+                    "last_indexed_at": _T,
+                    "last_success_at": _T,
+                    "staleness_s": 3600.5,
+                    "stale": False,
+                    "failing": False,
+                    "last_run": {**_RUN_EXAMPLE, "status": "succeeded"},
+                    "active_run": None,
+                    "links": {
+                        "self": "/api/v1/rag/cabinets/42",
+                        "runs": "/api/v1/rag/runs?cabinet_id=42",
+                    },
+                }
+            ],
+            "total": 1200,
+            "next_cursor": "1e",
+            "next": "/api/v1/rag/cabinets?limit=50&cursor=1e",
+        }
+    )
+
+    cabinets: list[CabinetSummary]
+    total: int = Field(description="Cabinets matching the filters, over every page.")
+    next_cursor: str | None = Field(
+        description="Opaque token for the next page (pass as `cursor`); null on the last page."
+    )
+    next: str | None = Field(description="URL of the next page, with the same filters.")

@@ -13,20 +13,25 @@ from typing import Any
 import uvicorn
 import uvicorn.config
 
-from rag_indexer_service.api.app import LOG_FORMAT, check_api_settings
+from rag_indexer_service.api.app import check_api_settings
 from rag_indexer_service.api.protocol import HeadLimits, limited_protocol
 from rag_indexer_service.config import Settings
 from rag_indexer_service.indexing.source_check import check_sources
+from rag_indexer_service.logs import TEXT_FORMAT, LogFormat
 
 __all__ = ["APP_FACTORY", "log_config", "serve"]
 
 APP_FACTORY = "rag_indexer_service.api.app:create_app_from_env"
 
 
-def log_config(level: str) -> dict[str, Any]:
+def log_config(level: str, log_format: LogFormat = "text") -> dict[str, Any]:
     """uvicorn's logging config plus our package's loggers (request logs included)."""
     config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
-    config["formatters"]["plain"] = {"format": LOG_FORMAT}
+    config["formatters"]["plain"] = (
+        {"()": "rag_indexer_service.logs.JsonFormatter"}
+        if log_format == "json"
+        else {"format": TEXT_FORMAT}
+    )
     config["handlers"]["plain"] = {
         "formatter": "plain",
         "class": "logging.StreamHandler",
@@ -50,7 +55,7 @@ def serve(settings: Settings, *, host: str | None, port: int | None, workers: in
         host=host or settings.api_host,
         port=port or settings.api_port,
         workers=workers,
-        log_config=log_config(settings.log_level),
+        log_config=log_config(settings.log_level, settings.log_format),
         log_level=settings.log_level.lower(),
         access_log=False,  # RequestObserver writes one structured line per request
         lifespan="on",

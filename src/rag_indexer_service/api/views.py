@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import datetime as dt
 
-from rag_indexer_service.api.schemas import Progress, RunCounters, RunFailure, RunLinks, RunOut
+from rag_indexer_service.api.cabinet_list import ListedCabinet
+from rag_indexer_service.api.schemas import (
+    CabinetSummary,
+    Progress,
+    RunCounters,
+    RunFailure,
+    RunLinks,
+    RunOut,
+)
 from rag_indexer_service.runs import Run
 
 __all__ = [
     "API_PREFIX",
     "MAX_FAILURES_SHOWN",
     "cabinet_path",
+    "cabinet_summary",
     "progress_of",
     "run_links",
     "run_out",
@@ -87,4 +96,33 @@ def run_out(run: Run) -> RunOut:
         finished_at=run.finished_at,
         updated_at=run.updated_at,
         links=run_links(run),
+    )
+
+
+def cabinet_summary(
+    cabinet: ListedCabinet, *, embedder_id: str, stale_after_s: float
+) -> CabinetSummary:
+    index = cabinet.index
+    cabinet_id = cabinet.cabinet_id
+    built_by = None if index is None else index.embedder_id
+    return CabinetSummary(
+        cabinet_id=cabinet_id,
+        indexed=not cabinet.never_indexed,
+        documents=0 if index is None else index.document_count,
+        chunks=0 if index is None else index.chunk_count,
+        embedder_id=built_by,
+        embedder_current=None if built_by is None else built_by == embedder_id,
+        last_indexed_at=None if index is None else index.last_indexed_at,
+        last_success_at=None if index is None else index.last_success_at,
+        staleness_s=None
+        if index is None or index.staleness_s is None
+        else round(index.staleness_s, 3),
+        stale=cabinet.is_stale(stale_after_s),
+        failing=cabinet.failing,
+        last_run=None if cabinet.last_run is None else run_out(cabinet.last_run),
+        active_run=None if cabinet.active_run is None else run_out(cabinet.active_run),
+        links={
+            "self": cabinet_path(cabinet_id),
+            "runs": f"{API_PREFIX}/rag/runs?cabinet_id={cabinet_id}",
+        },
     )

@@ -23,6 +23,21 @@ __all__ = ["start_embedded_postgres"]
 log = logging.getLogger(__name__)
 
 
+def _client_pids(pgdata: Path) -> list[int]:
+    try:
+        pids = json.loads((pgdata / ".handle_pids.json").read_text() or "[]")
+    except (OSError, ValueError):
+        return []
+    return [pid for pid in pids if isinstance(pid, int)] if isinstance(pids, list) else []
+
+
+def _postmaster_pid(pgdata: Path) -> str:
+    try:
+        return (pgdata / "postmaster.pid").read_text().split("\n", 1)[0].strip() or "?"
+    except OSError:
+        return "?"
+
+
 def _drop_dead_client_pids(pgdata: Path) -> None:
     pid_file = pgdata / ".handle_pids.json"
     if not pid_file.exists():
@@ -55,6 +70,7 @@ def start_embedded_postgres(data_dir: Path) -> str:
     with PostgresServer._lock:
         if pgdata.exists():
             _drop_dead_client_pids(pgdata)
+        joined_before = os.getpid() in _client_pids(pgdata)
     try:
         server = get_server(pgdata, cleanup_mode="stop")
     except Exception as exc:  # pgserver raises bare exceptions with the server log attached
@@ -63,5 +79,11 @@ def start_embedded_postgres(data_dir: Path) -> str:
             f"see {pgdata / 'log'}"
         ) from None
     uri: str = server.get_uri()
-    log.info("embedded postgres ready in %s (pid %s)", pgdata, os.getpid())
+    # Every engine of this process joins the server; say so once (our pid is then recorded).
+    log.log(
+        logging.DEBUG if joined_before else logging.INFO,
+        "embedded postgres ready in %s (postgres pid %s)",
+        pgdata,
+        _postmaster_pid(pgdata),
+    )
     return uri.replace("postgresql://", "postgresql+asyncpg://", 1)

@@ -35,6 +35,8 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequen
 from contextlib import aclosing
 from dataclasses import dataclass
 
+from sqlalchemy.exc import DBAPIError
+
 from rag_indexer_service.canonical import digest
 from rag_indexer_service.config import Settings
 from rag_indexer_service.db.engine import is_data_error, short_error
@@ -182,6 +184,7 @@ class RAGIndexer:
                     success=True,
                     generation=plan.generation,
                 )
+                await self._refresh_ann_index(cabinet_id)
                 report.duration_s = round(time.perf_counter() - started, 3)
                 self._log_report(report)
                 return report
@@ -216,6 +219,8 @@ class RAGIndexer:
                 finally:
                     _record_usage(report, usage)
             if plan.rebuild:
+                # Before the swap, so the new generation answers fast from its first search.
+                await self._refresh_ann_index(cabinet_id)
                 await self.store.activate_generation(
                     cabinet_id,
                     plan.generation,
@@ -239,6 +244,7 @@ class RAGIndexer:
                     config_digest=self._read_digest(delta),
                     full=read.mode == "full",
                 )
+            await self._refresh_ann_index(cabinet_id)
         await self._prune_cache()
         report.duration_s = round(time.perf_counter() - started, 3)
         self._log_report(report)
@@ -327,16 +333,31 @@ class RAGIndexer:
                         report.docs_unchanged += 1
         return present
 
-    async def search(self, cabinet_id: int, query: str, *, k: int = 10) -> list[SearchHit]:
+    async def search(
+        self, cabinet_id: int, query: str, *, k: int = 10, min_similarity: float | None = None
+    ) -> list[SearchHit]:
         """Hybrid search in the cabinet's index; refused if another embedder built it."""
         self._check_embedder(cabinet_id, await self.store.cabinet_state(cabinet_id))
         vectors = await self.embedder.embed([query])
         hits = await self.store.search(
-            cabinet_id, query_text=query, query_vector=vectors[0], k=k, embedder_id=self.embedder.id
+            cabinet_id,
+            query_text=query,
+            query_vector=vectors[0],
+            k=k,
+            embedder_id=self.embedder.id,
+            min_similarity=min_similarity,
         )
         if not hits:  # perhaps a rebuild for another embedder was swapped in meanwhile
             self._check_embedder(cabinet_id, await self.store.cabinet_state(cabinet_id))
         return hits
+
+    async def _refresh_ann_index(self, cabinet_id: int) -> None:
+        # The index only speeds searches up (they scan exactly without it): a failed build
+        # must not fail the run; the next run retries it.
+        try:
+            await self.store.refresh_ann_index(cabinet_id)
+        except DBAPIError:
+            log.warning("cabinet %s: building the ANN index failed", cabinet_id, exc_info=True)
 
     def _check_embedder(self, cabinet_id: int, state: CabinetState | None) -> None:
         if state is None or state.embedder_id in (None, self.embedder.id):

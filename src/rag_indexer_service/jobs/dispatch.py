@@ -1,7 +1,9 @@
 """`Dispatcher`: turns run requests into ledger rows and broker messages, and re-drives lost ones.
 
 Ledger first, then the broker: a run row is committed before its message is sent, so a lost
-message leaves a queued row that `redrive_stale()` re-sends.
+message leaves a queued row that `redrive_stale()` re-sends. A message carries the run id,
+and `True` after it for a forced run (one that scans even if the source's fingerprint is
+unchanged; the console's "full run").
 """
 
 from __future__ import annotations
@@ -73,11 +75,15 @@ class RedriveReport:
     run_ids: list[int] = field(default_factory=list)
 
 
-def _message(run_id: int, queue: str) -> dramatiq.Message[Any]:
+def _args(run_id: int, force: bool) -> tuple[Any, ...]:
+    return (run_id, True) if force else (run_id,)
+
+
+def _message(run_id: int, queue: str, force: bool = False) -> dramatiq.Message[Any]:
     return dramatiq.Message(
         queue_name=queue,
         actor_name=ACTOR_FOR_QUEUE[queue],
-        args=(run_id,),
+        args=_args(run_id, force),
         kwargs={},
         options={},
     )
@@ -92,22 +98,24 @@ class Dispatcher:
         self.options = options
 
     # -- sending ---------------------------------------------------------------------------
-    def _send_sync(self, runs: Sequence[tuple[int, str]]) -> list[str | None]:
+    def _send_sync(self, runs: Sequence[tuple[int, str]], force: bool) -> list[str | None]:
         """Send one message per `(run_id, queue)`; returns the broker's message keys."""
         if uses_fast_path(self.broker):
-            calls = [(queue, ACTOR_FOR_QUEUE[queue], (run_id,)) for run_id, queue in runs]
+            calls = [
+                (queue, ACTOR_FOR_QUEUE[queue], _args(run_id, force)) for run_id, queue in runs
+            ]
             return list(enqueue_many(self.broker, calls))
         keys: list[str | None] = []
         for run_id, queue in runs:
-            sent = self.broker.enqueue(_message(run_id, queue))
+            sent = self.broker.enqueue(_message(run_id, queue, force))
             keys.append(sent.options.get("redis_message_id", sent.message_id))
         return keys
 
-    async def _send(self, runs: Sequence[tuple[int, str]]) -> None:
+    async def _send(self, runs: Sequence[tuple[int, str]], *, force: bool = False) -> None:
         if not runs:
             return
         try:
-            keys = await asyncio.to_thread(self._send_sync, runs)
+            keys = await asyncio.to_thread(self._send_sync, runs, force)
         except Exception as exc:
             reason = f"could not enqueue: broker unavailable ({type(exc).__name__}: {exc})"
             for run_id, _ in runs:
@@ -116,12 +124,18 @@ class Dispatcher:
         await self.ledger.mark_sent([run_id for run_id, _ in runs], keys)
 
     # -- public API ------------------------------------------------------------------------
-    async def trigger(self, cabinet_id: int, trigger: Trigger) -> TriggerResult:
-        """Request a run of one cabinet (deduplicated) and send it if new."""
+    async def trigger(
+        self, cabinet_id: int, trigger: Trigger, *, force: bool = False
+    ) -> TriggerResult:
+        """Request a run of one cabinet (deduplicated) and send it if new.
+
+        `force`: the new run scans even if the source's fingerprint is unchanged (a run that
+        was already active is returned as it is).
+        """
         queue = queue_for(trigger)
         run, created = await self.ledger.request(cabinet_id, trigger, queue)
         if created:
-            await self._send([(run.id, queue)])
+            await self._send([(run.id, queue)], force=force)
         elif run.status == "queued" and run.queue != queue and queue == QUEUE_MANUAL:
             # A click while the sweep's message waits far back: also send on the fast queue.
             # Whichever message arrives first runs it; the other finds it claimed.

@@ -9,6 +9,7 @@ messages are exactly what `RedisBroker.enqueue` would store. It skips the broker
 middleware hooks, so `uses_fast_path()` says no when a middleware has one.
 
 `message_present()`: does Redis still hold a message (queued or delayed)?
+`queue_counts()`: ready, held, delayed and dead messages of queues, in one round trip.
 
 Both rely on Dramatiq internals: the `dispatch` script's argument layout, its key names and
 `RedisBroker._max_unpack_size()`. They were verified against Dramatiq 2.0.0 to 2.2.1, whose
@@ -23,13 +24,20 @@ from collections.abc import Sequence
 from typing import Any, TypeGuard
 
 import dramatiq
+import redis
 from dramatiq.brokers.redis import RedisBroker
-from dramatiq.common import current_millis, dq_name
+from dramatiq.common import current_millis, dq_name, xq_name
 from dramatiq.middleware import Middleware
 
 from rag_indexer_service.errors import ConfigError
 
-__all__ = ["check_fast_path", "enqueue_many", "message_present", "uses_fast_path"]
+__all__ = [
+    "check_fast_path",
+    "enqueue_many",
+    "message_present",
+    "queue_counts",
+    "uses_fast_path",
+]
 
 VERIFIED_DRAMATIQ = "2.0.0 to 2.2.1"
 
@@ -102,6 +110,22 @@ def message_present(broker: RedisBroker, queue_name: str, message_key: str) -> b
     pipe.hexists(f"{ns}:{queue_name}.msgs", message_key)
     pipe.hexists(f"{ns}:{dq_name(queue_name)}.msgs", message_key)
     return any(pipe.execute())
+
+
+def queue_counts(
+    client: redis.Redis, namespace: str, queues: Sequence[str]
+) -> list[tuple[int, int, int, int]]:
+    """`(ready, held, delayed, dead)` per queue; held counts ready and in-flight messages."""
+    pipe = client.pipeline(transaction=False)
+    for queue in queues:
+        pipe.llen(f"{namespace}:{queue}")
+        pipe.hlen(f"{namespace}:{queue}.msgs")
+        pipe.hlen(f"{namespace}:{dq_name(queue)}.msgs")
+        pipe.zcard(f"{namespace}:{xq_name(queue)}")
+    values = [int(v) for v in pipe.execute()]
+    return [
+        (values[i], values[i + 1], values[i + 2], values[i + 3]) for i in range(0, len(values), 4)
+    ]
 
 
 def _bulk(value: bytes) -> bytes:

@@ -94,7 +94,7 @@ class WorkerContext:
             await self._closer.__aexit__(None, None, None)
             self._runtime = self._closer = None
 
-    async def run(self, run_id: int) -> None:
+    async def run(self, run_id: int, force: bool = False) -> None:
         """The actor body: claim the run, index with heartbeats, record success."""
         try:
             rt = await self.runtime()
@@ -115,7 +115,9 @@ class WorkerContext:
             log.info("run %s is finished or owned by a live worker; dropping message", run_id)
             return
         self.claims[run_id] = run.attempt
-        _, follow_up = await execute_claimed_run(rt, ledger, run, worker_id=self.worker_id)
+        _, follow_up = await execute_claimed_run(
+            rt, ledger, run, worker_id=self.worker_id, force=force
+        )
         await (await self.dispatcher()).send_follow_up(follow_up)
 
     async def record_failure(self, run_id: int, exc: BaseException, retrying: bool) -> None:
@@ -215,8 +217,8 @@ def setup_worker(broker: dramatiq.Broker, settings: Settings) -> WorkerContext:
     def retry_when(retries: int, exc: BaseException) -> bool:
         return should_retry(retries, exc, max_retries)
 
-    async def index_cabinet(run_id: int) -> None:
-        await context.run(run_id)
+    async def index_cabinet(run_id: int, force: bool = False) -> None:
+        await context.run(run_id, force)
 
     for name, queue, priority in (
         (ACTOR_MANUAL, QUEUE_MANUAL, 0),

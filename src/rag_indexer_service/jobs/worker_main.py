@@ -15,6 +15,7 @@ from rag_indexer_service.config import load_settings
 from rag_indexer_service.errors import ConfigError
 from rag_indexer_service.jobs.broker import build_broker
 from rag_indexer_service.jobs.worker import setup_worker
+from rag_indexer_service.logs import configure_logging
 
 __all__ = ["broker"]
 
@@ -24,6 +25,9 @@ try:
 except ConfigError as exc:
     print(f"error: {exc}", file=sys.stderr)
     raise SystemExit(2) from None
-logging.getLogger("rag_indexer_service").setLevel(_settings.log_level)
+if _settings.log_format == "json":  # Dramatiq's CLI owns the root logger's text format
+    configure_logging(_settings.log_level, "json", package_only=True)
+else:
+    logging.getLogger("rag_indexer_service").setLevel(_settings.log_level)
 dramatiq.set_broker(broker)
 setup_worker(broker, _settings)

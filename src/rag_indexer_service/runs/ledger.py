@@ -13,6 +13,7 @@ conditional UPDATEs, so a redelivered message or a second worker cannot move a r
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -93,6 +94,46 @@ class Ledger:
         sql = f"SELECT * FROM rag_runs WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT :limit"
         async with self._engine.connect() as conn:
             return [Run.from_row(r) for r in await conn.execute(text(sql), params)]
+
+    async def get_many(self, run_ids: Sequence[int]) -> dict[int, Run]:
+        """`run_id -> Run` for those of `run_ids` that exist."""
+        if not run_ids:
+            return {}
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                text("SELECT * FROM rag_runs WHERE id = ANY(CAST(:ids AS bigint[]))"),
+                {"ids": list(run_ids)},
+            )
+            return {run.id: run for run in map(Run.from_row, rows)}
+
+    async def active_runs(
+        self, *, cabinet_ids: Sequence[int] | None = None, limit: int = 1000
+    ) -> list[Run]:
+        """Queued, running and retrying runs (of these cabinets), oldest first."""
+        where = f"status IN {_ACTIVE_SQL}"
+        params: dict[str, Any] = {"limit": limit}
+        if cabinet_ids is not None:
+            where += " AND cabinet_id = ANY(CAST(:c AS bigint[]))"
+            params["c"] = list(cabinet_ids)
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                text(f"SELECT * FROM rag_runs WHERE {where} ORDER BY id LIMIT :limit"), params
+            )
+            return [Run.from_row(r) for r in rows]
+
+    async def hourly_status_counts(self, *, hours: int = 24) -> list[tuple[dt.datetime, str, int]]:
+        """`(hour, status, runs)` of the runs queued in the last `hours` hours (database clock),
+        oldest hour first; hours without runs are absent."""
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                text(
+                    "SELECT date_trunc('hour', queued_at) AS hour, status, count(*) "
+                    "FROM rag_runs WHERE queued_at > now() - make_interval(hours => :h) "
+                    "GROUP BY 1, 2 ORDER BY 1, 2"
+                ),
+                {"h": hours},
+            )
+            return [(r[0], r[1], int(r[2])) for r in rows]
 
     async def request(self, cabinet_id: int, trigger: Trigger, queue: str) -> tuple[Run, bool]:
         """The cabinet's active run, or a new queued one: `(run, created)`.

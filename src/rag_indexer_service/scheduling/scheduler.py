@@ -174,7 +174,19 @@ class Scheduler:
             log.info("tick %s: stopped after %s cabinets; it will be resumed", when, report.seen)
         else:
             await self.claims.finish(tick_at, self.id, report)
-            log.info("tick %s: done: %s", when, report.to_dict())
+            log.info(
+                "tick %s: done: %s seen, %s queued, %s unchanged, %s already active, "
+                "%s purged in %.2f s%s",
+                when,
+                report.seen,
+                report.enqueued,
+                report.skipped,
+                report.already_active,
+                report.purged,
+                report.duration_s,
+                f"; {report.summary()}" if report.summary() else "",
+                extra={"fields": {"event": "tick_done", "tick_at": when, **report.to_dict()}},
+            )
         return report
 
     async def _record_failure(

@@ -1,20 +1,93 @@
-"""`GET /rag/cabinets/{cabinet_id}` (index state) and `POST .../search` (hybrid search)."""
+"""`GET /rag/cabinets` (the listing), `GET /rag/cabinets/{cabinet_id}` (index state) and
+`POST .../search` (hybrid search)."""
 
 from __future__ import annotations
 
 import time
+from typing import Annotated
+from urllib.parse import urlencode
 
+from fastapi import Query, Request
+
+from rag_indexer_service.api.cabinet_list import CabinetFilter, CabinetSort, list_cabinets
 from rag_indexer_service.api.deps import CabinetId, LedgerDep, RuntimeDep
 from rag_indexer_service.api.errors import NotFound, error_responses
+from rag_indexer_service.api.pagination import CURSOR_PATTERN, decode_cursor, encode_cursor
 from rag_indexer_service.api.routes.base import protected_router
-from rag_indexer_service.api.schemas import CabinetOut, SearchHitOut, SearchRequest, SearchResponse
-from rag_indexer_service.api.views import API_PREFIX, run_out
+from rag_indexer_service.api.schemas import (
+    CabinetOut,
+    CabinetPage,
+    SearchHitOut,
+    SearchRequest,
+    SearchResponse,
+)
+from rag_indexer_service.api.views import API_PREFIX, cabinet_summary, run_out
 from rag_indexer_service.errors import CabinetNotIndexed
 from rag_indexer_service.service import search_indexed_cabinet
 
 __all__ = ["router"]
 
 router = protected_router("cabinets")
+
+MAX_PAGE = 500
+DEFAULT_STALE_AFTER_S = 86400.0
+
+
+@router.get(
+    "/rag/cabinets",
+    summary="Every cabinet the source lists, with its index state, one page at a time",
+    description=(
+        "Filters: `status=failed` (last finished run failed), `stale` (last success older "
+        "than `stale_after_s`), `never` (never indexed successfully); `q`: id prefix. "
+        "`sort=staleness` lists the most stale first (never indexed before all)."
+    ),
+    responses=error_responses(422, 502),
+)
+async def get_cabinets(
+    request: Request,
+    runtime: RuntimeDep,
+    ledger: LedgerDep,
+    status: Annotated[CabinetFilter | None, Query(description="Only these cabinets.")] = None,
+    q: Annotated[
+        str | None,
+        Query(pattern=r"^[0-9]{1,19}$", description="Cabinet id prefix.", examples=["4"]),
+    ] = None,
+    sort: Annotated[CabinetSort, Query(description="`id` or `staleness`.")] = "id",
+    stale_after_s: Annotated[
+        float, Query(gt=0, le=10 * 365 * 86400, description="What `stale` means, in seconds.")
+    ] = DEFAULT_STALE_AFTER_S,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Cabinets per page.")] = 50,
+    cursor: Annotated[
+        str | None,
+        Query(pattern=CURSOR_PATTERN, description="`next_cursor` of the previous page (opaque)."),
+    ] = None,
+) -> CabinetPage:
+    listing = await list_cabinets(
+        source=runtime.source,
+        store=runtime.store,
+        ledger=ledger,
+        status=status,
+        id_prefix=q,
+        sort=sort,
+        stale_after_s=stale_after_s,
+        limit=limit,
+        offset=0 if cursor is None else decode_cursor(cursor),
+    )
+    next_cursor = None if listing.next_offset is None else encode_cursor(listing.next_offset)
+    next_url = None
+    if next_cursor is not None:
+        params = {**request.query_params, "cursor": next_cursor}
+        next_url = f"{request.url.path}?{urlencode(params)}"
+    embedder_id = runtime.indexer.embedder.id
+    return CabinetPage(
+        cabinets=[
+            cabinet_summary(c, embedder_id=embedder_id, stale_after_s=stale_after_s)
+            for c in listing.cabinets
+        ],
+        total=listing.total,
+        next_cursor=next_cursor,
+        next=next_url,
+    )
 
 
 @router.get(
@@ -61,8 +134,11 @@ async def get_cabinet(cabinet_id: CabinetId, runtime: RuntimeDep, ledger: Ledger
     "/rag/cabinets/{cabinet_id}/search",
     summary="Hybrid (vector + keyword) search in one cabinet's index",
     description=(
-        "Results come from this cabinet's index only. 409 `embedder_mismatch`: the index was "
-        "built by another embedder than this service's (its next run rebuilds it)."
+        "Results come from this cabinet's index only. Each hit shows why it was found: cosine "
+        "`similarity`, its rank on the vector and the keyword side, the query words it "
+        "contains, and the fused `score`; `min_similarity` drops weak vector-only hits. "
+        "409 `embedder_mismatch`: the index was built by another embedder than this "
+        "service's (its next run rebuilds it)."
     ),
     responses=error_responses(404, 409, 413, 422, 502),
 )
@@ -77,6 +153,7 @@ async def search_cabinet(
             cabinet_id=cabinet_id,
             query=body.query,
             k=body.k,
+            min_similarity=body.min_similarity,
         )
     except CabinetNotIndexed as exc:
         raise NotFound(
@@ -95,8 +172,10 @@ async def search_cabinet(
                 score=round(h.score, 6),
                 content=h.content,
                 metadata=h.metadata,
+                similarity=round(h.similarity, 6),
                 vector_rank=h.vector_rank,
                 text_rank=h.text_rank,
+                matched_terms=list(h.matched_terms),
             )
             for h in hits
         ],

@@ -35,6 +35,7 @@ from rag_indexer_service.indexing.store.protocol import (
     Watermark,
 )
 from rag_indexer_service.indexing.store.rows import RowCounts
+from rag_indexer_service.indexing.store.search import SearchOptions
 
 __all__ = [
     "CabinetRecord",
@@ -55,6 +56,6 @@ __all__ = [
 ]
 
 
-def build_store(engine: AsyncEngine) -> IndexStore:
+def build_store(engine: AsyncEngine, *, search: SearchOptions | None = None) -> IndexStore:
     """The index store on the service database (the one implementation today)."""
-    return PgVectorStore(engine)
+    return PgVectorStore(engine, search=search)

@@ -23,6 +23,7 @@ from rag_indexer_service.indexing.store.watermarks import delete_watermarks
 
 __all__ = [
     "cabinet_record",
+    "cabinet_records",
     "chunks",
     "drop_cabinet",
     "index_totals",
@@ -50,19 +51,37 @@ async def record_last_run(conn: AsyncConnection, cabinet_id: int, run_id: int) -
     )
 
 
+_RECORD_COLUMNS = (
+    "cabinet_id, embedder_id, source_fingerprint, document_count, chunk_count, "
+    "last_indexed_at, last_success_at, "
+    "EXTRACT(EPOCH FROM now() - last_success_at)::float8 AS staleness_s, last_run_id"
+)
+
+
 async def cabinet_record(conn: AsyncConnection, cabinet_id: int) -> CabinetRecord | None:
     row = (
         await conn.execute(
-            text(
-                "SELECT cabinet_id, embedder_id, source_fingerprint, document_count, "
-                "chunk_count, last_indexed_at, last_success_at, "
-                "EXTRACT(EPOCH FROM now() - last_success_at)::float8 AS staleness_s, "
-                "last_run_id FROM rag_cabinets WHERE cabinet_id = :c"
-            ),
+            text(f"SELECT {_RECORD_COLUMNS} FROM rag_cabinets WHERE cabinet_id = :c"),
             {"c": cabinet_id},
         )
     ).first()
     return None if row is None else CabinetRecord(*row)
+
+
+async def cabinet_records(
+    conn: AsyncConnection, cabinet_ids: Sequence[int]
+) -> dict[int, CabinetRecord]:
+    """`cabinet_id -> CabinetRecord` for those of `cabinet_ids` with a row (the listing)."""
+    if not cabinet_ids:
+        return {}
+    rows = await conn.execute(
+        text(
+            f"SELECT {_RECORD_COLUMNS} FROM rag_cabinets "
+            "WHERE cabinet_id = ANY(CAST(:ids AS bigint[]))"
+        ),
+        {"ids": list(cabinet_ids)},
+    )
+    return {row[0]: CabinetRecord(*row) for row in rows}
 
 
 async def skip_states(conn: AsyncConnection, cabinet_ids: Sequence[int]) -> dict[int, SkipState]:

@@ -25,6 +25,7 @@ from rag_indexer_service.db.locks import try_advisory_lock
 from rag_indexer_service.errors import CabinetBusy
 from rag_indexer_service.indexing.embedders import Vectors
 from rag_indexer_service.indexing.store import cabinets
+from rag_indexer_service.indexing.store.ann import AnnIndexes
 from rag_indexer_service.indexing.store.embedding_cache import EmbeddingCache
 from rag_indexer_service.indexing.store.generations import (
     STATE_COLUMNS,
@@ -40,7 +41,7 @@ from rag_indexer_service.indexing.store.protocol import (
     StoredChunk,
 )
 from rag_indexer_service.indexing.store.rows import RowCounts, delete_rows, driver_connection
-from rag_indexer_service.indexing.store.search import SearchHit, search_chunks
+from rag_indexer_service.indexing.store.search import SearchHit, SearchOptions, search_chunks
 from rag_indexer_service.indexing.store.watermarks import Watermark, Watermarks
 
 __all__ = ["PgVectorStore"]
@@ -67,10 +68,12 @@ def _by_kind(keys: Iterable[tuple[str, str]]) -> list[tuple[str, list[str]]]:
 
 
 class PgVectorStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, search: SearchOptions | None = None) -> None:
         self._engine = engine
         self._generations = Generations(engine)
         self._watermarks = Watermarks(engine)
+        self._search_options = search or SearchOptions()
+        self._ann = AnnIndexes(engine, min_chunks=self._search_options.ann_min_chunks)
 
     @asynccontextmanager
     async def cabinet_lock(self, cabinet_id: int) -> AsyncIterator[None]:
@@ -323,23 +326,43 @@ class PgVectorStore:
         k: int,
         candidates: int = 50,
         embedder_id: str | None = None,
+        min_similarity: float | None = None,
     ) -> list[SearchHit]:
         """Hybrid search in the cabinet's active generation (see `search.search_chunks`)."""
         async with self._engine.connect() as conn:
-            return await search_chunks(
-                conn,
-                cabinet_id,
-                query_text=query_text,
-                query_vector=query_vector,
-                k=k,
-                candidates=candidates,
-                embedder_id=embedder_id,
-            )
+            conn = await conn.execution_options(isolation_level="REPEATABLE READ")
+            async with conn.begin():
+                return await search_chunks(
+                    conn,
+                    cabinet_id,
+                    query_text=query_text,
+                    query_vector=query_vector,
+                    k=k,
+                    candidates=candidates,
+                    embedder_id=embedder_id,
+                    min_similarity=min_similarity,
+                    options=self._search_options,
+                )
+
+    async def refresh_ann_index(self, cabinet_id: int) -> list[int]:
+        """Give the cabinet's active and building generations the ANN index their size calls
+        for, and drop those of other generations (`ann.py`). Returns the generations built."""
+        state = await self.cabinet_state(cabinet_id)
+        if state is None:
+            return await self._ann.refresh(cabinet_id, ())
+        live = [state.active_generation]
+        if state.building_generation is not None:
+            live.append(state.building_generation)
+        return await self._ann.refresh(cabinet_id, live)
 
     # -- cabinets as a whole (`cabinets.py`) -----------------------------------------------
     async def cabinet_record(self, cabinet_id: int) -> CabinetRecord | None:
         async with self._engine.connect() as conn:
             return await cabinets.cabinet_record(conn, cabinet_id)
+
+    async def cabinet_records(self, cabinet_ids: Sequence[int]) -> dict[int, CabinetRecord]:
+        async with self._engine.connect() as conn:
+            return await cabinets.cabinet_records(conn, cabinet_ids)
 
     async def skip_states(self, cabinet_ids: Sequence[int]) -> dict[int, SkipState]:
         async with self._engine.connect() as conn:

@@ -1,13 +1,27 @@
 """Hybrid search in one cabinet: cosine distance and full-text rank fused by RRF.
 
-One statement reads `rag_cabinets.active_generation` and the chunks, so it sees a single
-snapshot: either the generation before a swap or the one after, never half of each. With an
-`embedder_id` it returns nothing unless the active generation was built by that embedder, so
-query vectors are only ever compared with vectors of the same model.
+The vector side is exact (`ORDER BY embedding <=> q` over the cabinet's rows, found through
+the primary key prefix) unless the cabinet's generation has a valid ANN index (`ann.py`:
+an IVFFlat index on `embedding::halfvec(dim)`, partial to that cabinet and generation); then
+the `probes_factor` × √lists lists nearest the query give the candidates. The keyword side
+ranks at most `keyword_candidates` matching chunks (the first in primary-key order), so a word
+that occurs in every chunk of a big cabinet costs a bounded amount.
+
+Each hit says why it was found: the cosine similarity of its vector to the query's (exact,
+from the stored vector, also for keyword-only hits), its rank on each side, the query words
+that occur in it, and the fused score. `min_similarity` drops hits the keyword side did not
+find whose similarity is below it, so "nothing relevant" is an empty list.
+
+Both statements run in one REPEATABLE READ transaction (`Store.search`): the generation read
+from `rag_cabinets.active_generation` and the chunks come from one snapshot, so a search sees
+the generation before a swap or the one after, never half of each. With an `embedder_id` it
+returns nothing unless the active generation was built by that embedder, so query vectors are
+only ever compared with vectors of the same model.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,53 +30,36 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rag_indexer_service.indexing.embedders import Vectors
+from rag_indexer_service.indexing.store.ann import ann_index_name
 
-__all__ = ["SearchHit", "search_chunks"]
+__all__ = ["SearchHit", "SearchOptions", "search_chunks"]
 
 _RRF_K = 60
+_WORK_MEM_MB = 64
 
-_SQL = text(
-    f"""
-    WITH g AS (
-        SELECT active_generation AS gen FROM rag_cabinets
-        WHERE cabinet_id = :c
-          AND (CAST(:e AS text) IS NULL OR embedder_id = CAST(:e AS text))
-    ),
-    q AS (
-        SELECT websearch_to_tsquery('russian', :qt)
-               || websearch_to_tsquery('english', :qt) AS tsq
-    ),
-    vec AS (
-        SELECT kind, doc_id, chunk_no,
-               row_number() OVER (ORDER BY embedding <=> :qv) AS r
-        FROM rag_chunks WHERE cabinet_id = :c AND generation = (SELECT gen FROM g)
-        ORDER BY embedding <=> :qv LIMIT :pool
-    ),
-    kw AS (
-        SELECT kind, doc_id, chunk_no,
-               row_number() OVER (ORDER BY ts_rank_cd(tsv, q.tsq) DESC) AS r
-        FROM rag_chunks, q
-        WHERE cabinet_id = :c AND generation = (SELECT gen FROM g) AND tsv @@ q.tsq
-        ORDER BY ts_rank_cd(tsv, q.tsq) DESC LIMIT :pool
-    ),
-    fused AS (
-        SELECT COALESCE(vec.kind, kw.kind) AS kind,
-               COALESCE(vec.doc_id, kw.doc_id) AS doc_id,
-               COALESCE(vec.chunk_no, kw.chunk_no) AS chunk_no,
-               vec.r AS vector_rank, kw.r AS text_rank,
-               COALESCE(1.0 / ({_RRF_K} + vec.r), 0)
-               + COALESCE(1.0 / ({_RRF_K} + kw.r), 0) AS score
-        FROM vec FULL OUTER JOIN kw USING (kind, doc_id, chunk_no)
-    )
-    SELECT f.kind, f.doc_id, f.chunk_no, ch.content, ch.metadata, f.score,
-           f.vector_rank, f.text_rank
-    FROM fused f
-    JOIN rag_chunks ch ON ch.cabinet_id = :c AND ch.generation = (SELECT gen FROM g)
-         AND ch.kind = f.kind AND ch.doc_id = f.doc_id AND ch.chunk_no = f.chunk_no
-    ORDER BY f.score DESC, f.kind, f.doc_id, f.chunk_no
-    LIMIT :k
+_STATE_SQL = text(
+    """
+    SELECT c.active_generation AS gen,
+           (SELECT CAST(o.option_value AS int)
+            FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid,
+                 pg_options_to_table(x.reloptions) o
+            WHERE i.indexrelid = to_regclass(:prefix || c.active_generation) AND i.indisvalid
+              AND o.option_name = 'lists') AS lists
+    FROM rag_cabinets c
+    WHERE c.cabinet_id = :c AND (CAST(:e AS text) IS NULL OR c.embedder_id = CAST(:e AS text))
     """
 )
+
+
+@dataclass(frozen=True, slots=True)
+class SearchOptions:
+    ann_min_chunks: int = 10_000
+    """Cabinets (generations) with at least this many chunks get an ANN index."""
+    probes_factor: float = 3.0
+    """A search reads this times √lists of the ANN index's lists (`ivfflat.probes`; pgvector
+    suggests √lists to start): recall against speed."""
+    keyword_candidates: int = 300
+    """At most this many keyword matches are ranked (in storage order past that)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +70,80 @@ class SearchHit:
     content: str
     metadata: dict[str, Any]
     score: float
+    """Reciprocal-rank fusion: sum over both sides of 1 / (60 + rank)."""
     vector_rank: int | None
     text_rank: int | None
+    similarity: float
+    """Cosine similarity of the chunk's vector to the query's (-1..1)."""
+    matched_terms: tuple[str, ...]
+    """Query words whose stem occurs in the chunk."""
+
+
+def _hybrid_sql(cabinet_id: int, generation: int, ann_dim: int | None) -> Any:
+    # Cabinet and generation are inlined integers: the planner can match the ANN index's
+    # partial predicate only against constants, whatever it does with prepared statements.
+    where = f"cabinet_id = {int(cabinet_id)} AND generation = {int(generation)}"
+    if ann_dim is None:
+        distance = "embedding <=> CAST(:qv AS vector)"
+    else:
+        half = f"halfvec({int(ann_dim)})"
+        distance = f"CAST(embedding AS {half}) <=> CAST(CAST(:qv AS vector) AS {half})"
+    return text(
+        f"""
+        WITH q AS (
+            SELECT websearch_to_tsquery('russian', :qt)
+                   || websearch_to_tsquery('english', :qt) AS tsq
+        ),
+        vr AS (
+            SELECT kind, doc_id, chunk_no, row_number() OVER (ORDER BY {distance}) AS r
+            FROM rag_chunks WHERE {where}
+            ORDER BY {distance} LIMIT :pool
+        ),
+        matches AS MATERIALIZED (
+            SELECT kind, doc_id, chunk_no, tsv
+            FROM rag_chunks, q WHERE {where} AND tsv @@ q.tsq LIMIT :kwcap
+        ),
+        ranked AS (
+            -- ranked after the cap: ts_rank_cd reads (detoasts) the whole tsvector
+            SELECT kind, doc_id, chunk_no, ts_rank_cd(tsv, q.tsq) AS rank FROM matches, q
+        ),
+        kw AS (
+            SELECT kind, doc_id, chunk_no,
+                   row_number() OVER (ORDER BY rank DESC, kind, doc_id, chunk_no) AS r
+            FROM ranked ORDER BY rank DESC, kind, doc_id, chunk_no LIMIT :pool
+        ),
+        fused AS (
+            SELECT kind, doc_id, chunk_no, vr.r AS vector_rank, kw.r AS text_rank,
+                   COALESCE(1.0 / ({_RRF_K} + vr.r), 0)
+                   + COALESCE(1.0 / ({_RRF_K} + kw.r), 0) AS score
+            FROM vr FULL OUTER JOIN kw USING (kind, doc_id, chunk_no)
+        ),
+        words AS MATERIALIZED (
+            SELECT token, lexemes, n FROM ts_debug('russian', :qt) WITH ORDINALITY AS t(
+                alias, description, token, dictionaries, dictionary, lexemes, n)
+            WHERE cardinality(lexemes) > 0
+        ),
+        hits AS (
+            SELECT f.kind, f.doc_id, f.chunk_no, ch.content, ch.metadata, f.score,
+                   f.vector_rank, f.text_rank,
+                   1 - (ch.embedding <=> CAST(:qv AS vector)) AS similarity,
+                   tsvector_to_array(ch.tsv) AS chunk_lex
+            FROM fused f
+            JOIN rag_chunks ch ON ch.cabinet_id = {int(cabinet_id)}
+                 AND ch.generation = {int(generation)}
+                 AND ch.kind = f.kind AND ch.doc_id = f.doc_id AND ch.chunk_no = f.chunk_no
+        )
+        SELECT h.kind, h.doc_id, h.chunk_no, h.content, h.metadata, h.score, h.vector_rank,
+               h.text_rank, h.similarity,
+               ARRAY(SELECT w.token FROM words w WHERE w.lexemes && h.chunk_lex
+                     GROUP BY w.token ORDER BY min(w.n)) AS matched_terms
+        FROM hits h
+        WHERE h.text_rank IS NOT NULL OR CAST(:minsim AS float8) IS NULL
+              OR h.similarity >= CAST(:minsim AS float8)
+        ORDER BY h.score DESC, h.kind, h.doc_id, h.chunk_no
+        LIMIT :k
+        """
+    )
 
 
 async def search_chunks(
@@ -86,18 +155,48 @@ async def search_chunks(
     k: int,
     candidates: int = 50,
     embedder_id: str | None = None,
+    min_similarity: float | None = None,
+    options: SearchOptions | None = None,
 ) -> list[SearchHit]:
     """The `k` best chunks of the cabinet's active generation (built by `embedder_id`, if
-    given; otherwise whatever built it)."""
-    params = {
-        "c": cabinet_id,
-        "e": embedder_id,
-        "qt": query_text,
-        "qv": np.asarray(query_vector, dtype=np.float32),
-        "pool": max(k, candidates),
-        "k": k,
-    }
-    rows = await conn.execute(_SQL, params)
+    given; otherwise whatever built it). Call it in a REPEATABLE READ transaction."""
+    options = options or SearchOptions()
+    state = (
+        await conn.execute(
+            _STATE_SQL,
+            {"c": cabinet_id, "e": embedder_id, "prefix": ann_index_name(cabinet_id, "")},
+        )
+    ).first()
+    if state is None:
+        return []
+    vector = np.asarray(query_vector, dtype=np.float32)
+    ann = state.lists is not None
+    probes = (
+        min(state.lists, math.ceil(options.probes_factor * math.sqrt(state.lists))) if ann else 1
+    )
+    # Custom plans: how common the query's words are decides between the full-text index
+    # (rare words) and walking the cabinet's primary key until enough matches (common ones);
+    # a generic plan cannot know. work_mem: a common word must not make the full-text bitmap
+    # lossy (a lossy bitmap rechecks, and so detoasts, every row of the pages it covers).
+    await conn.execute(
+        text(
+            "SELECT set_config('ivfflat.probes', :p, true), set_config('work_mem', :wm, true), "
+            "set_config('plan_cache_mode', 'force_custom_plan', true)"
+        ),
+        {"p": str(probes), "wm": f"{_WORK_MEM_MB}MB"},
+    )
+    sql = _hybrid_sql(cabinet_id, state.gen, len(vector) if ann else None)
+    rows = await conn.execute(
+        sql,
+        {
+            "qt": query_text,
+            "qv": vector,
+            "pool": max(k, candidates),
+            "kwcap": max(options.keyword_candidates, k, candidates),
+            "minsim": min_similarity,
+            "k": k,
+        },
+    )
     return [
         SearchHit(
             kind=r.kind,
@@ -108,6 +207,8 @@ async def search_chunks(
             score=float(r.score),
             vector_rank=r.vector_rank,
             text_rank=r.text_rank,
+            similarity=float(r.similarity),
+            matched_terms=tuple(r.matched_terms),
         )
         for r in rows
     ]

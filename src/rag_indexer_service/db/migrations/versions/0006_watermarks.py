@@ -5,16 +5,16 @@
   reconciles in full (`full_at`, `delta_runs`, the sources/embedder digest it was read with).
 - `rag_runs.mode` (`delta`, `full`, `skipped`) and `rag_runs.full_reason`.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 """
 
 from __future__ import annotations
 
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,263 @@
+"""The console's pages: overview, cabinets, a cabinet, runs, a run; `/ui/live/...` serves the
+parts of them that refresh themselves (progress bars, queue depths)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from typing import Any, get_args
+
+from fastapi import APIRouter, Request
+from starlette.responses import RedirectResponse, Response
+
+from rag_indexer_service.api.cabinet_list import CabinetFilter, CabinetSort, list_cabinets
+from rag_indexer_service.api.deps import CabinetId, ContextDep, RunId
+from rag_indexer_service.api.errors import NotFound
+from rag_indexer_service.api.pagination import decode_cursor, encode_cursor
+from rag_indexer_service.api.routes.cabinets import DEFAULT_STALE_AFTER_S, get_cabinet
+from rag_indexer_service.api.schemas import MAX_K, MAX_QUERY_CHARS
+from rag_indexer_service.api.views import cabinet_summary, run_out
+from rag_indexer_service.errors import CabinetNotFound, RagIndexerError
+from rag_indexer_service.runs import COUNTER_FIELDS, RUN_STATUSES, Run
+from rag_indexer_service.scheduling import scheduler_records
+from rag_indexer_service.ui.charts import duration_bars, status_bars
+from rag_indexer_service.ui.guard import ConsoleDep, SessionDep, verify_post
+
+__all__ = ["router"]
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+
+PAGE_SIZE = 50
+CABINET_RUNS_SHOWN = 30
+_CURSOR_CHARS = frozenset("0123456789abcdefghijklmnopqrstuvwxyz")
+
+
+def _cursor(raw: str | None) -> int | None:
+    if raw and len(raw) <= 12 and set(raw) <= _CURSOR_CHARS:
+        return decode_cursor(raw)
+    return None
+
+
+def _choice(raw: str | None, allowed: tuple[str, ...]) -> str | None:
+    return raw if raw in allowed else None
+
+
+def _positive_int(raw: str | None) -> int | None:
+    if raw and raw.isascii() and raw.isdigit() and 0 < int(raw) < 2**63:
+        return int(raw)
+    return None
+
+
+async def _overview_live(context: Any) -> dict[str, Any]:
+    active = await context.ledger.active_runs(limit=50)
+    try:
+        queues = await asyncio.wait_for(asyncio.to_thread(context.probe.queue_depths), 3)
+    except Exception as exc:
+        log.warning("console: cannot read the queues: %s", type(exc).__name__)
+        queues = None
+    return {"active": [run_out(r) for r in active], "queues": queues}
+
+
+@router.get("")
+async def overview(context: ContextDep, console: ConsoleDep, session: SessionDep) -> Response:
+    counts = await context.ledger.hourly_status_counts(hours=24)
+    totals: dict[str, int] = {}
+    for _, status, n in counts:
+        totals[status] = totals.get(status, 0) + n
+    records = await scheduler_records(context.runtime.db.engine)
+    failures = await context.ledger.list_runs(status="failed", limit=8)
+    return console.renderer.page(
+        "overview.html",
+        session=session,
+        chart=status_bars(counts, now=dt.datetime.now(dt.UTC)),
+        totals=totals,
+        statuses=RUN_STATUSES,
+        schedulers=records.schedulers,
+        last_tick=records.last_tick,
+        failures=[run_out(r) for r in failures],
+        **await _overview_live(context),
+    )
+
+
+@router.get("/live/overview")
+async def overview_live(context: ContextDep, console: ConsoleDep, _: SessionDep) -> Response:
+    return console.renderer.page("_overview_live.html", **await _overview_live(context))
+
+
+@router.get("/cabinets")
+async def cabinets(
+    request: Request, context: ContextDep, console: ConsoleDep, session: SessionDep
+) -> Response:
+    params = request.query_params
+    status = _choice(params.get("status"), get_args(CabinetFilter))
+    sort = _choice(params.get("sort"), get_args(CabinetSort)) or "id"
+    raw_q = (params.get("q") or "").strip()
+    q = raw_q if raw_q.isascii() and raw_q.isdigit() and len(raw_q) <= 19 else None
+    offset = _cursor(params.get("cursor")) or 0
+    listing = await list_cabinets(
+        source=context.runtime.source,
+        store=context.runtime.store,
+        ledger=context.ledger,
+        status=status,  # type: ignore[arg-type]
+        id_prefix=q,
+        sort=sort,  # type: ignore[arg-type]
+        stale_after_s=DEFAULT_STALE_AFTER_S,
+        limit=PAGE_SIZE,
+        offset=offset,
+    )
+    embedder_id = context.runtime.indexer.embedder.id
+    rows = [
+        cabinet_summary(c, embedder_id=embedder_id, stale_after_s=DEFAULT_STALE_AFTER_S)
+        for c in listing.cabinets
+    ]
+    next_cursor = None if listing.next_offset is None else encode_cursor(listing.next_offset)
+    return console.renderer.page(
+        "cabinets.html",
+        session=session,
+        rows=rows,
+        total=listing.total,
+        q=raw_q,
+        status=status,
+        sort=sort,
+        filters=get_args(CabinetFilter),
+        next_cursor=next_cursor,
+        stale_after_s=DEFAULT_STALE_AFTER_S,
+    )
+
+
+async def _cabinet_live(context: Any, cabinet_id: int) -> dict[str, Any]:
+    try:
+        cabinet = await get_cabinet(cabinet_id, context.runtime, context.ledger)
+    except (NotFound, CabinetNotFound):
+        cabinet = None
+    return {"cabinet": cabinet, "cabinet_id": cabinet_id}
+
+
+@router.get("/cabinets/{cabinet_id}")
+async def cabinet(
+    cabinet_id: CabinetId,
+    request: Request,
+    context: ContextDep,
+    console: ConsoleDep,
+    session: SessionDep,
+) -> Response:
+    live = await _cabinet_live(context, cabinet_id)
+    if live["cabinet"] is None:
+        return console.renderer.page(
+            "refused.html", status_code=404, reason=f"Cabinet {cabinet_id} is unknown here."
+        )
+    runs = await context.ledger.list_runs(cabinet_id=cabinet_id, limit=CABINET_RUNS_SHOWN)
+    query = (request.query_params.get("q") or "").strip()[:MAX_QUERY_CHARS]
+    k = min(_positive_int(request.query_params.get("k")) or 5, MAX_K)
+    hits, search_error = None, None
+    if query:
+        try:
+            hits = await context.runtime.indexer.search(cabinet_id, query, k=k)
+        except RagIndexerError as exc:
+            search_error = str(exc)
+    return console.renderer.page(
+        "cabinet.html",
+        session=session,
+        runs=[run_out(r) for r in runs],
+        chart=duration_bars(runs),
+        query=query,
+        k=k,
+        hits=hits,
+        search_error=search_error,
+        **live,
+    )
+
+
+@router.get("/live/cabinets/{cabinet_id}")
+async def cabinet_live(
+    cabinet_id: CabinetId, context: ContextDep, console: ConsoleDep, _: SessionDep
+) -> Response:
+    live = await _cabinet_live(context, cabinet_id)
+    if live["cabinet"] is None:
+        return console.renderer.page("refused.html", status_code=404, reason="no such cabinet")
+    return console.renderer.page("_cabinet_live.html", **live)
+
+
+@router.post("/cabinets/{cabinet_id}/runs")
+async def queue_run(
+    cabinet_id: CabinetId,
+    request: Request,
+    context: ContextDep,
+    console: ConsoleDep,
+    session: SessionDep,
+) -> Response:
+    form = await verify_post(request, session)
+    if not await context.runtime.source.cabinet_exists(cabinet_id):
+        return console.renderer.page(
+            "refused.html",
+            status_code=404,
+            reason=f"The source does not list cabinet {cabinet_id}.",
+        )
+    result = await context.dispatcher.trigger(cabinet_id, "manual", force=form.get("force") == "1")
+    log.info(
+        "console: run %s of cabinet %s requested (deduplicated=%s)",
+        result.run.id,
+        cabinet_id,
+        result.deduplicated,
+    )
+    return RedirectResponse(f"/ui/runs/{result.run.id}", status_code=303)
+
+
+@router.get("/runs")
+async def runs(
+    request: Request, context: ContextDep, console: ConsoleDep, session: SessionDep
+) -> Response:
+    params = request.query_params
+    cabinet_id = _positive_int(params.get("cabinet_id"))
+    status = _choice(params.get("status"), RUN_STATUSES)
+    before_id = _cursor(params.get("cursor"))
+    found = await context.ledger.list_runs(
+        cabinet_id=cabinet_id,
+        status=status,  # type: ignore[arg-type]
+        limit=PAGE_SIZE + 1,
+        before_id=before_id,
+    )
+    page = found[:PAGE_SIZE]
+    return console.renderer.page(
+        "runs.html",
+        session=session,
+        runs=[run_out(r) for r in page],
+        cabinet_id=cabinet_id,
+        status=status,
+        statuses=RUN_STATUSES,
+        next_cursor=encode_cursor(page[-1].id) if len(found) > PAGE_SIZE else None,
+    )
+
+
+async def _run_or_none(context: Any, run_id: int) -> Run | None:
+    run: Run | None = await context.runs.get(run_id)
+    return run
+
+
+@router.get("/runs/{run_id}")
+async def run(
+    run_id: RunId, context: ContextDep, console: ConsoleDep, session: SessionDep
+) -> Response:
+    found = await _run_or_none(context, run_id)
+    if found is None:
+        return console.renderer.page(
+            "refused.html", status_code=404, reason=f"Run {run_id} does not exist."
+        )
+    return console.renderer.page(
+        "run.html", session=session, run=run_out(found), raw=found, counter_names=COUNTER_FIELDS
+    )
+
+
+@router.get("/live/runs/{run_id}")
+async def run_live(
+    run_id: RunId, context: ContextDep, console: ConsoleDep, _: SessionDep
+) -> Response:
+    found = await _run_or_none(context, run_id)
+    if found is None:
+        return console.renderer.page("refused.html", status_code=404, reason="no such run")
+    return console.renderer.page(
+        "_run_live.html", run=run_out(found), raw=found, counter_names=COUNTER_FIELDS
+    )

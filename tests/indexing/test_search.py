@@ -1,0 +1,270 @@
+"""Hybrid search: the ANN path against exact search, isolation between cabinets, an embedder
+(dimension) change with ANN indexes, the explained components of a hit and `min_similarity`.
+
+The ANN threshold is set low through the settings so that small test cabinets get their
+IVFFlat index; correctness, not speed, is what is tested here (speed: benchmarks/search.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import numpy as np
+import pytest
+from sqlalchemy import text
+
+from rag_indexer_service.config import Settings, load_settings
+from rag_indexer_service.errors import EmbedderMismatch
+from rag_indexer_service.indexing.indexer import IndexOptions, RAGIndexer
+from rag_indexer_service.indexing.openai_embedder import OpenAIEmbedder
+from rag_indexer_service.runtime import Runtime, open_runtime
+from tests.indexing.conftest import MODELS, openai_settings
+from tests.indexing.fake_embedding_api import FakeEmbeddingAPI
+
+WORDS = (
+    "кроссовки",
+    "куртка",
+    "платье",
+    "рюкзак",
+    "чайник",
+    "лампа",
+    "зонт",
+    "перчатки",
+    "шарф",
+    "ботинки",
+    "ремень",
+    "сумка",
+    "кружка",
+    "свитер",
+    "носки",
+    "шапка",
+)
+
+
+def with_options(base: Settings, **overrides: Any) -> Settings:
+    return load_settings(**{**base.model_dump(), **overrides})
+
+
+@pytest.fixture
+async def ann_runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    # 2,000+ chunks make an index of two lists; all lists probed: ANN must equal exact.
+    async with open_runtime(
+        with_options(settings, search_ann_min_chunks=1000, search_probes_factor=100.0)
+    ) as rt:
+        yield rt
+
+
+async def add_docs(conn: asyncpg.Connection, cabinet_id: int, prefix: str, n: int) -> None:
+    await conn.execute("INSERT INTO src_cabinets (id) VALUES ($1)", cabinet_id)
+    await conn.executemany(
+        "INSERT INTO src_docs (cabinet_id, id, title, body, tag, price) "
+        "VALUES ($1, $2, $3, $4, 'a', $5)",
+        [
+            (
+                cabinet_id,
+                f"{prefix}{i}",
+                f"{WORDS[i % len(WORDS)]} {prefix}{i}",
+                f"{WORDS[(i * 7) % len(WORDS)]} и {WORDS[(i * 3) % len(WORDS)]}, партия {i}",
+                i,
+            )
+            for i in range(n)
+        ],
+    )
+
+
+async def ann_indexes(rt: Runtime) -> dict[str, bool]:
+    async with rt.db.engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT c.relname, i.indisvalid FROM pg_index i "
+                "JOIN pg_class c ON c.oid = i.indexrelid "
+                "WHERE i.indrelid = 'rag_chunks'::regclass "
+                "AND starts_with(c.relname, 'rag_chunks_ann_')"
+            )
+        )
+        return {name: valid for name, valid in rows}
+
+
+async def index_scans(rt: Runtime, name: str) -> int:
+    async with rt.db.engine.connect() as conn:
+        scans = await conn.scalar(
+            text("SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelname = :n"), {"n": name}
+        )
+    return int(scans or 0)
+
+
+async def exact_top(
+    rt: Runtime, cabinet_id: int, query: np.ndarray, n: int
+) -> list[tuple[str, float]]:
+    """(doc_id, cosine similarity) of the `n` nearest chunks, computed here from the rows."""
+    async with rt.db.engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                text("SELECT doc_id, embedding FROM rag_chunks WHERE cabinet_id = :c"),
+                {"c": cabinet_id},
+            )
+        ).all()
+    vectors = np.stack([v.to_numpy().astype(np.float64) for _, v in rows])
+    sims = vectors @ query / (np.linalg.norm(vectors, axis=1) * np.linalg.norm(query))
+    order = np.argsort(-sims)[:n]
+    return [(rows[i][0], float(sims[i])) for i in order]
+
+
+async def test_ann_search_matches_exact_search_within_the_cabinet(
+    ann_runtime: Runtime, source_conn: asyncpg.Connection
+) -> None:
+    # Given two cabinets big enough for an ANN index each
+    await add_docs(source_conn, 1, "a", 2100)
+    await add_docs(source_conn, 2, "b", 2100)
+    for cabinet in (1, 2):
+        await ann_runtime.indexer.index_cabinet(cabinet)
+    assert await ann_indexes(ann_runtime) == {
+        "rag_chunks_ann_1_0": True,
+        "rag_chunks_ann_2_0": True,
+    }
+    scans_before = await index_scans(ann_runtime, "rag_chunks_ann_1_0")
+
+    for query in ("платье партия 17", "рюкзак и зонт", "чайник лампа носки"):
+        # When the vector side alone ranks (no keyword: the text is not searched)
+        vector = (await ann_runtime.indexer.embedder.embed([query]))[0]
+        hits = await ann_runtime.store.search(1, query_text="", query_vector=vector, k=10)
+
+        # Then the hits are the exact nearest neighbours, up to halfvec rounding at ties
+        exact = await exact_top(ann_runtime, 1, np.asarray(vector, dtype=np.float64), 10)
+        tenth = exact[-1][1]
+        assert len(hits) == 10 and [h.vector_rank for h in hits] == list(range(1, 11))
+        assert all(h.similarity >= tenth - 2e-3 for h in hits), (hits, exact)
+        assert {h.doc_id for h in hits if h.similarity > tenth + 2e-3} == {
+            d for d, s in exact if s > tenth + 2e-3
+        }
+        similarities = [h.similarity for h in hits]
+        assert similarities == sorted(similarities, reverse=True) or np.allclose(
+            similarities, sorted(similarities, reverse=True), atol=2e-3
+        )
+        assert all(h.doc_id.startswith("a") for h in hits)  # never the other cabinet
+
+    # ... and they came through the cabinet's ANN index (statistics are flushed lazily)
+    for _ in range(50):
+        if await index_scans(ann_runtime, "rag_chunks_ann_1_0") > scans_before:
+            break
+        await asyncio.sleep(0.1)
+    assert await index_scans(ann_runtime, "rag_chunks_ann_1_0") > scans_before
+
+
+async def test_hybrid_search_stays_in_its_cabinet_on_both_paths(
+    settings: Settings, source_conn: asyncpg.Connection
+) -> None:
+    # Given a big cabinet (ANN) and a small one (exact) with the same words
+    await add_docs(source_conn, 1, "a", 1200)
+    await add_docs(source_conn, 2, "b", 300)
+    async with open_runtime(
+        with_options(settings, search_ann_min_chunks=1000, search_probes_factor=1.0)
+    ) as rt:
+        for cabinet in (1, 2):
+            await rt.indexer.index_cabinet(cabinet)
+        assert set(await ann_indexes(rt)) == {"rag_chunks_ann_1_0"}
+
+        # When each is searched for a word both contain
+        big = await rt.indexer.search(1, "кроссовки", k=20)
+        small = await rt.indexer.search(2, "кроссовки", k=20)
+
+    # Then each answers from its own documents only, a keyword match on top
+    assert len(big) == len(small) == 20
+    assert all(h.doc_id.startswith("a") for h in big)
+    assert all(h.doc_id.startswith("b") for h in small)
+    for hits in (big, small):
+        assert hits[0].text_rank is not None and hits[0].matched_terms == ("кроссовки",)
+
+
+async def test_hits_explain_themselves_and_min_similarity_drops_noise(
+    runtime: Runtime, source_conn: asyncpg.Connection
+) -> None:
+    await add_docs(source_conn, 3, "c", 40)
+    await runtime.indexer.index_cabinet(3)
+
+    # A query sharing one of its words with the documents: the keyword side (all words)
+    # finds nothing, the vector side does, and each hit names the word it contains
+    hits = await runtime.indexer.search(3, "Кроссовки для бега", k=5)
+    vector = (await runtime.indexer.embedder.embed(["Кроссовки для бега"]))[0]
+    exact = dict(await exact_top(runtime, 3, np.asarray(vector, dtype=np.float64), 40))
+    assert all(h.text_rank is None for h in hits)
+    assert hits[0].vector_rank == 1 and hits[0].matched_terms == ("Кроссовки",)
+    for h in hits:
+        assert h.similarity == pytest.approx(exact[h.doc_id], abs=1e-5)
+        assert h.score == pytest.approx(
+            (1 / (60 + h.vector_rank) if h.vector_rank else 0)
+            + (1 / (60 + h.text_rank) if h.text_rank else 0)
+        )
+
+    # A query sharing nothing: only weak vector hits, which min_similarity removes
+    noise = await runtime.indexer.search(3, "пылесос", k=5)
+    assert noise and all(h.text_rank is None and h.matched_terms == () for h in noise)
+    best, second = sorted((h.similarity for h in noise), reverse=True)[:2]
+    assert await runtime.indexer.search(3, "пылесос", k=5, min_similarity=best + 1e-6) == []
+    kept = await runtime.indexer.search(3, "пылесос", k=5, min_similarity=(best + second) / 2)
+    assert [h.similarity for h in kept] == [best]
+
+    # Keyword matches stay whatever their similarity
+    strict = await runtime.indexer.search(3, "кроссовки", k=5, min_similarity=0.99)
+    assert strict and all(h.text_rank is not None for h in strict)
+    assert all(h.similarity < 0.99 and h.matched_terms == ("кроссовки",) for h in strict)
+
+
+async def test_a_dimension_change_swaps_in_a_generation_with_its_own_ann_index(
+    settings: Settings, embedding_api: FakeEmbeddingAPI, source_conn: asyncpg.Connection
+) -> None:
+    # Given a cabinet indexed by a 32-dimension model, with its ANN index
+    await add_docs(source_conn, 1, "a", 1100)
+    small_settings = openai_settings(
+        with_options(settings, search_ann_min_chunks=1000, search_probes_factor=100.0),
+        embedding_api,
+        embed_batch_size=256,
+    )
+    large_settings = openai_settings(
+        small_settings, embedding_api, openai_model="fake-large", embedding_dim=MODELS["fake-large"]
+    )
+    async with open_runtime(small_settings) as rt:
+        await rt.indexer.index_cabinet(1)
+        assert await ann_indexes(rt) == {"rag_chunks_ann_1_0": True}
+        embedder = OpenAIEmbedder.from_settings(large_settings)
+        large = RAGIndexer(
+            source=rt.source,
+            store=rt.store,
+            embedder=embedder,
+            options=IndexOptions.from_settings(large_settings),
+        )
+        try:
+            # When a 48-dimension model rebuilds it while the old one keeps answering
+            rebuild = asyncio.create_task(large.index_cabinet(1))
+            answers: list[str] = []
+            while not rebuild.done():
+                try:
+                    hits = await rt.indexer.search(1, "платье a2", k=3)
+                    answers.append("old" if hits and hits[0].doc_id == "a2" else "wrong")
+                except EmbedderMismatch:
+                    answers.append("refused")
+            report = await rebuild
+
+            # Then the swap was one switch, the new generation has its own (48-d) index,
+            # the old one's index is gone, and the new model's searches use it
+            assert report.rebuild
+            assert set(answers) <= {"old", "refused"}
+            assert answers == sorted(answers, key=["old", "refused"].index)
+            assert await ann_indexes(rt) == {"rag_chunks_ann_1_1": True}
+            scans_before = await index_scans(rt, "rag_chunks_ann_1_1")
+            chunk = "платье a2\n\nноски и зонт, партия 2"  # the fake model: same text, same vector
+            hits = await large.search(1, chunk, k=3)
+            assert hits[0].doc_id == "a2" and hits[0].vector_rank == 1
+            assert hits[0].similarity == pytest.approx(1.0, abs=1e-5)
+            for _ in range(50):
+                if await index_scans(rt, "rag_chunks_ann_1_1") > scans_before:
+                    break
+                await asyncio.sleep(0.1)
+            assert await index_scans(rt, "rag_chunks_ann_1_1") > scans_before
+            with pytest.raises(EmbedderMismatch):
+                await rt.indexer.search(1, "платье a2")
+        finally:
+            await embedder.aclose()
