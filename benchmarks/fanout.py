@@ -2,12 +2,16 @@
 
     .venv/bin/python benchmarks/fanout.py [--cabinets 100000]
         [--broker-url redis://127.0.0.1:6379/12] [--send-loop 20000] [--data-dir DIR]
+        [--repeats 7]
 
 Creates N cabinets in a scratch source table (embedded Postgres in a temporary directory, or
 RAG_DATABASE_URL), then times:
 
 * cold fan-out: nothing indexed yet, every cabinet gets a run and a message;
 * warm fan-out, unchanged: every cabinet indexed at the current fingerprint, all skipped;
+  in this process, then `--repeats` times by a fresh `rag-indexer scheduler --once` process
+  (its own hash seed, as in the compose topology): p50/p95 of the fan-out and of the whole
+  process, and the process's peak RSS;
 * warm fan-out, 1 % changed: fingerprints of 1 % of the cabinets changed;
 * `Dispatcher.enqueue_cabinets` alone (ledger rows + pipelined messages) versus a plain
   `actor.send` loop (messages only, no ledger), in cabinets (messages) per second.
@@ -30,6 +34,7 @@ from typing import Any
 
 import asyncpg
 import redis
+from processes import run_cli, service_env, spread
 
 from rag_indexer_service.config import load_settings
 from rag_indexer_service.db.engine import asyncpg_dsn
@@ -38,7 +43,7 @@ from rag_indexer_service.jobs.dispatch import Dispatcher, DispatchOptions
 from rag_indexer_service.jobs.worker import setup_worker
 from rag_indexer_service.runs import Ledger
 from rag_indexer_service.runtime import Runtime, open_runtime
-from rag_indexer_service.scheduling import FanOutReport, Scheduler
+from rag_indexer_service.scheduling import FanOutReport, Scheduler, TickClaims
 
 SOURCES = """
 [cabinets]
@@ -100,6 +105,32 @@ async def mark_all_indexed(rt: Runtime, conn: asyncpg.Connection) -> None:
     )
 
 
+async def process_ticks(
+    rt: Runtime, env: dict[str, str], cabinets: int, repeats: int
+) -> dict[str, Any]:
+    """Warm fan-outs by fresh scheduler processes; each must skip every cabinet."""
+    claims = TickClaims(rt.db.engine)
+    fan_out_s, wall_s, rss_mib = [], [], []
+    for n in range(repeats):
+        tick_at = dt.datetime(2030, 1, 1, tzinfo=dt.UTC) + dt.timedelta(hours=6 * n)
+        args = ["scheduler", "--once", "--tick-at", tick_at.isoformat()]
+        done = await asyncio.to_thread(run_cli, args, env, hash_seed=1000 + n)
+        tick = await claims.get(tick_at)
+        assert done.code == 0 and tick is not None and tick.finished_at is not None, done
+        assert tick.skipped == cabinets and tick.enqueued == 0, tick
+        fan_out_s.append((tick.finished_at - tick.claimed_at).total_seconds())
+        wall_s.append(done.wall_s)
+        rss_mib.append(done.peak_rss_mib)
+    p50 = spread(fan_out_s)["p50"]
+    return {
+        "repeats": repeats,
+        "fan_out_s": spread(fan_out_s),
+        "cabinets_per_s_at_p50": rate(cabinets, p50),
+        "process_wall_s": spread(wall_s),
+        "peak_rss_mib": spread(rss_mib, 0),
+    }
+
+
 def send_loop(broker_url: str, settings: Any, count: int) -> float:
     broker = build_broker(settings)
     setup_worker(broker, settings)
@@ -145,6 +176,15 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 client.flushdb()
                 report, seconds = await tick(scheduler)
                 results["warm_fan_out_unchanged"] = summary(report, seconds)
+                env = service_env(
+                    RAG_DATABASE_URL=rt.db.url,
+                    RAG_SOURCES_FILE=str(sources),
+                    RAG_BROKER_URL=args.broker_url,
+                    RAG_DATA_DIR=str(data_dir),
+                )
+                results["warm_fan_out_unchanged_by_scheduler_process"] = await process_ticks(
+                    rt, env, args.cabinets, args.repeats
+                )
 
                 await conn.execute("UPDATE bench_cabinets SET fp = 'v2' WHERE id % 100 = 0")
                 report, seconds = await tick(scheduler)
@@ -184,4 +224,5 @@ if __name__ == "__main__":
     parser.add_argument("--broker-url", default="redis://127.0.0.1:6379/12")
     parser.add_argument("--send-loop", type=int, default=20_000, help="messages for actor.send")
     parser.add_argument("--data-dir", default=None, help="keep the embedded database here")
+    parser.add_argument("--repeats", type=int, default=7, help="scheduler processes to time")
     print(json.dumps(asyncio.run(main(parser.parse_args())), indent=2))

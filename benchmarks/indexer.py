@@ -1,16 +1,17 @@
 """Indexer benchmark: full index, unchanged re-index and 1 %-changed re-index of one big cabinet.
 
     .venv/bin/python benchmarks/indexer.py [--products 10000] [--embedder hashing]
-        [--data-dir /tmp/rag-bench]
+        [--data-dir /tmp/rag-bench] [--repeats 7]
 
 Seeds the demo source with one cabinet (products × (1 + reviews + questions) + monthly
 sales documents, ~60k documents by default) in an embedded Postgres, then reports throughput,
 each re-index as a share of the full index time, and peak RSS. For scale, it also times a
 bare binary COPY of the same number of vectors into a scratch pgvector table.
 
-"Unchanged" is measured twice: as the service runs it (the source's fingerprint is unchanged,
-so the scan is skipped) and forced (`force=True`: every document read, rendered, hashed and
-compared).
+"Unchanged" is measured as the service runs it (the source's fingerprint is unchanged, so the
+scan is skipped), in this process and `--repeats` times as a fresh `rag-indexer index 1`
+process with its own hash seed (as every CLI run and worker is), and forced (`force=True`:
+every document read, rendered, hashed and compared), in this process and in a fresh one.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 import asyncpg
 import numpy as np
 from pgvector.asyncpg import register_vector
+from processes import run_cli, service_env, spread
 
 from rag_indexer_service import demo
 from rag_indexer_service.config import load_settings
@@ -54,6 +56,29 @@ async def bare_copy_s(dsn: str, rows: int, dim: int) -> float:
         await conn.close()
 
 
+def fresh_process_runs(env: dict[str, str], repeats: int, *, force: bool) -> dict[str, object]:
+    """`rag-indexer index 1 --json` in new processes: wall time, the run's own time, RSS."""
+    wall_s, run_s, rss_mib, skipped, embedded = [], [], [], set(), set()
+    for n in range(repeats):
+        args = ["index", "1", "--json", *(["--force"] if force else [])]
+        done = run_cli(args, env, hash_seed=2000 + n)
+        assert done.code == 0, done
+        [report] = json.loads(done.stdout)
+        wall_s.append(done.wall_s)
+        run_s.append(report["duration_s"])
+        rss_mib.append(done.peak_rss_mib)
+        skipped.add(report["scan_skipped"])
+        embedded.add(report["chunks_embedded"])
+    return {
+        "repeats": repeats,
+        "run_s": spread(run_s),
+        "process_wall_s": spread(wall_s),
+        "peak_rss_mib": spread(rss_mib, 0),
+        "scan_skipped": sorted(skipped),
+        "chunks_embedded": sorted(embedded),
+    }
+
+
 async def main(args: argparse.Namespace) -> dict[str, object]:
     data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="rag-bench-"))
     settings = load_settings(
@@ -77,6 +102,14 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         t0 = time.perf_counter()
         unchanged = await rt.indexer.index_cabinet(1)
         unchanged_s = time.perf_counter() - t0
+
+        env = service_env(
+            RAG_DATABASE_URL=rt.db.url,
+            RAG_DATA_DIR=str(data_dir),
+            RAG_EMBEDDER=settings.embedder,
+        )
+        fresh = await asyncio.to_thread(fresh_process_runs, env, args.repeats, force=False)
+        fresh_forced = await asyncio.to_thread(fresh_process_runs, env, 1, force=True)
 
         t0 = time.perf_counter()
         scanned = await rt.indexer.index_cabinet(1, force=True)
@@ -114,6 +147,8 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         "unchanged_pct_of_full": round(100 * unchanged_s / full_s, 2),
         "unchanged_embedded": unchanged.chunks_embedded,
         "unchanged_scan_skipped": unchanged.scan_skipped,
+        "unchanged_fresh_process": fresh,
+        "unchanged_forced_fresh_process": fresh_forced,
         "unchanged_forced_scan_s": round(scanned_s, 2),
         "unchanged_forced_scan_pct_of_full": round(100 * scanned_s / full_s, 2),
         "unchanged_forced_scan_embedded": scanned.chunks_embedded,
@@ -133,4 +168,5 @@ if __name__ == "__main__":
     parser.add_argument("--products", type=int, default=10_000)
     parser.add_argument("--embedder", default=None, help="RAG_EMBEDDER for this run")
     parser.add_argument("--data-dir", default=None, help="keep the embedded database here")
+    parser.add_argument("--repeats", type=int, default=7, help="fresh `index` processes to time")
     print(json.dumps(asyncio.run(main(parser.parse_args())), indent=2, ensure_ascii=False))

@@ -3,6 +3,7 @@ a worker and the scheduler in one process; a restart keeps data and key."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -31,6 +32,10 @@ def start_up(env: dict[str, str], port: int, *args: str) -> subprocess.Popen[str
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+def rag(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([RAG, *args], env=env, capture_output=True, text=True, timeout=60)
 
 
 def wait_ready(base: str, proc: subprocess.Popen[str], timeout_s: float = 90) -> None:
@@ -97,10 +102,21 @@ def test_up_demo_serves_indexes_and_restarts_with_the_same_data_and_key(
     try:
         wait_ready(base, proc)
         assert (tmp_path / "data" / "api-key").read_text().strip() == key
+        # The CLI has no broker: it queues in the ledger, and `up` takes the run from there.
+        queued = rag(up_env, "index", "3", "--queue", "--json")
+        assert queued.returncode == 0, queued.stderr
+        [requested] = json.loads(queued.stdout)
         with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=10) as client:
             assert client.get("/api/v1/rag/cabinets/2").json()["chunks"] == chunks
+            run = wait_run(client, requested["run_id"], timeout_s=30)
+            assert (run["status"], run["trigger"]) == ("succeeded", "cli")
     finally:
         stop(proc)
+
+    refused = rag(up_env, "index", "3", "--queue")
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("error: RAG_BROKER_URL is not set and no `rag-indexer up`")
+    assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
 
 
 def test_up_on_a_busy_port_is_one_line(up_env: dict[str, str]) -> None:

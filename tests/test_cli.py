@@ -9,7 +9,10 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from sqlalchemy import text
 
+from rag_indexer_service.runtime import Runtime
+from rag_indexer_service.scheduling import Heartbeats
 from tests.helpers import add_cabinet
 
 RAG = str(Path(sys.executable).with_name("rag-indexer"))
@@ -61,29 +64,6 @@ async def test_a_second_cli_run_in_a_new_process_skips_the_unchanged_cabinet(
 
 
 @pytest.mark.parametrize(
-    "args, message",
-    [
-        (("index", "abc"), "error: cabinet id 'abc' is not an integer"),
-        (("index", "-3"), "error: cabinet id -3 must be a positive 64-bit integer"),
-        (("index", "9223372036854775808"), "must be a positive 64-bit integer"),
-        (("index",), "error: give cabinet ids or --all"),
-        (("index", "404"), "error: cabinet 404 is not listed by the source"),
-        (("search", "404", "что-нибудь"), "error: cabinet 404 has no index yet"),
-        (("search", "1", "   "), "error: the query is empty"),
-        (("runs", "--status", "lost"), "error: unknown status 'lost'"),
-    ],
-)
-def test_bad_input_is_one_line_and_nonzero(
-    cli_env: dict[str, str], args: tuple[str, ...], message: str
-) -> None:
-    result = rag(cli_env, *args)
-
-    assert result.returncode != 0
-    assert message in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
-
-
-@pytest.mark.parametrize(
     "variable, value, message",
     [
         ("RAG_DATABASE_URL", "mysql://x/y", "RAG_DATABASE_URL: unsupported scheme"),
@@ -126,3 +106,31 @@ def test_mass_delete_guard_names_the_override(cli_env: dict[str, str], tmp_path:
 
     assert result.returncode == 1
     assert "RAG_SOURCES_FILE: " in result.stderr and "defines no [kinds.<name>]" in result.stderr
+
+
+async def test_status_shows_only_recently_beating_schedulers_as_alive(
+    cli_env: dict[str, str], runtime: Runtime
+) -> None:
+    beats = Heartbeats(runtime.db.engine)
+    for scheduler_id in ("host:1", "host:2", "host:3"):
+        await beats.started(scheduler_id, schedule="0 */6 * * * (UTC)", next_tick_at=None)
+    await beats.stopped("host:2")
+    async with runtime.db.engine.begin() as conn:  # host:3 stopped beating an hour ago
+        await conn.execute(
+            text(
+                "UPDATE rag_scheduler_heartbeats SET heartbeat_at = now() - interval '1 hour' "
+                "WHERE scheduler_id = 'host:3'"
+            )
+        )
+
+    shown = rag(cli_env, "status")
+    as_json = rag(cli_env, "status", "--json")
+
+    assert shown.returncode == 0 and as_json.returncode == 0, shown.stderr + as_json.stderr
+    lines = {line.split()[1].rstrip(":"): line for line in shown.stdout.splitlines()[:3]}
+    assert lines["host:1"].startswith("scheduler host:1 (alive, cron 0 */6 * * * (UTC))")
+    assert lines["host:2"].startswith("scheduler host:2: gone since ")
+    assert lines["host:2"].endswith("(stopped)")
+    assert lines["host:3"].endswith("(no heartbeat)")
+    alive = {s["scheduler_id"]: s["alive"] for s in json.loads(as_json.stdout)["schedulers"]}
+    assert alive == {"host:1": True, "host:2": False, "host:3": False}

@@ -4,6 +4,9 @@
               │                                   │
       uvicorn (the API) ── scheduler (cron + reaper) ── dramatiq Worker (2 threads)
 
+Runs queued in the ledger by another process without a broker (`rag-indexer index ID --queue`
+with no RAG_BROKER_URL) are picked up within about a second.
+
 Everything shares one `Settings`. Without `RAG_API_KEYS`, a key is generated once and kept in
 `RAG_DATA_DIR/api-key` (mode 0600). Ctrl-C stops the API, the scheduler and the worker; a run
 still in flight is recorded as interrupted and re-driven at the next start.
@@ -39,7 +42,11 @@ from rag_indexer_service.jobs.worker import setup_worker
 from rag_indexer_service.runs import Ledger
 from rag_indexer_service.runtime import Runtime, open_runtime
 from rag_indexer_service.scheduling.daemon import serve as serve_scheduler
-from rag_indexer_service.scheduling.scheduler import Scheduler
+from rag_indexer_service.scheduling.scheduler import (
+    ALL_IN_ONE_PREFIX,
+    Scheduler,
+    default_scheduler_id,
+)
 
 __all__ = ["API_KEY_FILE", "ensure_api_key", "run_all_in_one"]
 
@@ -49,6 +56,9 @@ API_KEY_FILE = "api-key"
 WORKER_THREADS = 2
 WORKER_STOP_TIMEOUT_S = 10.0
 DEMO_CABINETS = 5
+PICK_UP_INTERVAL_S = 0.5
+PICK_UP_MIN_AGE_S = 1.0
+"""A run this young may still be on its way from its own sender: leave it to that sender."""
 DEMO_POLL_S = 0.5
 
 
@@ -158,6 +168,20 @@ async def _announce_demo(
     )
 
 
+async def _pick_up_unsent(dispatcher: Dispatcher) -> None:
+    """Send runs queued without a message (`index --queue` from a process without a broker)
+    to this process's worker."""
+    while True:
+        try:
+            picked = await dispatcher.send_unsent(older_than_s=PICK_UP_MIN_AGE_S)
+        except Exception:
+            log.warning("picking up queued runs failed", exc_info=True)
+        else:
+            if picked:
+                log.info("picked up %s run(s) queued by another process", picked)
+        await asyncio.sleep(PICK_UP_INTERVAL_S)
+
+
 async def run_all_in_one(
     settings: Settings, *, host: str, port: int, seed_demo: bool = False
 ) -> int:
@@ -199,8 +223,11 @@ async def run_all_in_one(
                     http=limited_protocol(HeadLimits(timeout_s=settings.api_read_timeout_s)),
                 )
             )
-            scheduler = Scheduler.from_runtime(rt, dispatcher)
+            scheduler = Scheduler.from_runtime(
+                rt, dispatcher, scheduler_id=ALL_IN_ONE_PREFIX + default_scheduler_id()
+            )
             scheduler_stopped = asyncio.Event()
+            pick_up = asyncio.create_task(_pick_up_unsent(dispatcher), name="pick-up")
             tasks = [
                 asyncio.create_task(server.serve(), name="api"),
                 asyncio.create_task(
@@ -222,6 +249,9 @@ async def run_all_in_one(
             scheduler_stopped.set()
             results = await asyncio.gather(*tasks, return_exceptions=True)
             waiter.cancel()
+            pick_up.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pick_up
             await asyncio.to_thread(worker.stop, int(WORKER_STOP_TIMEOUT_S * 1000))
             interrupted = await ledger.interrupt(
                 context.worker_id, "interrupted: `rag-indexer up` stopped; re-driven at next start"

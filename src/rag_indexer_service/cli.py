@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import logging
 import os
 import re
 import sys
 import textwrap
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -135,33 +136,60 @@ def index(
         raise _fail("--allow-mass-delete and --force apply to inline runs only", code=2)
     results = _run(
         lambda s: (
-            _enqueue(s, ids)
+            _enqueue(s, ids, as_json)
             if queue
             else _index_inline(s, ids, as_json, allow_mass_delete=allow_mass_delete, force=force)
         )
     )
     if as_json:
         out.print_json(json.dumps(results, ensure_ascii=False))
-    if any("error" in r for r in results):
+    if any("run_id" not in r for r in results):  # a cabinet that got no run failed
         raise typer.Exit(1)
 
 
-async def _enqueue(settings: Settings, ids: list[int]) -> list[dict[str, Any]]:
-    from rag_indexer_service.jobs.broker import build_broker
-    from rag_indexer_service.jobs.dispatch import Dispatcher, DispatchOptions
-    from rag_indexer_service.runs import Ledger
-    from rag_indexer_service.runtime import open_runtime
-    from rag_indexer_service.service import trigger_listed_cabinet
+NO_BROKER = (
+    "RAG_BROKER_URL is not set and no `rag-indexer up` is running: start `rag-indexer up` "
+    "(it takes queued runs), set RAG_BROKER_URL to the workers' Redis, or index here without "
+    "--queue"
+)
 
-    broker = build_broker(settings)
+
+async def _enqueue(settings: Settings, ids: list[int], as_json: bool) -> list[dict[str, Any]]:
+    """Queue runs for the workers; without a broker, in the ledger for a running `up`."""
+    from rag_indexer_service.errors import ConfigError
+    from rag_indexer_service.jobs.broker import QUEUE_MANUAL, build_broker
+    from rag_indexer_service.jobs.dispatch import (
+        Dispatcher,
+        DispatchOptions,
+        EnqueueResult,
+        TriggerResult,
+    )
+    from rag_indexer_service.runs import Ledger, Trigger
+    from rag_indexer_service.runtime import open_runtime
+    from rag_indexer_service.scheduling.scheduler import all_in_one_alive
+    from rag_indexer_service.service import ensure_listed, trigger_listed_cabinet
+
+    broker = None if settings.broker_url is None else build_broker(settings)
     async with open_runtime(settings) as rt:
-        dispatcher = Dispatcher(
-            broker, Ledger(rt.db.engine), DispatchOptions.from_settings(settings)
-        )
+        ledger = Ledger(rt.db.engine)
+        dispatcher = None
+        if broker is not None:
+            dispatcher = Dispatcher(broker, ledger, DispatchOptions.from_settings(settings))
+        elif not await all_in_one_alive(
+            rt.db.engine, silent_after_s=3 * settings.reaper_interval_s
+        ):
+            raise ConfigError(NO_BROKER)
+
+        async def enqueue_all(cabinet_ids: Sequence[int], how: Trigger) -> EnqueueResult:
+            if dispatcher is not None:
+                return await dispatcher.enqueue_cabinets(cabinet_ids, how)
+            created, active = await ledger.request_many_ids(cabinet_ids, how, QUEUE_MANUAL)
+            return EnqueueResult(len(cabinet_ids), len(created), active)
+
         if not ids:
             all_ids = [cid async for cid in rt.source.iter_cabinet_ids()]
-            bulk = await dispatcher.enqueue_cabinets(all_ids, "cli")
-            out.print(
+            bulk = await enqueue_all(all_ids, "cli")
+            (err if as_json else out).print(
                 f"enqueued {bulk.enqueued} of {bulk.requested} cabinets "
                 f"({bulk.already_active} already had an active run)"
             )
@@ -169,17 +197,28 @@ async def _enqueue(settings: Settings, ids: list[int]) -> list[dict[str, Any]]:
         results = []
         for cabinet_id in ids:
             try:
-                result = await trigger_listed_cabinet(
-                    source=rt.source, dispatcher=dispatcher, cabinet_id=cabinet_id, trigger="cli"
-                )
+                if dispatcher is not None:
+                    result = await trigger_listed_cabinet(
+                        source=rt.source,
+                        dispatcher=dispatcher,
+                        cabinet_id=cabinet_id,
+                        trigger="cli",
+                    )
+                else:  # for `up`, which takes runs queued without a message from the ledger
+                    await ensure_listed(source=rt.source, cabinet_id=cabinet_id)
+                    run, created = await ledger.request(cabinet_id, "cli", QUEUE_MANUAL)
+                    result = TriggerResult(run=run, created=created)
             except CabinetNotFound as exc:
                 results.append({"cabinet_id": cabinet_id, "error": str(exc)})
                 err.print(f"error: {exc}", markup=False)
                 continue
             results.append({**result.run.to_dict(), "deduplicated": result.deduplicated})
+            if as_json:
+                continue
             out.print(
                 f"cabinet {cabinet_id}: run {result.run.id} {result.run.status}"
-                + (" (already requested)" if result.deduplicated else ""),
+                + (" (already requested)" if result.deduplicated else "")
+                + ("" if broker is not None else " for `rag-indexer up`"),
                 markup=False,
             )
     return results
@@ -270,6 +309,7 @@ def search(
         async with open_runtime(settings) as rt:
             try:
                 hits = await search_indexed_cabinet(
+                    source=rt.source,
                     store=rt.store,
                     indexer=rt.indexer,
                     cabinet_id=cid,
@@ -278,7 +318,7 @@ def search(
                     min_similarity=min_similarity,
                 )
             except CabinetNotIndexed as exc:
-                raise CliError(f"{exc}; run: rag-indexer index {cid}") from None
+                raise CabinetNotIndexed(cid, hint=f"run: rag-indexer index {cid}") from exc
         return [
             {
                 "kind": h.kind,
@@ -447,6 +487,7 @@ def runs(
         table.add_column(name, no_wrap=True, justify="right" if numeric else "left")
     table.add_column("queued UTC", no_wrap=True)
     table.add_column("took", no_wrap=True, justify="right")
+    table.add_column("counters", no_wrap=True)
     table.add_column("error", overflow="ellipsis", no_wrap=True)
     for r in found:
         table.add_row(
@@ -459,9 +500,23 @@ def runs(
             "" if r["chunks_embedded"] is None else str(r["chunks_embedded"]),
             r["queued_at"][5:16].replace("T", " "),
             _took(r),
+            _counters_cell(r),
             r["error"] or "",
         )
-    out.print(table)
+    # Piped output is not cut to 80 columns: every counter name stays readable.
+    (out if out.is_terminal else Console(width=max(out.width, 120))).print(table)
+
+
+def _counters_cell(run: dict[str, Any]) -> str:
+    """The run's counters that are set and not zero (flags by name alone), one a line."""
+    from rag_indexer_service.indexing.report import COUNTER_TYPES
+
+    shown = []
+    for name, kind in COUNTER_TYPES.items():
+        value = run.get(name)
+        if value:
+            shown.append(name if kind is bool else f"{name} {value}")
+    return "\n".join(shown)
 
 
 def _took(run: dict[str, Any]) -> str:
@@ -656,13 +711,36 @@ def _cli_cabinet_id(raw: str) -> int:
 @app.command()
 def scheduler(
     once: Annotated[bool, typer.Option("--once", help="Run one fan-out now and exit.")] = False,
+    tick_at: Annotated[
+        str | None,
+        typer.Option(
+            "--tick-at",
+            help="With --once: the tick to serve (ISO 8601, UTC if no offset) instead of now; "
+            "replicas given the same time fan out once.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Start the scheduler: fan out all cabinets on RAG_SCHEDULE_CRON and re-drive stale runs
     (needs RAG_BROKER_URL). Any number of replicas may run: each tick fans out once."""
     from rag_indexer_service.scheduling import run_scheduler
 
+    if tick_at is not None and not once:
+        raise _fail("--tick-at applies to --once only", code=2)
+    try:
+        tick = None if tick_at is None else parse_tick_time(tick_at)
+    except CliError as exc:
+        raise _fail(str(exc), code=2) from None
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    raise typer.Exit(_run(lambda s: run_scheduler(s, once=once), quiet=False))
+    raise typer.Exit(_run(lambda s: run_scheduler(s, once=once, tick_at=tick), quiet=False))
+
+
+def parse_tick_time(raw: str) -> dt.datetime:
+    try:
+        value = dt.datetime.fromisoformat(raw)
+    except ValueError:
+        raise CliError(f"--tick-at {raw!r} is not an ISO 8601 time") from None
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
 
 
 def _when(value: str | None) -> str:
@@ -673,7 +751,9 @@ def _when(value: str | None) -> str:
 def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
 ) -> None:
-    """Show the schedulers (last tick, next tick, last reaper pass), recent ticks and runs."""
+    """Show the schedulers (last tick, next tick, last reaper pass), recent ticks and runs.
+
+    A scheduler without a heartbeat for 3 × RAG_REAPER_INTERVAL_S is shown as gone."""
 
     async def go(settings: Settings) -> dict[str, Any]:
         from rag_indexer_service.db import open_database
@@ -692,12 +772,23 @@ def status(
         return
     if not found["schedulers"]:
         out.print("no scheduler has run yet")
-    for s in found["schedulers"]:
+    elif not any(s["alive"] for s in found["schedulers"]):
+        out.print("no scheduler is alive")
+    for s in sorted(found["schedulers"], key=lambda s: not s["alive"]):  # alive ones first
+        if not s["alive"]:
+            how = "stopped" if s["state"] == "stopped" else "no heartbeat"
+            out.print(
+                f"scheduler {s['scheduler_id']}: gone since {_when(s['gone_since'])} ({how})",
+                markup=False,
+                soft_wrap=True,
+            )
+            continue
         out.print(
-            f"scheduler {s['scheduler_id']} ({s['state']}, cron {s['schedule']}): "
+            f"scheduler {s['scheduler_id']} (alive, cron {s['schedule']}): "
             f"last tick {_when(s['last_tick_at'])}, next tick {_when(s['next_tick_at'])}, "
             f"last reaper pass {_when(s['last_reaper_at'])}",
             markup=False,
+            soft_wrap=True,
         )
     for t in found["ticks"]:
         done = "finished" if t["finished_at"] else "unfinished"
@@ -707,9 +798,10 @@ def status(
             f"{t['cabinets_skipped']} skipped, {t['cabinets_active']} already active, "
             f"{t['cabinets_purged']} purged" + (f"; {t['error']}" if t["error"] else ""),
             markup=False,
+            soft_wrap=True,
         )
     runs_line = ", ".join(f"{k} {v}" for k, v in found["runs_by_status"].items())
-    out.print(f"runs: {runs_line}", markup=False)
+    out.print(f"runs: {runs_line}", markup=False, soft_wrap=True)
 
 
 def main() -> None:

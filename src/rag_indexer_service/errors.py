@@ -4,7 +4,7 @@
     ├── PermanentError            retrying cannot help: fix the input or the config
     │   ├── ConfigError           a setting or the sources file is invalid
     │   ├── CabinetNotFound       the source does not list this cabinet
-    │   ├── CabinetNotIndexed     the cabinet has no index yet (nothing to search)
+    │   ├── CabinetNotIndexed     the source lists it, but it has no index yet (nothing to search)
     │   ├── SourceQueryError      a configured source query is broken (bad SQL, missing column)
     │   ├── SourceSuspicious      the scan would delete too much of the index; nothing was deleted
     │   ├── DocumentsFailed       every document of a cabinet failed to render or to be stored
@@ -65,8 +65,8 @@ class CabinetNotFound(PermanentError):
 
 
 class CabinetNotIndexed(PermanentError):
-    def __init__(self, cabinet_id: int) -> None:
-        super().__init__(f"cabinet {cabinet_id} has no index yet")
+    def __init__(self, cabinet_id: int, *, hint: str | None = None) -> None:
+        super().__init__(f"cabinet {cabinet_id} has no index yet" + (f"; {hint}" if hint else ""))
         self.cabinet_id = cabinet_id
 
 

@@ -103,6 +103,21 @@ async def test_search_of_a_cabinet_without_index_is_404(
 
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "cabinet_not_indexed"
+    assert response.json()["error"]["message"] == (
+        "cabinet 23 has no index yet; POST /api/v1/rag/index/23"
+    )
+
+
+async def test_search_of_a_cabinet_the_source_does_not_list_is_404_unknown(
+    idle_client: httpx.AsyncClient,
+) -> None:
+    response = await idle_client.post("/api/v1/rag/cabinets/404/search", json={"query": "x"})
+
+    assert response.status_code == 404
+    assert response.json()["error"] == {
+        "code": "cabinet_not_found",
+        "message": "cabinet 404 is not listed by the source",
+    }
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
     package error (errors.py)      HTTP
     CabinetNotFound                404 cabinet_not_found
+    CabinetNotIndexed              404 cabinet_not_indexed
     CabinetBusy, SourceSuspicious  409
     EmbedderMismatch               409 embedder_mismatch
     SourceQueryError               502 source_query_failed

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
+from rag_indexer_service.indexing.report import COUNTER_TYPES
 from rag_indexer_service.runs import RunStatus, Trigger
 
 __all__ = [
@@ -103,17 +104,18 @@ class Progress(BaseModel):
     eta_at: dt.datetime | None = Field(description="Estimated finish time.")
 
 
-class RunCounters(BaseModel):
-    docs_seen: int | None = None
-    docs_added: int | None = None
-    docs_updated: int | None = None
-    docs_metadata_only: int | None = None
-    docs_unchanged: int | None = None
-    docs_deleted: int | None = None
-    docs_failed: int | None = None
-    chunks_embedded: int | None = None
-    chunks_reused: int | None = None
-    chunks_deleted: int | None = None
+if TYPE_CHECKING:
+
+    class RunCounters(BaseModel):
+        def __init__(self, **counters: int | bool | None) -> None: ...
+
+else:
+    RunCounters = create_model(
+        "RunCounters",
+        __doc__="What the run did: `IndexReport`'s counters, null until it succeeded.",
+        __config__=ConfigDict(extra="forbid"),
+        **{name: (kind | None, None) for name, kind in COUNTER_TYPES.items()},
+    )
 
 
 class RunFailure(BaseModel):
@@ -131,7 +133,7 @@ _RUN_EXAMPLE: dict[str, Any] = {
     "attempt": 1,
     "rerun_requested": False,
     "follow_up_of": None,
-    "counters": {name: None for name in RunCounters.model_fields},
+    "counters": dict.fromkeys(COUNTER_TYPES),
     "mode": None,
     "full_reason": None,
     "progress": {

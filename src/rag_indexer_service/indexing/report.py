@@ -1,11 +1,16 @@
-"""`IndexReport`: what one indexing run of one cabinet did, as data."""
+"""`IndexReport`: what one indexing run of one cabinet did, as data.
+
+Its counter fields (`COUNTER_FIELDS`: every field but the cabinet, the duration, the read
+mode and the failures) are the one definition of a run's counters: the ledger's columns,
+`Run.counters`, the API's `RunCounters` and the CLI's tables are all made from them.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
-__all__ = ["DocFailure", "IndexReport", "RunMode"]
+__all__ = ["COUNTER_FIELDS", "COUNTER_TYPES", "DocFailure", "IndexReport", "RunMode"]
 
 RunMode = Literal["delta", "full", "skipped"]
 
@@ -94,3 +99,11 @@ _SUMMARY_LABELS = (
     ("embedding_cache_hits", "cache hits"),
     ("embedding_truncated", "inputs truncated"),
 )
+
+_NOT_COUNTERS = ("cabinet_id", "duration_s", "failures", "mode", "full_reason")
+_TYPES: dict[object, type[int] | type[bool]] = {"int": int, "bool": bool, int: int, bool: bool}
+COUNTER_TYPES: dict[str, type[int] | type[bool]] = {
+    f.name: _TYPES[f.type] for f in fields(IndexReport) if f.name not in _NOT_COUNTERS
+}
+"""Counter name → its type (`int` or `bool`), in `IndexReport`'s field order."""
+COUNTER_FIELDS: tuple[str, ...] = tuple(COUNTER_TYPES)

@@ -9,6 +9,7 @@ Owns the broker, its queues and actors, and its Redis keys (nobody else reads th
     execution.py       `execute_claimed_run()`, `run_inline()`, retry and error classification
     worker.py          `setup_worker()`: the actors, `WorkerContext`, `RunBookkeeping` middleware
     worker_main.py     the module `dramatiq` loads in each worker process
+    parent_watch.py    a worker process ends when Dramatiq's parent dies
 
 May import `config`, `errors`, `db`, `runs` (the ledger), `runtime` and `indexing`; never
 `api`, `scheduling`, `cli` or `allinone`, which import it.

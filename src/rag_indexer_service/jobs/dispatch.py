@@ -124,6 +124,12 @@ class Dispatcher:
         await self.ledger.mark_sent([run_id for run_id, _ in runs], keys)
 
     # -- public API ------------------------------------------------------------------------
+    async def send_unsent(self, *, older_than_s: float) -> int:
+        """Send the queued runs that have no message yet; returns how many."""
+        runs = await self.ledger.unsent(older_than_s=older_than_s)
+        await self._send([(run.id, run.queue) for run in runs])
+        return len(runs)
+
     async def trigger(
         self, cabinet_id: int, trigger: Trigger, *, force: bool = False
     ) -> TriggerResult:

@@ -1,12 +1,14 @@
 """The module `dramatiq` loads in each worker process (`rag-indexer worker` points it here).
 
 It builds the broker from `RAG_*` settings and declares the actors on it; connections to
-Postgres and Redis open later, on each worker's event loop.
+Postgres and Redis open later, on each worker's event loop. A worker process forked by
+Dramatiq's parent ends when that parent dies (`parent_watch`).
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import sys
 
 import dramatiq
@@ -14,10 +16,15 @@ import dramatiq
 from rag_indexer_service.config import load_settings
 from rag_indexer_service.errors import ConfigError
 from rag_indexer_service.jobs.broker import build_broker
+from rag_indexer_service.jobs.parent_watch import exit_with_parent
 from rag_indexer_service.jobs.worker import setup_worker
 from rag_indexer_service.logs import configure_logging
 
 __all__ = ["broker"]
+
+_parent = multiprocessing.parent_process()
+if _parent is not None and _parent.pid is not None:
+    exit_with_parent(_parent.pid)
 
 try:
     _settings = load_settings()

@@ -308,6 +308,19 @@ class Ledger:
         except IntegrityError:
             return None  # someone queued a new run already; it will see the latest data
 
+    async def unsent(self, *, older_than_s: float, limit: int = 500) -> list[Run]:
+        """Queued runs whose message was never sent: requested by a process without a broker
+        (`index --queue` next to `rag-indexer up`), or whose sender died before sending."""
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                text(
+                    "SELECT * FROM rag_runs WHERE status = 'queued' AND sent_at IS NULL "
+                    "AND queued_at < now() - make_interval(secs => :age) ORDER BY id LIMIT :limit"
+                ),
+                {"age": older_than_s, "limit": limit},
+            )
+            return [Run.from_row(r) for r in rows]
+
     async def stale_runs(
         self, *, queued_after_s: float, stale_after_s: float, retrying_after_s: float
     ) -> list[Run]:

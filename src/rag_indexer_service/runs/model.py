@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from rag_indexer_service.db.mapping import from_mapping
-from rag_indexer_service.indexing.report import RunMode
+from rag_indexer_service.indexing.report import COUNTER_FIELDS, RunMode
 
 __all__ = ["ACTIVE_STATUSES", "COUNTER_FIELDS", "RUN_STATUSES", "Run", "RunStatus", "Trigger"]
 
@@ -22,24 +22,6 @@ RUN_STATUSES: tuple[RunStatus, ...] = (
     "skipped",
 )
 ACTIVE_STATUSES: tuple[RunStatus, ...] = ("queued", "running", "retrying")
-COUNTER_FIELDS = (
-    "docs_seen",
-    "docs_added",
-    "docs_updated",
-    "docs_metadata_only",
-    "docs_unchanged",
-    "docs_deleted",
-    "docs_failed",
-    "chunks_embedded",
-    "chunks_reused",
-    "chunks_deleted",
-    "embedding_requests",
-    "embedding_tokens",
-    "embedding_retries",
-    "embedding_throttled_ms",
-    "embedding_cache_hits",
-    "embedding_truncated",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +36,7 @@ class Run:
     follow_up_of: int | None
     message_key: str | None
     worker_id: str | None
-    counters: dict[str, int | None]
+    counters: dict[str, int | bool | None]
     mode: RunMode | None
     """How the run read the source: `delta`, `full` or `skipped` (set when it succeeded)."""
     full_reason: str | None

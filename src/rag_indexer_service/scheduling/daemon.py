@@ -130,17 +130,20 @@ async def serve(scheduler: Scheduler, stopped: asyncio.Event) -> None:
         log.info("scheduler %s stopped", scheduler.id)
 
 
-async def _run_once(scheduler: Scheduler) -> int:
-    report = await scheduler.run_tick(_utcnow())
-    if report is None:
-        return 1
+async def _run_once(scheduler: Scheduler, tick_at: dt.datetime | None) -> int:
+    report = await scheduler.run_tick(tick_at or _utcnow())
+    if report is None:  # another replica serves (or served) this tick: nothing went wrong
+        return 0
     level = logging.INFO if report.error is None and not report.interrupted else logging.ERROR
     log.log(level, "fan-out: %s", report.to_dict())
     return 0 if level == logging.INFO else 1
 
 
-async def run_scheduler(settings: Settings, *, once: bool = False) -> int:
-    """The scheduler process (`rag-indexer scheduler [--once]`); returns the exit status.
+async def run_scheduler(
+    settings: Settings, *, once: bool = False, tick_at: dt.datetime | None = None
+) -> int:
+    """The scheduler process (`rag-indexer scheduler [--once [--tick-at T]]`); returns the exit
+    status. `--once` serves one tick, `tick_at` (default: now), and exits.
 
     Needs `RAG_BROKER_URL` (ConfigError otherwise). Every resource is built here, on the loop
     that uses it, and closed on the way out.
@@ -154,7 +157,7 @@ async def run_scheduler(settings: Settings, *, once: bool = False) -> int:
             scheduler = Scheduler.from_runtime(rt, dispatcher)
             with _stop_on_signals(scheduler) as stopped:
                 if once:
-                    return await _run_once(scheduler)
+                    return await _run_once(scheduler, tick_at)
                 await serve(scheduler, stopped)
                 return 0
     finally:

@@ -37,11 +37,23 @@ class SchedulerHeartbeat:
     last_reaper_at: dt.datetime | None
     last_reaper: dict[str, Any] | None
 
+    @property
+    def alive(self) -> bool:
+        """Beating recently and not stopped."""
+        return self.state == "running"
+
+    @property
+    def gone_since(self) -> dt.datetime | None:
+        """When a scheduler that is not alive stopped, or last gave a sign of life."""
+        return None if self.alive else (self.stopped_at or self.heartbeat_at)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "scheduler_id": self.scheduler_id,
             "schedule": self.schedule,
             "state": self.state,
+            "alive": self.alive,
+            "gone_since": _iso(self.gone_since),
             "started_at": _iso(self.started_at),
             "heartbeat_at": _iso(self.heartbeat_at),
             "stopped_at": _iso(self.stopped_at),

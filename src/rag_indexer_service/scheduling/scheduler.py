@@ -36,7 +36,13 @@ from rag_indexer_service.scheduling.heartbeats import Heartbeats
 from rag_indexer_service.scheduling.report import FanOutReport
 from rag_indexer_service.scheduling.ticks import TickClaims
 
-__all__ = ["Scheduler", "SchedulerOptions", "default_scheduler_id"]
+__all__ = [
+    "ALL_IN_ONE_PREFIX",
+    "Scheduler",
+    "SchedulerOptions",
+    "all_in_one_alive",
+    "default_scheduler_id",
+]
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +50,18 @@ _REAPER_LOCK = "rag-indexer:reaper"
 _RECORD_EVERY_S = 1.0  # progress and claim heartbeat of a running fan-out
 
 
+ALL_IN_ONE_PREFIX = "up:"
+"""The scheduler of `rag-indexer up` is `up:host:pid`: a live one takes ledger-only runs."""
+
+
 def default_scheduler_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+async def all_in_one_alive(engine: AsyncEngine, *, silent_after_s: float) -> bool:
+    """Does a `rag-indexer up` beat (within `silent_after_s`) on this database?"""
+    beats = await Heartbeats(engine).list(silent_after_s=silent_after_s)
+    return any(b.alive and b.scheduler_id.startswith(ALL_IN_ONE_PREFIX) for b in beats)
 
 
 def _utcnow() -> dt.datetime:

@@ -148,6 +148,7 @@ async def search_cabinet(
     started = time.perf_counter()
     try:
         hits = await search_indexed_cabinet(
+            source=runtime.source,
             store=runtime.store,
             indexer=runtime.indexer,
             cabinet_id=cabinet_id,

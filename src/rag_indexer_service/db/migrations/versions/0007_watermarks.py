@@ -5,16 +5,16 @@
   reconciles in full (`full_at`, `delta_runs`, the sources/embedder digest it was read with).
 - `rag_runs.mode` (`delta`, `full`, `skipped`) and `rag_runs.full_reason`.
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 """
 
 from __future__ import annotations
 
 from alembic import op
 
-revision = "0006"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
