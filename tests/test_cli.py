@@ -60,6 +60,7 @@ async def test_a_second_cli_run_in_a_new_process_skips_the_unchanged_cabinet(
     [scanned], [skipped] = json.loads(first.stdout), json.loads(second.stdout)
     assert scanned["scan_skipped"] is False and scanned["docs_added"] == 3
     assert skipped["scan_skipped"] is True and skipped["chunks_embedded"] == 0
+    assert (scanned["mode"], skipped["mode"]) == ("full", "skipped")
 
 
 @pytest.mark.parametrize(

@@ -171,7 +171,29 @@ class Settings(BaseSettings):
         default=200, description="Characters repeated between consecutive chunks of a document."
     )
     batch_size_docs: Annotated[int, Field(ge=1, le=100_000)] = Field(
-        default=500, description="Documents compared and written per transaction."
+        default=500, description="Documents read and compared with the index per batch."
+    )
+    write_batch_docs: Annotated[int, Field(ge=1, le=100_000)] = Field(
+        default=1000,
+        description="Changed documents gathered (across batches) into one write transaction.",
+    )
+    write_batch_chunks: Annotated[int, Field(ge=1, le=1_000_000)] = Field(
+        default=4000,
+        description="Chunks gathered into one write transaction (whichever limit comes first).",
+    )
+    delta_overlap_s: Annotated[float, Field(ge=0.0)] = Field(
+        default=300.0,
+        description="Delta reads start this long before the watermark (clock skew, long "
+        "transactions in the source).",
+    )
+    full_scan_every_runs: Annotated[int, Field(ge=1)] = Field(
+        default=48,
+        description="A cabinet with delta queries is read in full after this many delta runs.",
+    )
+    full_scan_max_age_s: Annotated[float, Field(gt=0.0)] = Field(
+        default=86400.0,
+        description="A cabinet with delta queries is read in full once its last full read "
+        "is older than this.",
     )
     source_fetch_rows: Annotated[int, Field(ge=1, le=100_000)] = Field(
         default=1000, description="Rows fetched per round trip from the source's cursor."

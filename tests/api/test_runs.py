@@ -71,12 +71,14 @@ async def test_a_succeeded_run_shows_counters_and_failed_documents(
     run, _ = await ledger.request(4, "manual", QUEUE_MANUAL)
     await ledger.start_attempt(run.id, worker_id="w1", stale_after_s=60)
     report = IndexReport(cabinet_id=4, docs_seen=3, docs_added=2, docs_failed=1, duration_s=0.5)
+    report.mode, report.full_reason = "full", "every 48 runs"
     report.failures.append(DocFailure(kind="note", doc_id="d9", reason="missing field 'title'"))
     await ledger.succeed(run.id, report, worker_id="w1")
 
     body = (await idle_client.get(f"/api/v1/rag/runs/{run.id}")).json()
 
     assert body["status"] == "succeeded" and body["duration_s"] == 0.5
+    assert (body["mode"], body["full_reason"]) == ("full", "every 48 runs")
     assert (body["counters"]["docs_added"], body["counters"]["docs_failed"]) == (2, 1)
     assert body["failures"] == [{"kind": "note", "doc_id": "d9", "reason": "missing field 'title'"}]
     assert body["progress"]["percent"] == 100.0 and body["progress"]["eta_s"] is None

@@ -179,6 +179,8 @@ async def test_api_trigger_and_cli_queue_both_succeed_with_every_ledger_counter(
         "cabinet_id",
         "duration_s",
         "failures",
+        "mode",
+        "full_reason",
     }
     assert "scan_skipped" in ledger_counters
     assert set(api_run["counters"]) == ledger_counters

@@ -231,8 +231,10 @@ async def test_failed_rebuild_leaves_the_old_index_serving_and_the_next_run_resu
 ) -> None:
     await add_cabinet(source_conn, 1, docs=60)
     await api_runtime.indexer.index_cabinet(1)
-    large = make_indexer(openai_model="fake-large", embedding_dim=MODELS["fake-large"])
-    # The first batch of 50 documents (7 requests) goes through, then wrong-sized vectors.
+    large = make_indexer(
+        openai_model="fake-large", embedding_dim=MODELS["fake-large"], write_batch_docs=50
+    )
+    # The first batch of 50 documents (7 requests) is written, then wrong-sized vectors.
     embedding_api.script(*[Fault()] * 7)
     embedding_api.always = Fault(wrong_dim=True)
 
@@ -276,6 +278,7 @@ async def test_model_change_swaps_atomically_while_searches_keep_answering(
         embedding_concurrency=1,
         embed_batch_size=4,
         batch_size_docs=8,
+        write_batch_docs=8,
     )
     embedding_api.delay_s = 0.1  # the rebuild: five batches of two slow requests each
 

@@ -118,3 +118,33 @@ def test_non_utf8_file_is_a_config_error(tmp_path: Path) -> None:
     path.write_bytes("[cabinets]\nquery = 'Товар'".encode("cp1251"))
     with pytest.raises(ConfigError, match="is not valid TOML"):
         load_source_spec(path)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ('changed_query = "SELECT 1 WHERE :cabinet_id > :since"', "both changed_query and"),
+        ('ids_query = "SELECT id FROM p WHERE cabinet_id = :cabinet_id"', "both changed_query"),
+        (
+            'changed_query = "SELECT 1 WHERE c = :cabinet_id"\n'
+            'ids_query = "SELECT id FROM p WHERE cabinet_id = :cabinet_id"',
+            "must use :cabinet_id and :since",
+        ),
+        (
+            'changed_query = "SELECT 1 WHERE c = :cabinet_id AND u > :since"\n'
+            'ids_query = "SELECT id FROM p"',
+            "ids_query must filter by :cabinet_id",
+        ),
+    ],
+)
+def test_delta_queries_come_in_pairs_with_their_parameters(
+    tmp_path: Path, extra: str, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_source_spec(_write(tmp_path, _kind(KIND_OK) + extra + "\n"))
+
+
+def test_the_demo_sources_file_reads_every_kind_by_delta() -> None:
+    spec = load_source_spec(default_sources_file())
+    assert spec.watermark_query is not None
+    assert all(k.changed_query and k.ids_query for k in spec.kinds)

@@ -62,6 +62,7 @@ async def test_killed_worker_run_is_recovered_without_duplicates(
     ledger: Ledger,
     source_conn: asyncpg.Connection,
     worker_settings: Settings,
+    worker_env: dict[str, str],
 ) -> None:
     # The source stalls once, after the first batches were written, so the kill lands mid-run.
     await add_cabinet(source_conn, 1, docs=400)
@@ -75,7 +76,15 @@ async def test_killed_worker_run_is_recovered_without_duplicates(
     unsorted = sources.read_text().replace("ORDER BY id", "")  # rows stream in insert order
     sources.write_text(unsorted.replace("price FROM src_docs", "price FROM src_docs_slow"))
 
-    first = spawn("worker", "--processes", "1", "--threads", "1")
+    # One write transaction per batch of 50, so the kill lands between written batches.
+    first = spawn(
+        "worker",
+        "--processes",
+        "1",
+        "--threads",
+        "1",
+        env={**worker_env, "RAG_WRITE_BATCH_DOCS": "50"},
+    )
     result = await redis_dispatcher.trigger(1, "manual")
     running = await wait_for_run(ledger, result.run.id, ("running",), timeout_s=60)
     for _ in range(400):  # wait for the five batches before the stall (d300) to be written

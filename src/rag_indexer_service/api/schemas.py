@@ -134,6 +134,8 @@ _RUN_EXAMPLE: dict[str, Any] = {
     "rerun_requested": False,
     "follow_up_of": None,
     "counters": dict.fromkeys(COUNTER_TYPES),
+    "mode": None,
+    "full_reason": None,
     "progress": {
         "done": 500,
         "total": 2000,
@@ -168,6 +170,11 @@ class RunOut(BaseModel):
     rerun_requested: bool
     follow_up_of: int | None = Field(description="The run this one follows up, if any.")
     counters: RunCounters = Field(description="What the run did (set when it succeeded).")
+    mode: Literal["delta", "full", "skipped"] | None = Field(
+        description="How the run read the source (set when it succeeded): only rows changed "
+        "since the watermarks, everything, or nothing (fingerprint unchanged)."
+    )
+    full_reason: str | None = Field(description="Why the run read the source in full.")
     progress: Progress
     duration_s: float | None
     error: str | None = Field(description="Why the last attempt failed.")

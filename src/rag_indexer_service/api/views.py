@@ -83,6 +83,8 @@ def run_out(run: Run) -> RunOut:
         rerun_requested=run.rerun_requested,
         follow_up_of=run.follow_up_of,
         counters=RunCounters(**run.counters),
+        mode=run.mode,
+        full_reason=run.full_reason,
         progress=progress_of(run),
         duration_s=run.duration_s,
         error=run.error,

@@ -16,7 +16,7 @@ Tables (all in the current ``search_path``, normally ``public``):
   updated_at)``
 * ``questions(id, cabinet_id, product_id, text, answer, created_at,
   updated_at)``
-* ``sales_daily(cabinet_id, product_id, day, orders, revenue)``
+* ``sales_daily(cabinet_id, product_id, day, orders, revenue, updated_at)``
 
 All generated data is deterministic for a given seed: only
 ``random.Random`` instances derived from the seed are used and all

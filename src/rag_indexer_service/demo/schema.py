@@ -89,6 +89,7 @@ _TABLES_DDL: Final[tuple[str, ...]] = (
         day         date NOT NULL,
         orders      integer NOT NULL,
         revenue     numeric(14, 2) NOT NULL,
+        updated_at  timestamptz NOT NULL,
         CONSTRAINT sales_daily_pkey PRIMARY KEY (product_id, day),
         CONSTRAINT sales_daily_product_id_fkey FOREIGN KEY (product_id)
             REFERENCES products (id) ON DELETE CASCADE
@@ -96,7 +97,7 @@ _TABLES_DDL: Final[tuple[str, ...]] = (
     """,
 )
 
-# (index name, table, column).  The product_id indexes keep ON DELETE CASCADE
+# (index name, table, columns).  The product_id indexes keep ON DELETE CASCADE
 # from products cheap.
 _INDEXES: Final[tuple[tuple[str, str, str], ...]] = (
     ("products_cabinet_id_idx", "products", "cabinet_id"),
@@ -105,6 +106,11 @@ _INDEXES: Final[tuple[tuple[str, str, str], ...]] = (
     ("questions_cabinet_id_idx", "questions", "cabinet_id"),
     ("questions_product_id_idx", "questions", "product_id"),
     ("sales_daily_cabinet_id_idx", "sales_daily", "cabinet_id"),
+    # Delta reads (`changed_query` in demo_sources.toml): a cabinet's rows changed since.
+    ("products_cabinet_updated_idx", "products", "cabinet_id, updated_at"),
+    ("reviews_cabinet_updated_idx", "reviews", "cabinet_id, updated_at"),
+    ("questions_cabinet_updated_idx", "questions", "cabinet_id, updated_at"),
+    ("sales_daily_cabinet_updated_idx", "sales_daily", "cabinet_id, updated_at"),
 )
 
 # (table, constraint name, definition); dropped during seed() and re-added
@@ -166,7 +172,7 @@ QUESTION_COLUMNS: Final = (
     "created_at",
     "updated_at",
 )
-SALES_COLUMNS: Final = ("cabinet_id", "product_id", "day", "orders", "revenue")
+SALES_COLUMNS: Final = ("cabinet_id", "product_id", "day", "orders", "revenue", "updated_at")
 
 
 async def create_schema(conn: asyncpg.Connection) -> None:

@@ -6,7 +6,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 import asyncpg  # type: ignore[import-untyped,unused-ignore]
 
@@ -60,7 +60,11 @@ async def _sales_copy_data(
     escaping (integers, ISO dates, plain decimals).
     """
     rnd = rng.random
-    day_factors = [(day.isoformat(), factor) for day, factor in days]
+    # updated_at: the end of the sales day (deterministic, never after BASE_TIME).
+    day_factors = [
+        (day.isoformat(), factor, f"\t{day + timedelta(days=1)}T00:00:00+00\n")
+        for day, factor in days
+    ]
     max_factor = max((factor for _, factor in days), default=1.0)
     lines: list[str] = []
     done = 0
@@ -68,10 +72,10 @@ async def _sales_copy_data(
         for product_id, cabinet_id, price in data.sales[done:]:
             lam = rng.pick(DEMAND_LEVELS) * 2.0
             # orders = int(lam * factor * u + 0.5), u in [0, 1): mean ≈ level * factor.
-            tails = [f"\t{k}\t{price * k}\n" for k in range(int(lam * max_factor + 1.5))]
+            tails = [f"\t{k}\t{price * k}" for k in range(int(lam * max_factor + 1.5))]
             prefix = f"{cabinet_id}\t{product_id}\t"
-            for day, factor in day_factors:
-                lines.append(prefix + day + tails[int(lam * factor * rnd() + 0.5)])
+            for day, factor, stamp in day_factors:
+                lines.append(prefix + day + tails[int(lam * factor * rnd() + 0.5)] + stamp)
         done = len(data.sales)
         if len(lines) >= 20_000:
             yield "".join(lines).encode()

@@ -1,10 +1,12 @@
 """Indexing: from a cabinet's source documents to chunks and vectors in the store.
 
-    sources.py        CabinetSource (+ BulkFingerprints) protocol, SqlSource, build_source()
+    sources.py        CabinetSource (+ BulkFingerprints, DeltaReads) protocol, SqlSource,
+                      build_source()
     embedders.py      Embedder protocol, HashingEmbedder, build_embedder()
     openai_*.py, ratelimit.py, retrying.py, tokens.py, usage.py   the OpenAI-compatible embedder
     chunking.py       split_text()
     indexer.py        RAGIndexer.index_cabinet(): diff, embed, write, delete; IndexOptions
+    delta.py          choose_read(): a delta or a full read, and why
     report.py         IndexReport: what a run did, as data
     store/            IndexStore protocol and PgVectorStore: the only SQL on the index tables
 

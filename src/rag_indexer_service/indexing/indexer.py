@@ -4,12 +4,16 @@
    If the source's fingerprint (a cheap "has anything changed" value that also covers the
    sources file and chunk settings) equals the one stored at the last success, stop: nothing
    to do (`scan_skipped`). `force=True` scans anyway.
-2. Stream the source's documents; per batch, compare content and metadata hashes with the
+2. Choose how to read (`delta.py`): a source with delta queries (`DeltaReads`) is read from
+   its per-kind watermarks, minus an overlap (`delta`); otherwise, and periodically as the
+   safety net, everything is read (`full`). The report and the ledger say which, and why.
+3. Stream the documents read; per batch, compare content and metadata hashes with the
    ledger: unchanged costs nothing, a metadata-only change rewrites metadata, a content change
    re-chunks and embeds only chunks whose text is new (others keep their vectors).
-3. Write each batch in one transaction.
-4. Only after the whole scan succeeded, delete documents the source no longer has, unless that
-   looks like a broken source (mass-delete guard).
+4. Gather the changed documents across batches; write them in transactions of a target size.
+5. Only after everything was read, delete documents the source no longer has (a delta run
+   learns which from the `ids_query` of its kinds), unless that looks like a broken source
+   (mass-delete guard). Then, and only then, advance the watermarks.
 
 Vectors come, in this order, from the document's own unchanged chunks, the embedding cache
 (identical text anywhere, same embedder), and the embedder. A run with another embedder than
@@ -27,12 +31,13 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 
 from sqlalchemy.exc import DBAPIError
 
+from rag_indexer_service.canonical import digest
 from rag_indexer_service.config import Settings
 from rag_indexer_service.db.engine import is_data_error, short_error
 from rag_indexer_service.errors import (
@@ -42,9 +47,10 @@ from rag_indexer_service.errors import (
     SourceSuspicious,
 )
 from rag_indexer_service.indexing.chunking import split_text
+from rag_indexer_service.indexing.delta import ReadPlan, choose_read
 from rag_indexer_service.indexing.embedders import Embedder
 from rag_indexer_service.indexing.report import DocFailure, IndexReport
-from rag_indexer_service.indexing.sources import CabinetSource, SourceDocument
+from rag_indexer_service.indexing.sources import CabinetSource, DeltaReads, SourceDocument
 from rag_indexer_service.indexing.storable import shown
 from rag_indexer_service.indexing.store import (
     CabinetState,
@@ -77,6 +83,8 @@ class IndexOptions:
     chunk_size_chars: int = 1200
     chunk_overlap_chars: int = 200
     batch_size_docs: int = 500
+    write_batch_docs: int = 1000
+    write_batch_chunks: int = 4000
     embed_batch_size: int = 256
     max_delete_share: float = 0.5
     mass_delete_min_docs: int = 20
@@ -85,6 +93,9 @@ class IndexOptions:
     cache_max_age_s: float = 30 * 86400.0
     cache_max_rows: int = 1_000_000
     cache_prune_every_s: float = 3600.0
+    delta_overlap_s: float = 300.0
+    full_scan_every_runs: int = 48
+    full_scan_max_age_s: float = 86400.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> IndexOptions:
@@ -92,6 +103,8 @@ class IndexOptions:
             chunk_size_chars=settings.chunk_size_chars,
             chunk_overlap_chars=settings.chunk_overlap_chars,
             batch_size_docs=settings.batch_size_docs,
+            write_batch_docs=settings.write_batch_docs,
+            write_batch_chunks=settings.write_batch_chunks,
             embed_batch_size=settings.embed_batch_size,
             max_delete_share=settings.max_delete_share,
             mass_delete_min_docs=settings.mass_delete_min_docs,
@@ -100,6 +113,9 @@ class IndexOptions:
             embedding_cache=settings.embedding_cache and settings.embedder == "openai",
             cache_max_age_s=settings.embedding_cache_max_age_days * 86400.0,
             cache_max_rows=settings.embedding_cache_max_rows,
+            delta_overlap_s=settings.delta_overlap_s,
+            full_scan_every_runs=settings.full_scan_every_runs,
+            full_scan_max_age_s=settings.full_scan_max_age_s,
         )
 
 
@@ -148,14 +164,18 @@ class RAGIndexer:
                     plan.serving,
                 )
             report.rebuild = plan.rebuild
+            delta = self.source if isinstance(self.source, DeltaReads) else None
+            read = await self._choose_read(cabinet_id, delta, plan, force=force)
             if (
                 not force
+                and not read.overrides_skip
                 and not plan.rebuild
                 and fingerprint is not None
                 and state is not None
                 and state.source_fingerprint == fingerprint
             ):
                 report.scan_skipped = True
+                report.mode = "skipped"
                 report.docs_unchanged = state.document_count
                 await self.store.save_cabinet_state(
                     cabinet_id,
@@ -172,12 +192,25 @@ class RAGIndexer:
             allow = (
                 self.options.allow_mass_delete if allow_mass_delete is None else allow_mass_delete
             )
+            report.mode, report.full_reason = read.mode, read.full_reason
+            clock = (
+                await delta.watermark(cabinet_id)
+                if delta is not None and delta.delta_kinds
+                else None
+            )
             with metering() as usage:
                 try:
+                    if delta is not None and read.mode == "delta":
+                        documents = self._delta_documents(cabinet_id, delta, read)
+                    else:
+                        documents = self.source.iter_documents(cabinet_id)
                     seen = await self._scan(
-                        cabinet_id, report, plan, total=total, progress=progress
+                        cabinet_id, documents, report, plan, total=total, progress=progress
                     )
-                    _check_not_all_failed(report)
+                    if read.mode == "full":
+                        _check_not_all_failed(report)
+                    if delta is not None and read.mode == "delta":
+                        seen = await self._present(cabinet_id, delta, seen, report)
                     await self._delete_gone(cabinet_id, seen, report, plan, allow_mass_delete=allow)
                 except BaseException:
                     if not plan.rebuild:
@@ -201,6 +234,15 @@ class RAGIndexer:
                     fingerprint=fingerprint,
                     success=True,
                     generation=plan.generation,
+                )
+            if delta is not None and clock is not None:
+                await self.store.advance_watermarks(
+                    cabinet_id,
+                    generation=plan.generation,
+                    kinds=sorted(delta.delta_kinds),
+                    since=clock,
+                    config_digest=self._read_digest(delta),
+                    full=read.mode == "full",
                 )
             await self._refresh_ann_index(cabinet_id)
         await self._prune_cache()
@@ -232,6 +274,64 @@ class RAGIndexer:
             )
         except Exception as exc:
             log.warning("cabinet %s: could not recount after a failure: %s", cabinet_id, exc)
+
+    def _read_digest(self, delta: DeltaReads) -> str:
+        return digest({"source": delta.config_digest, "embedder": self.embedder.id})
+
+    async def _choose_read(
+        self, cabinet_id: int, delta: DeltaReads | None, plan: GenerationPlan, *, force: bool
+    ) -> ReadPlan:
+        if delta is None or not delta.delta_kinds:
+            return choose_read(
+                delta_kinds=(),
+                watermarks={},
+                config_digest="",
+                force=force,
+                rebuild=plan.rebuild,
+                every_runs=self.options.full_scan_every_runs,
+                max_age_s=self.options.full_scan_max_age_s,
+                overlap_s=self.options.delta_overlap_s,
+            )
+        return choose_read(
+            delta_kinds=delta.delta_kinds,
+            watermarks=await self.store.watermarks(cabinet_id, generation=plan.generation),
+            config_digest=self._read_digest(delta),
+            force=force,
+            rebuild=plan.rebuild,
+            every_runs=self.options.full_scan_every_runs,
+            max_age_s=self.options.full_scan_max_age_s,
+            overlap_s=self.options.delta_overlap_s,
+        )
+
+    async def _delta_documents(
+        self, cabinet_id: int, delta: DeltaReads, read: ReadPlan
+    ) -> AsyncGenerator[SourceDocument, None]:
+        """Changed documents of delta kinds, every document of the others."""
+        for kind in delta.kind_names:
+            async with aclosing(
+                delta.iter_kind(cabinet_id, kind, since=read.since.get(kind))
+            ) as documents:
+                async for doc in documents:
+                    yield doc
+
+    async def _present(
+        self,
+        cabinet_id: int,
+        delta: DeltaReads,
+        seen: set[tuple[str, str]],
+        report: IndexReport,
+    ) -> set[tuple[str, str]]:
+        """After a delta read: what the source has now (`ids_query` of delta kinds, what was
+        read of the others), for the deletion diff. Documents not read count as unchanged."""
+        present = set(seen)
+        for kind in sorted(delta.delta_kinds):
+            async with aclosing(delta.iter_kind_ids(cabinet_id, kind)) as ids:
+                async for doc_id in ids:
+                    key = (kind, doc_id)
+                    if key not in present:
+                        present.add(key)
+                        report.docs_unchanged += 1
+        return present
 
     async def search(
         self, cabinet_id: int, query: str, *, k: int = 10, min_similarity: float | None = None
@@ -292,6 +392,7 @@ class RAGIndexer:
     async def _scan(
         self,
         cabinet_id: int,
+        documents: AsyncGenerator[SourceDocument, None],
         report: IndexReport,
         plan: GenerationPlan,
         *,
@@ -300,52 +401,64 @@ class RAGIndexer:
     ) -> set[tuple[str, str]]:
         seen: set[tuple[str, str]] = set()
         batch: list[SourceDocument] = []
-        # One batch's write (COPY, full-text vectors: Postgres's CPU) overlaps the next batch's
-        # read, hashing and embedding (ours). At most one write is in flight.
+        # Writes are gathered across batches and sized by what changed (documents or chunks),
+        # not by what was read. A write (COPY, full-text vectors: Postgres's CPU) overlaps the
+        # next batches' read, hashing and embedding (ours). At most one write is in flight.
+        pending: list[DocumentWrite] = []
+        pending_tallies: dict[tuple[str, str], Counter[str]] = {}
+        pending_chunks = 0
         writing: asyncio.Task[None] | None = None
 
-        async def flush() -> None:
-            nonlocal writing
-            tallies: dict[str, Counter[str]] = {}
-            writes = await self._process_batch(cabinet_id, batch, report, plan, tallies)
-            batch.clear()
+        async def write() -> None:
+            nonlocal writing, pending, pending_tallies, pending_chunks
             if writing is not None:
                 await writing
-            writing = asyncio.create_task(self._write(cabinet_id, writes, tallies, report, plan))
+                writing = None
+            if pending:
+                writing = asyncio.create_task(
+                    self._write(cabinet_id, pending, pending_tallies, report, plan)
+                )
+                pending, pending_tallies, pending_chunks = [], {}, 0
+
+        async def flush() -> None:
+            nonlocal pending_chunks
+            tallies: dict[str, Counter[str]] = {}
+            kind = batch[0].kind if batch else ""
+            writes = await self._process_batch(cabinet_id, batch, report, plan, tallies)
+            batch.clear()
+            pending.extend(writes)
+            pending_chunks += sum(len(w.chunks or ()) for w in writes)
+            pending_tallies.update(((kind, d), t) for d, t in tallies.items())
+            if (
+                len(pending) >= self.options.write_batch_docs
+                or pending_chunks >= self.options.write_batch_chunks
+            ):
+                await write()
             if progress is not None:
                 progress(report.docs_seen, max(total, report.docs_seen) if total else None)
 
         try:
-            await self._read(cabinet_id, report, seen, batch, flush)
+            await self._read(documents, report, seen, batch, flush)
             if batch or progress is not None:
                 await flush()
+            await write()
             if writing is not None:
                 await writing
-        except asyncio.CancelledError:
-            if writing is not None and not writing.done():
-                writing.cancel()
-                with contextlib.suppress(BaseException):
-                    await writing
-            raise
-        except BaseException:
-            # A batch being written is complete and consistent: let it commit (the next
-            # attempt then finds it unchanged), whatever failed after it.
-            if writing is not None and not writing.done():
-                with contextlib.suppress(Exception):
-                    await writing
+        except BaseException as exc:
+            await _settle(writing, cancel=isinstance(exc, asyncio.CancelledError))
             raise
         return seen
 
     async def _read(
         self,
-        cabinet_id: int,
+        documents_in: AsyncGenerator[SourceDocument, None],
         report: IndexReport,
         seen: set[tuple[str, str]],
         batch: list[SourceDocument],
         flush: Callable[[], Awaitable[None]],
     ) -> None:
         """Stream the source into `batch`, calling `flush` whenever a batch is complete."""
-        async with aclosing(self.source.iter_documents(cabinet_id)) as documents:
+        async with aclosing(documents_in) as documents:
             async for doc in documents:
                 report.docs_seen += 1
                 key = (doc.kind, doc.doc_id)
@@ -369,7 +482,7 @@ class RAGIndexer:
         self,
         cabinet_id: int,
         writes: Sequence[DocumentWrite],
-        tallies: Mapping[str, Counter[str]],
+        tallies: Mapping[tuple[str, str], Counter[str]],
         report: IndexReport,
         plan: GenerationPlan,
     ) -> None:
@@ -394,7 +507,7 @@ class RAGIndexer:
             except Exception as exc:
                 if not is_data_error(exc):
                     raise
-                for counter, count in tallies.get(write.doc_id, Counter()).items():
+                for counter, count in tallies.get((write.kind, write.doc_id), Counter()).items():
                     setattr(report, counter, getattr(report, counter) - count)
                 reason = f"Postgres cannot store a value of this document: {short_error(exc)}"
                 self._fail(report, write.kind, write.doc_id, reason)
@@ -597,6 +710,17 @@ def _check_not_all_failed(report: IndexReport) -> None:
         f"failed, e.g. {first.kind} {first.doc_id!r}: {first.reason}; check the templates, "
         "metadata and id_column of RAG_SOURCES_FILE (`rag-indexer sources check`)"
     )
+
+
+async def _settle(writing: asyncio.Task[None] | None, *, cancel: bool) -> None:
+    """After a failed scan: a batch being written is complete and consistent, so let it commit
+    (the next attempt then finds it unchanged), unless the run itself is being cancelled."""
+    if writing is None or writing.done():
+        return
+    if cancel:
+        writing.cancel()
+    with contextlib.suppress(BaseException if cancel else Exception):
+        await writing
 
 
 def _record_usage(report: IndexReport, usage: EmbeddingUsage) -> None:

@@ -1,16 +1,18 @@
 """`IndexReport`: what one indexing run of one cabinet did, as data.
 
-Its counter fields (`COUNTER_FIELDS`: every field but the cabinet, the duration and the
-failures) are the one definition of a run's counters: the ledger's columns, `Run.counters`,
-the API's `RunCounters` and the CLI's tables are all made from them.
+Its counter fields (`COUNTER_FIELDS`: every field but the cabinet, the duration, the read
+mode and the failures) are the one definition of a run's counters: the ledger's columns,
+`Run.counters`, the API's `RunCounters` and the CLI's tables are all made from them.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, Literal
 
-__all__ = ["COUNTER_FIELDS", "COUNTER_TYPES", "DocFailure", "IndexReport"]
+__all__ = ["COUNTER_FIELDS", "COUNTER_TYPES", "DocFailure", "IndexReport", "RunMode"]
+
+RunMode = Literal["delta", "full", "skipped"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +43,10 @@ class IndexReport:
     embedding_truncated: int = 0
     scan_skipped: bool = False
     """The source's fingerprint had not changed since the last success: nothing was read."""
+    mode: RunMode = "full"
+    """`delta` (only changed rows read), `full` or `skipped` (fingerprint unchanged)."""
+    full_reason: str | None = None
+    """Why a run read in full."""
     rebuild: bool = False
     """The run rebuilt the index for a new embedder (and swapped it in)."""
     duration_s: float = 0.0
@@ -69,6 +75,10 @@ class IndexReport:
                 parts.append(f"{value} {label}")
         if self.rebuild:
             parts.append("index rebuilt for a new embedder")
+        if self.mode == "delta":
+            parts.append("delta read")
+        elif self.full_reason not in (None, "no delta queries"):
+            parts.append(f"full read ({self.full_reason})")
         return ", ".join(parts) + f" in {self.duration_s:.2f} s"
 
 
@@ -90,7 +100,7 @@ _SUMMARY_LABELS = (
     ("embedding_truncated", "inputs truncated"),
 )
 
-_NOT_COUNTERS = ("cabinet_id", "duration_s", "failures")
+_NOT_COUNTERS = ("cabinet_id", "duration_s", "failures", "mode", "full_reason")
 _TYPES: dict[object, type[int] | type[bool]] = {"int": int, "bool": bool, int: int, bool: bool}
 COUNTER_TYPES: dict[str, type[int] | type[bool]] = {
     f.name: _TYPES[f.type] for f in fields(IndexReport) if f.name not in _NOT_COUNTERS

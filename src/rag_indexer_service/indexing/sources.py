@@ -15,6 +15,11 @@ sources file (`RAG_SOURCES_FILE`):
     metadata = ["title", "price"]
 
 `:cabinet_id` is always a bound parameter. Rows stream through a server-side cursor.
+
+A kind may also say how to read only what changed (`DeltaReads`): a `changed_query` with
+`:cabinet_id` and `:since` (a timestamptz: rows changed after it, same columns as `query`)
+and an `ids_query` returning the `id_column` of every row that exists now (deletions are
+found by diffing those ids with the index, without rendering anything).
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ from rag_indexer_service.indexing.storable import shown, storable, unstorable_id
 __all__ = [
     "BulkFingerprints",
     "CabinetSource",
+    "DeltaReads",
     "DocumentKind",
     "RenderError",
     "SourceDocument",
@@ -59,6 +65,9 @@ __all__ = [
 JsonValue = str | int | float | bool | None
 MAX_METADATA_CHARS = 32 * 1024
 _CABINET_PARAM = re.compile(r"(?<![:\w]):cabinet_id\b")
+_ID_FETCH_ROWS = 20_000
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_SINCE_PARAM = re.compile(r"(?<![:\w]):since\b")
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +110,37 @@ class BulkFingerprints(Protocol):
     async def fingerprints(self, cabinet_ids: Sequence[int]) -> dict[int, str | None]: ...
 
 
+@runtime_checkable
+class DeltaReads(Protocol):
+    """Optional: read only the rows of a kind changed since a time, and the ids that exist."""
+
+    @property
+    def kind_names(self) -> tuple[str, ...]: ...
+
+    @property
+    def delta_kinds(self) -> frozenset[str]:
+        """Kinds with `changed_query` and `ids_query` (others are always read in full)."""
+        ...
+
+    @property
+    def config_digest(self) -> str:
+        """Changes whenever the queries, templates or index settings do."""
+        ...
+
+    async def watermark(self, cabinet_id: int) -> dt.datetime:
+        """Taken before a read: rows changed after it are the next delta read's. The newest
+        change time of the cabinet's rows (`[cabinets] watermark`), or the source's clock."""
+        ...
+
+    def iter_kind(
+        self, cabinet_id: int, kind: str, *, since: dt.datetime | None = None
+    ) -> AsyncGenerator[SourceDocument, None]:
+        """The kind's documents (`since`: only those changed after it)."""
+        ...
+
+    def iter_kind_ids(self, cabinet_id: int, kind: str) -> AsyncGenerator[str, None]: ...
+
+
 class RenderError(ValueError):
     """A row could not be turned into text."""
 
@@ -113,6 +153,8 @@ class DocumentKind:
     template: str
     metadata: tuple[str, ...] = ()
     template_fields: frozenset[str] = field(default_factory=frozenset)
+    changed_query: str | None = None
+    ids_query: str | None = None
 
     def render(self, row: Mapping[Any, Any]) -> SourceDocument:
         """The row as a document, storable by Postgres (see `storable`), or why it cannot be."""
@@ -144,6 +186,9 @@ class SourceSpec:
     cabinets_query: str
     fingerprint_query: str | None
     kinds: tuple[DocumentKind, ...]
+    watermark_query: str | None = None
+    """`[cabinets] watermark`: the newest change time of the cabinet's rows (default: the
+    source's clock). Delta reads start from it, minus the overlap."""
 
 
 def _id_text(value: Any) -> str:
@@ -201,6 +246,24 @@ def _require_str(table: Mapping[str, Any], key: str, where: str) -> str:
     return value
 
 
+def _delta_queries(table: Mapping[str, Any], where: str) -> tuple[str | None, str | None]:
+    if "changed_query" not in table and "ids_query" not in table:
+        return None, None
+    if "changed_query" not in table or "ids_query" not in table:
+        raise ConfigError(
+            f"RAG_SOURCES_FILE: {where} needs both changed_query and ids_query, or neither"
+        )
+    changed = _require_str(table, "changed_query", where)
+    ids = _require_str(table, "ids_query", where)
+    if not _CABINET_PARAM.search(changed) or not _SINCE_PARAM.search(changed):
+        raise ConfigError(
+            f"RAG_SOURCES_FILE: {where}.changed_query must use :cabinet_id and :since"
+        )
+    if not _CABINET_PARAM.search(ids):
+        raise ConfigError(f"RAG_SOURCES_FILE: {where}.ids_query must filter by :cabinet_id")
+    return changed, ids
+
+
 def load_source_spec(path: Path) -> SourceSpec:
     """Parse and check a sources file; any problem is one `ConfigError` line."""
     try:
@@ -235,6 +298,7 @@ def load_source_spec(path: Path) -> SourceSpec:
             fields = _template_fields(template)
         except ValueError as exc:
             raise ConfigError(f"RAG_SOURCES_FILE: {where}.template is malformed: {exc}") from None
+        changed, ids = _delta_queries(table, where)
         kinds.append(
             DocumentKind(
                 name=name,
@@ -243,9 +307,14 @@ def load_source_spec(path: Path) -> SourceSpec:
                 template=template,
                 metadata=tuple(meta),
                 template_fields=fields,
+                changed_query=changed,
+                ids_query=ids,
             )
         )
-    return SourceSpec(cabinets_query, fingerprint, tuple(kinds))
+    watermark = cabinets.get("watermark")
+    if watermark is not None and not _CABINET_PARAM.search(str(watermark)):
+        raise ConfigError("RAG_SOURCES_FILE: cabinets.watermark must use :cabinet_id")
+    return SourceSpec(cabinets_query, fingerprint, tuple(kinds), watermark)
 
 
 class SqlSource:
@@ -290,14 +359,13 @@ class SqlSource:
         return SourceQueryError(f"source query for {what} failed: {short_error(exc)}")
 
     async def _stream(
-        self, sql: str, params: dict[str, Any], what: str
+        self, sql: str, params: dict[str, Any], what: str, *, fetch_rows: int | None = None
     ) -> AsyncGenerator[RowMapping, None]:
+        size = fetch_rows or self._fetch_rows
         try:
             async with self._engine.connect() as conn:
-                result = await conn.stream(
-                    text(sql).execution_options(yield_per=self._fetch_rows), params
-                )
-                async for rows in result.mappings().partitions(self._fetch_rows):
+                result = await conn.stream(text(sql).execution_options(yield_per=size), params)
+                async for rows in result.mappings().partitions(size):
                     for row in rows:
                         yield row
         except (SQLAlchemyError, OSError) as exc:
@@ -354,22 +422,91 @@ class SqlSource:
             raise self._fail(exc, f"fingerprinting {len(cabinet_ids)} cabinets") from exc
         return found
 
+    @property
+    def kind_names(self) -> tuple[str, ...]:
+        return tuple(kind.name for kind in self._spec.kinds)
+
+    @property
+    def delta_kinds(self) -> frozenset[str]:
+        return frozenset(k.name for k in self._spec.kinds if k.changed_query and k.ids_query)
+
+    def _kind(self, name: str) -> DocumentKind:
+        for kind in self._spec.kinds:
+            if kind.name == name:
+                return kind
+        raise KeyError(name)
+
+    async def watermark(self, cabinet_id: int) -> dt.datetime:
+        sql = self._spec.watermark_query or "SELECT statement_timestamp()"
+        try:
+            async with self._engine.connect() as conn:
+                value = await conn.scalar(text(sql), {"cabinet_id": cabinet_id})
+        except (SQLAlchemyError, OSError) as exc:
+            raise self._fail(exc, f"reading the watermark of cabinet {cabinet_id}") from exc
+        if value is None:  # no rows yet: whatever comes next is newer
+            return _EPOCH
+        if not isinstance(value, dt.datetime):
+            raise SourceQueryError(
+                f"cabinets.watermark returned {type(value).__name__}, not a timestamp"
+            )
+        return value
+
     async def iter_documents(self, cabinet_id: int) -> AsyncGenerator[SourceDocument, None]:
         for kind in self._spec.kinds:
-            what = f"kind {kind.name!r} of cabinet {cabinet_id}"
-            checked = False
-            async for row in self._stream(kind.query, {"cabinet_id": cabinet_id}, what):
-                if not checked:
-                    missing = ({kind.id_column} | set(kind.metadata)) - set(row.keys())
-                    if missing:
-                        raise SourceQueryError(
-                            f"source query for {what} returns no column(s) {sorted(missing)}"
-                        )
-                    checked = True
-                try:
-                    yield kind.render(row)
-                except RenderError as exc:
-                    yield SourceDocument(kind.name, "", "", {}, error=str(exc))
+            async for doc in self.iter_kind(cabinet_id, kind.name):
+                yield doc
+
+    async def iter_kind_ids(self, cabinet_id: int, kind: str) -> AsyncGenerator[str, None]:
+        spec = self._kind(kind)
+        if spec.ids_query is None:
+            raise ValueError(f"kind {kind!r} has no ids_query")
+        what = f"ids of kind {kind!r} of cabinet {cabinet_id}"
+        checked = False
+        # Ids are small: fewer, larger fetches (round trips dominate a delta run).
+        fetch = max(self._fetch_rows, _ID_FETCH_ROWS)
+        params = {"cabinet_id": cabinet_id}
+        async for row in self._stream(spec.ids_query, params, what, fetch_rows=fetch):
+            if not checked:
+                if spec.id_column not in row:
+                    raise SourceQueryError(
+                        f"source query for {what} returns no column {spec.id_column!r}"
+                    )
+                checked = True
+            value = row[spec.id_column]
+            if value is not None:
+                yield str(value)
+
+    async def iter_kind(
+        self, cabinet_id: int, kind: str, *, since: dt.datetime | None = None
+    ) -> AsyncGenerator[SourceDocument, None]:
+        spec = self._kind(kind)
+        what = f"kind {kind!r} of cabinet {cabinet_id}"
+        params: dict[str, Any] = {"cabinet_id": cabinet_id}
+        query = spec.query
+        if since is not None:
+            if spec.changed_query is None:
+                raise ValueError(f"kind {kind!r} has no changed_query")
+            query, params["since"] = spec.changed_query, since
+            what = f"changes of {what}"
+        async for doc in self._render_rows(spec, query, params, what):
+            yield doc
+
+    async def _render_rows(
+        self, kind: DocumentKind, query: str, params: dict[str, Any], what: str
+    ) -> AsyncGenerator[SourceDocument, None]:
+        checked = False
+        async for row in self._stream(query, params, what):
+            if not checked:
+                missing = ({kind.id_column} | set(kind.metadata)) - set(row.keys())
+                if missing:
+                    raise SourceQueryError(
+                        f"source query for {what} returns no column(s) {sorted(missing)}"
+                    )
+                checked = True
+            try:
+                yield kind.render(row)
+            except RenderError as exc:
+                yield SourceDocument(kind.name, "", "", {}, error=str(exc))
 
 
 def build_source(settings: Settings, engine: AsyncEngine) -> CabinetSource:

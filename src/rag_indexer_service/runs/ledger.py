@@ -253,6 +253,8 @@ class Ledger:
                 [{"kind": f.kind, "doc_id": f.doc_id, "reason": f.reason} for f in report.failures],
                 ensure_ascii=False,
             ),
+            "mode": report.mode,
+            "full_reason": report.full_reason,
             **{name: getattr(report, name) for name in COUNTER_FIELDS},
         }
         assignments = ", ".join(f"{name} = :{name}" for name in COUNTER_FIELDS)
@@ -260,6 +262,7 @@ class Ledger:
             run = await self._one(
                 conn,
                 f"UPDATE rag_runs SET status = 'succeeded', {assignments}, "
+                "mode = :mode, full_reason = :full_reason, "
                 "duration_s = :duration, failures = CAST(:failures AS jsonb), error = NULL, "
                 "progress_done = :docs_seen, progress_total = :docs_seen, "
                 "finished_at = now(), updated_at = now() "

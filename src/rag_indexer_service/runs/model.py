@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from rag_indexer_service.db.mapping import from_mapping
-from rag_indexer_service.indexing.report import COUNTER_FIELDS
+from rag_indexer_service.indexing.report import COUNTER_FIELDS, RunMode
 
 __all__ = ["ACTIVE_STATUSES", "COUNTER_FIELDS", "RUN_STATUSES", "Run", "RunStatus", "Trigger"]
 
@@ -37,6 +37,9 @@ class Run:
     message_key: str | None
     worker_id: str | None
     counters: dict[str, int | bool | None]
+    mode: RunMode | None
+    """How the run read the source: `delta`, `full` or `skipped` (set when it succeeded)."""
+    full_reason: str | None
     duration_s: float | None
     failures: list[dict[str, str]] | None
     progress_done: int
@@ -70,6 +73,8 @@ class Run:
             "attempt": self.attempt,
             "rerun_requested": self.rerun_requested,
             **self.counters,
+            "mode": self.mode,
+            "full_reason": self.full_reason,
             "duration_s": self.duration_s,
             "progress_done": self.progress_done,
             "progress_total": self.progress_total,

@@ -1,5 +1,6 @@
-"""The index store: the only code with SQL on `rag_cabinets`, `rag_documents`, `rag_chunks`
-and `rag_embedding_cache`. Everything else goes through `IndexStore`, built by `build_store`.
+"""The index store: the only code with SQL on `rag_cabinets`, `rag_documents`, `rag_chunks`,
+`rag_embedding_cache` and `rag_watermarks`. Everything else goes through `IndexStore`, built
+by `build_store`.
 
     protocol.py         IndexStore, VectorCache and the data types crossing them
     pgvector.py         PgVectorStore: document ledger, chunk writes, deletes, search entry
@@ -8,6 +9,7 @@ and `rag_embedding_cache`. Everything else goes through `IndexStore`, built by `
     cabinets.py         whole-cabinet rows: records, skip states, purge, totals, inspection
     rows.py             the one "delete a cabinet's rows" helper, asyncpg handle for COPY
     embedding_cache.py  EmbeddingCache: vectors by (embedder, text hash)
+    watermarks.py       delta-read watermarks per (cabinet, generation, kind)
 
 May import: `db` (engine helpers, locks), `errors`, `indexing.embedders` (vector types).
 Not `runs`, `scheduling`, `api` or `cli`: they import the store.
@@ -30,6 +32,7 @@ from rag_indexer_service.indexing.store.protocol import (
     SkipState,
     StoredChunk,
     VectorCache,
+    Watermark,
 )
 from rag_indexer_service.indexing.store.rows import RowCounts
 from rag_indexer_service.indexing.store.search import SearchOptions
@@ -48,6 +51,7 @@ __all__ = [
     "SkipState",
     "StoredChunk",
     "VectorCache",
+    "Watermark",
     "build_store",
 ]
 

@@ -19,6 +19,7 @@ from rag_indexer_service.indexing.store.protocol import (
     StoredChunk,
 )
 from rag_indexer_service.indexing.store.rows import RowCounts, delete_rows
+from rag_indexer_service.indexing.store.watermarks import delete_watermarks
 
 __all__ = [
     "cabinet_record",
@@ -35,6 +36,7 @@ __all__ = [
 
 async def drop_cabinet(conn: AsyncConnection, cabinet_id: int) -> RowCounts:
     counts = await delete_rows(conn, cabinet_id)
+    await delete_watermarks(conn, cabinet_id)
     await conn.execute(text("DELETE FROM rag_cabinets WHERE cabinet_id = :c"), {"c": cabinet_id})
     return counts
 

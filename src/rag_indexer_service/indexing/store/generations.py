@@ -19,6 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from rag_indexer_service.indexing.store.rows import delete_rows
+from rag_indexer_service.indexing.store.watermarks import delete_watermarks
 
 __all__ = ["STATE_COLUMNS", "CabinetState", "GenerationPlan", "Generations"]
 
@@ -54,6 +55,7 @@ class GenerationPlan:
 
 async def _drop(conn: AsyncConnection, cabinet_id: int, generation: int) -> None:
     await delete_rows(conn, cabinet_id, generation=generation)
+    await delete_watermarks(conn, cabinet_id, generation=generation)
 
 
 class Generations:

@@ -12,6 +12,7 @@ reads and the purge are in `cabinets.py`.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -41,6 +42,7 @@ from rag_indexer_service.indexing.store.protocol import (
 )
 from rag_indexer_service.indexing.store.rows import RowCounts, delete_rows, driver_connection
 from rag_indexer_service.indexing.store.search import SearchHit, SearchOptions, search_chunks
+from rag_indexer_service.indexing.store.watermarks import Watermark, Watermarks
 
 __all__ = ["PgVectorStore"]
 
@@ -69,6 +71,7 @@ class PgVectorStore:
     def __init__(self, engine: AsyncEngine, *, search: SearchOptions | None = None) -> None:
         self._engine = engine
         self._generations = Generations(engine)
+        self._watermarks = Watermarks(engine)
         self._search_options = search or SearchOptions()
         self._ann = AnnIndexes(engine, min_chunks=self._search_options.ann_min_chunks)
 
@@ -92,6 +95,28 @@ class PgVectorStore:
     ) -> CabinetState:
         return await self._generations.activate(
             cabinet_id, generation, embedder_id=embedder_id, fingerprint=fingerprint
+        )
+
+    async def watermarks(self, cabinet_id: int, *, generation: int) -> dict[str, Watermark]:
+        return await self._watermarks.read(cabinet_id, generation=generation)
+
+    async def advance_watermarks(
+        self,
+        cabinet_id: int,
+        *,
+        generation: int,
+        kinds: Sequence[str],
+        since: dt.datetime,
+        config_digest: str,
+        full: bool,
+    ) -> None:
+        await self._watermarks.advance(
+            cabinet_id,
+            generation=generation,
+            kinds=kinds,
+            since=since,
+            config_digest=config_digest,
+            full=full,
         )
 
     def embedding_cache(self) -> EmbeddingCache:

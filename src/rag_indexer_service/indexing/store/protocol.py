@@ -17,6 +17,7 @@ from rag_indexer_service.indexing.embedders import Vectors
 from rag_indexer_service.indexing.store.generations import CabinetState, GenerationPlan
 from rag_indexer_service.indexing.store.rows import RowCounts
 from rag_indexer_service.indexing.store.search import SearchHit
+from rag_indexer_service.indexing.store.watermarks import Watermark
 
 __all__ = [
     "CabinetRecord",
@@ -31,6 +32,7 @@ __all__ = [
     "SkipState",
     "StoredChunk",
     "VectorCache",
+    "Watermark",
 ]
 
 
@@ -153,6 +155,24 @@ class IndexStore(Protocol):
     ) -> CabinetState: ...
 
     def embedding_cache(self) -> VectorCache: ...
+
+    # -- delta reads -----------------------------------------------------------------------
+    async def watermarks(self, cabinet_id: int, *, generation: int) -> dict[str, Watermark]:
+        """Per kind, how far the last successful run of the generation read."""
+        ...
+
+    async def advance_watermarks(
+        self,
+        cabinet_id: int,
+        *,
+        generation: int,
+        kinds: Sequence[str],
+        since: dt.datetime,
+        config_digest: str,
+        full: bool,
+    ) -> None:
+        """After a successful run: `kinds` were read up to `since` (the source's clock)."""
+        ...
 
     # -- search ----------------------------------------------------------------------------
     async def search(
