@@ -138,11 +138,11 @@ def index(
         ids = [parse_cabinet_id(raw) for raw in cabinet_ids or []]
     except CliError as exc:
         raise _fail(str(exc), code=2) from None
-    if queue and (allow_mass_delete or force):
-        raise _fail("--allow-mass-delete and --force apply to inline runs only", code=2)
+    if queue and allow_mass_delete:
+        raise _fail("--allow-mass-delete applies to inline runs only", code=2)
     results = _run(
         lambda s: (
-            _enqueue(s, ids, as_json)
+            _enqueue(s, ids, as_json, force=force)
             if queue
             else _index_inline(s, ids, as_json, allow_mass_delete=allow_mass_delete, force=force)
         )
@@ -160,7 +160,9 @@ NO_BROKER = (
 )
 
 
-async def _enqueue(settings: Settings, ids: list[int], as_json: bool) -> list[dict[str, Any]]:
+async def _enqueue(
+    settings: Settings, ids: list[int], as_json: bool, *, force: bool
+) -> list[dict[str, Any]]:
     """Queue runs for the workers; without a broker, in the ledger for a running `up`."""
     from rag_indexer_service.errors import ConfigError
     from rag_indexer_service.jobs.broker import QUEUE_MANUAL, build_broker
@@ -188,8 +190,10 @@ async def _enqueue(settings: Settings, ids: list[int], as_json: bool) -> list[di
 
         async def enqueue_all(cabinet_ids: Sequence[int], how: Trigger) -> EnqueueResult:
             if dispatcher is not None:
-                return await dispatcher.enqueue_cabinets(cabinet_ids, how)
-            created, active = await ledger.request_many_ids(cabinet_ids, how, QUEUE_MANUAL)
+                return await dispatcher.enqueue_cabinets(cabinet_ids, how, force=force)
+            created, active = await ledger.request_many_ids(
+                cabinet_ids, how, QUEUE_MANUAL, force=force
+            )
             return EnqueueResult(len(cabinet_ids), len(created), active)
 
         if not ids:
@@ -209,10 +213,13 @@ async def _enqueue(settings: Settings, ids: list[int], as_json: bool) -> list[di
                         dispatcher=dispatcher,
                         cabinet_id=cabinet_id,
                         trigger="cli",
+                        force=force,
                     )
                 else:  # for `up`, which takes runs queued without a message from the ledger
                     await ensure_listed(source=rt.source, cabinet_id=cabinet_id)
-                    run, created = await ledger.request(cabinet_id, "cli", QUEUE_MANUAL)
+                    run, created = await ledger.request(
+                        cabinet_id, "cli", QUEUE_MANUAL, force=force
+                    )
                     result = TriggerResult(run=run, created=created)
             except CabinetNotFound as exc:
                 results.append({"cabinet_id": cabinet_id, "error": str(exc)})
