@@ -227,7 +227,12 @@ class CabinetOut(BaseModel):
             "staleness_s": 3600.5,
             "last_run": {**_RUN_EXAMPLE, "status": "succeeded"},
             "active_run": None,
-            "links": {"runs": "/api/v1/rag/runs?cabinet_id=42"},
+            "links": {
+                "self": "/api/v1/rag/cabinets/42",
+                "runs": "/api/v1/rag/runs?cabinet_id=42",
+                "search": "/api/v1/rag/cabinets/42/search",
+                "index": "/api/v1/rag/index/42",
+            },
         }
     )
 
@@ -246,7 +251,9 @@ class CabinetOut(BaseModel):
     staleness_s: float | None = Field(description="Seconds since the last successful run.")
     last_run: RunOut | None = Field(description="The cabinet's last finished run.")
     active_run: RunOut | None = Field(description="The queued or running run, if any.")
-    links: dict[str, str]
+    links: dict[str, str] = Field(
+        description="`self`; `runs` (its ledger); `search` (POST); `index` (POST: a run)."
+    )
 
 
 class SearchRequest(BaseModel):
