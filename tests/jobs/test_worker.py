@@ -91,15 +91,6 @@ async def test_a_forced_run_is_recorded_and_stays_forced_when_its_message_is_re_
     assert resent.status == "succeeded" and resent.counters["scan_skipped"] is False
 
 
-async def test_a_force_request_joins_a_queued_run_and_forces_it(
-    ledger: Ledger, source_conn: asyncpg.Connection
-) -> None:
-    await add_cabinet(source_conn, 1)
-    queued, _ = await ledger.request(1, "schedule", QUEUE_MANUAL)
-    joined, created = await ledger.request(1, "manual", QUEUE_MANUAL, force=True)
-    assert not queued.forced and not created and joined.id == queued.id and joined.forced
-
-
 @pytest.mark.parametrize("failures, status, attempts", [(2, "succeeded", 3), (9, "failed", 4)])
 async def test_transient_source_errors_are_retried(
     flaky_settings: Settings,
