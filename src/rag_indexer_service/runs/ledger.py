@@ -180,7 +180,8 @@ class Ledger:
                         # Cabinets with an active run are left out before the INSERT: each
                         # row it is given takes a run id, even one ON CONFLICT then drops.
                         "INSERT INTO rag_runs (cabinet_id, trigger, queue, forced) "
-                        "SELECT DISTINCT c, :t, :q, CAST(:f AS boolean) FROM unnest(CAST(:ids AS bigint[])) AS u(c) "
+                        "SELECT DISTINCT c, :t, :q, CAST(:f AS boolean) "
+                        "FROM unnest(CAST(:ids AS bigint[])) AS u(c) "
                         "WHERE NOT EXISTS (SELECT 1 FROM rag_runs a WHERE a.cabinet_id = u.c "
                         f"AND a.status IN {_ACTIVE_SQL}) "
                         f"ON CONFLICT (cabinet_id) WHERE status IN {_ACTIVE_SQL} DO NOTHING "
