@@ -63,6 +63,19 @@ async def test_a_second_cli_run_in_a_new_process_skips_the_unchanged_cabinet(
     assert (scanned["mode"], skipped["mode"]) == ("full", "skipped")
 
 
+async def test_piped_report_lines_are_not_cut_at_80_columns(
+    cli_env: dict[str, str], source_conn: asyncpg.Connection
+) -> None:
+    await add_cabinet(source_conn, 7, docs=2)
+
+    first = rag(cli_env, "index", "7")
+    second = rag(cli_env, "index", "7")
+
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    [line] = second.stdout.splitlines()
+    assert line.startswith("cabinet 7 (run ") and line.endswith(" s") and len(line) > 80
+
+
 @pytest.mark.parametrize(
     "variable, value, message",
     [
