@@ -149,7 +149,7 @@ class Dispatcher:
         self, cabinet_ids: Sequence[int], trigger: Trigger, *, force: bool = False
     ) -> EnqueueResult:
         """Bulk path: batched ledger inserts and pipelined sends (`force`: the new runs are
-        forced; active ones are left as they are)."""
+        forced, and so are the active ones, as `trigger` forces them)."""
         queue = queue_for(trigger)
         enqueued = already = 0
         for start in range(0, len(cabinet_ids), _SEND_BATCH):
