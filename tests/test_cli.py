@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -74,6 +75,25 @@ async def test_piped_report_lines_are_not_cut_at_80_columns(
     assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
     [line] = second.stdout.splitlines()
     assert line.startswith("cabinet 7 (run ") and line.endswith(" s") and len(line) > 80
+
+
+async def test_the_runs_table_says_how_each_run_read_the_source(
+    cli_env: dict[str, str], source_conn: asyncpg.Connection
+) -> None:
+    await add_cabinet(source_conn, 8, docs=2)
+    for args in ((), (), ("--force",)):
+        assert rag(cli_env, "index", "8", *args).returncode == 0
+
+    table = rag({**cli_env, "COLUMNS": "300"}, "runs", "--cabinet", "8")
+
+    assert table.returncode == 0, table.stderr
+    rows = [line for line in table.stdout.splitlines() if line.lstrip()[:1].isdigit()]
+    # The test source has no delta queries: every scan is a full one.
+    assert [re.findall(r"(full \(no delta queries\)(?: forced)?|skipped)", r) for r in rows] == [
+        ["full (no delta queries) forced"],
+        ["skipped"],
+        ["full (no delta queries)"],
+    ], table.stdout
 
 
 @pytest.mark.parametrize(
