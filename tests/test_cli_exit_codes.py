@@ -41,7 +41,7 @@ ROWS = {
         ("index", "404"), 1, "error: cabinet 404 is not listed by the source"
     ),
     "index one of two unknown": Row(
-        ("index", "6", "404"), 1, "error: cabinet 404 is not listed by the source\n", data=True
+        ("index", "6", "404"), 1, "error: cabinet 404 is not listed by the source", data=True
     ),
     "index bad id": Row(("index", "abc"), 2, "error: cabinet id 'abc' is not an integer"),
     "index negative id": Row(
