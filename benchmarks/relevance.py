@@ -45,6 +45,7 @@ from rag_indexer_service.indexing.store import SearchHit
 from rag_indexer_service.runtime import Runtime, open_runtime
 
 QUERIES_FILE = Path(__file__).with_name("relevance_queries.toml")
+HELDOUT_FILE = Path(__file__).with_name("relevance_heldout.toml")
 DEPTH = 10
 POOL = 100  # candidates per side: the fused list of 2 × POOL holds both sides whole
 MEASURES = {"nDCG@10": nDCG @ DEPTH, "recall@10": R(rel=2) @ DEPTH}
@@ -64,10 +65,10 @@ class Query:
     kinds: tuple[str, ...] = ()
 
     @classmethod
-    def from_toml(cls, raw: dict[str, Any]) -> Query:
+    def from_toml(cls, raw: dict[str, Any], prefix: str = "") -> Query:
         return cls(
             text=raw["text"],
-            set=raw["set"],
+            set=prefix + raw["set"],
             products=tuple(raw.get("products", ())),
             brands=tuple(raw.get("brands", ())),
             topic=raw.get("topic"),
@@ -149,7 +150,7 @@ async def check_labels(conn: asyncpg.Connection, queries: Sequence[Query], corpu
         missing += [b for b in q.brands if b not in brands]
         if missing:
             raise SystemExit(f"query {q.text!r}: not in the demo data: {missing}")
-        if q.set != "no-stem":
+        if not q.set.endswith("no-stem"):
             continue
         stems = await lexemes(conn, q.text)
         shared = stems & await lexemes(conn, " ".join(q.names()))
@@ -243,6 +244,10 @@ def by_text(per_qid: dict[str, float]) -> dict[str, float]:
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     queries = [Query.from_toml(q) for q in tomllib.loads(QUERIES_FILE.read_text())["query"]]
+    queries += [
+        Query.from_toml(q, prefix="held-out ")
+        for q in tomllib.loads(HELDOUT_FILE.read_text())["query"]
+    ]
     data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="rag-relevance-"))
     settings_kw: dict[str, Any] = {"data_dir": data_dir}
     result: dict[str, Any] = {"cabinets": args.cabinets, "products": args.products}
