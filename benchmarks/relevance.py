@@ -42,6 +42,7 @@ from rag_indexer_service import demo
 from rag_indexer_service.config import load_settings
 from rag_indexer_service.db.engine import asyncpg_dsn
 from rag_indexer_service.indexing.store import SearchHit
+from rag_indexer_service.indexing.store.keyword_query import build_keyword_query
 from rag_indexer_service.runtime import Runtime, open_runtime
 
 QUERIES_FILE = Path(__file__).with_name("relevance_queries.toml")
@@ -186,6 +187,7 @@ async def rankings(rt: Runtime, cabinet: int, text: str) -> dict[str, dict[str, 
         k=2 * POOL,
         candidates=POOL,
         embedder_id=embedder.id,
+        keyword_query=build_keyword_query(text, rt.indexer.synonyms),
     )
     keyword = sorted((h for h in both if h.text_rank is not None), key=lambda h: h.text_rank or 0)
     by_vector = sorted(

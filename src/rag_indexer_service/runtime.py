@@ -18,6 +18,7 @@ from rag_indexer_service.indexing.indexer import IndexOptions, RAGIndexer
 from rag_indexer_service.indexing.sources import CabinetSource, build_source
 from rag_indexer_service.indexing.store import IndexStore, build_store
 from rag_indexer_service.indexing.store.search import SearchOptions
+from rag_indexer_service.indexing.synonyms import load_synonyms
 
 __all__ = ["Runtime", "open_runtime"]
 
@@ -34,6 +35,7 @@ class Runtime:
 @asynccontextmanager
 async def open_runtime(settings: Settings, *, pool_size: int = 5) -> AsyncIterator[Runtime]:
     embedder = build_embedder(settings)
+    synonyms = load_synonyms(settings.search_synonyms_file) if settings.search_synonyms else None
     db = await open_database(settings, pool_size=pool_size)
     try:
         source = build_source(settings, db.source_engine)
@@ -51,6 +53,7 @@ async def open_runtime(settings: Settings, *, pool_size: int = 5) -> AsyncIterat
             store=store,
             embedder=embedder,
             options=IndexOptions.from_settings(settings),
+            synonyms=synonyms,
         )
         yield Runtime(settings=settings, db=db, source=source, store=store, indexer=indexer)
     finally:

@@ -60,6 +60,8 @@ from rag_indexer_service.indexing.store import (
     IndexStore,
     SearchHit,
 )
+from rag_indexer_service.indexing.store.keyword_query import build_keyword_query
+from rag_indexer_service.indexing.synonyms import Synonyms
 from rag_indexer_service.indexing.usage import EmbeddingUsage, current_usage, metering
 
 __all__ = ["IndexOptions", "ProgressCallback", "RAGIndexer"]
@@ -129,10 +131,12 @@ class RAGIndexer:
         store: IndexStore,
         embedder: Embedder,
         options: IndexOptions | None = None,
+        synonyms: Synonyms | None = None,
     ) -> None:
         self.source = source
         self.store = store
         self.embedder = embedder
+        self.synonyms = synonyms
         self.options = options or IndexOptions()
         self.cache = store.embedding_cache() if self.options.embedding_cache else None
         self._pruned_at: float | None = None
@@ -346,6 +350,7 @@ class RAGIndexer:
             k=k,
             embedder_id=self.embedder.id,
             min_similarity=min_similarity,
+            keyword_query=build_keyword_query(query, self.synonyms),
         )
         if not hits:  # perhaps a rebuild for another embedder was swapped in meanwhile
             self._check_embedder(cabinet_id, await self.store.cabinet_state(cabinet_id))

@@ -1,0 +1,83 @@
+"""The keyword side's query, built in Python from the user's text and the synonyms.
+
+The query's words are read left to right; at each position the longest run of words that
+has a synonym rule becomes one group, any other word a group of its own. A group matches a
+chunk holding its own words (all of them) or any of its expansions (each as a phrase); the
+query is the AND of the groups that occur in the cabinet at all (`search.py` asks), so a
+word no document holds ("проблемы с размером") does not empty the result, much as a
+`minimum_should_match` would. The texts are `to_tsquery` syntax over words of letters,
+digits and hyphens only, so no user input reaches the tsquery parser unescaped; Postgres
+stems each word with the `russian` configuration the index was built with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rag_indexer_service.indexing.synonyms import Phrase, Synonyms, words
+
+__all__ = ["KeywordGroup", "KeywordQuery", "Term", "build_keyword_query"]
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    """One thing a chunk can be found by: a query word, or an expansion of some."""
+
+    label: str
+    """As shown in a hit: the word, or "query words → expansion"."""
+    tsquery: str
+    expanded_from: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KeywordGroup:
+    words: Phrase
+    expansions: tuple[Phrase, ...]
+
+    @property
+    def tsquery(self) -> str:
+        own = " & ".join(self.words)
+        if not self.expansions:
+            return own
+        alternatives = [own, *(" <-> ".join(e) for e in self.expansions)]
+        return " | ".join(f"({a})" for a in alternatives)
+
+
+@dataclass(frozen=True, slots=True)
+class KeywordQuery:
+    groups: tuple[KeywordGroup, ...]
+
+    def tsquery(self, present: frozenset[int] | None = None) -> str:
+        """AND of the groups (of those numbered in `present`, if given)."""
+        return " & ".join(
+            f"({g.tsquery})" for n, g in enumerate(self.groups) if present is None or n in present
+        )
+
+    def own_words_tsquery(self) -> str:
+        """OR of the query's own words: what ranks a chunk above one found by expansions."""
+        return " | ".join(w for g in self.groups for w in g.words)
+
+    def terms(self) -> tuple[Term, ...]:
+        own = {w: Term(w, w) for g in self.groups for w in g.words}
+        expanded = [
+            Term(f"{' '.join(g.words)} → {' '.join(e)}", " <-> ".join(e), " ".join(g.words))
+            for g in self.groups
+            for e in g.expansions
+        ]
+        return (*own.values(), *expanded)
+
+
+def build_keyword_query(text: str, synonyms: Synonyms | None = None) -> KeywordQuery:
+    tokens = words(text)
+    groups: list[KeywordGroup] = []
+    i = 0
+    while i < len(tokens):
+        longest = max(1, synonyms.longest) if synonyms else 1
+        for length in range(min(longest, len(tokens) - i), 0, -1):
+            key = tokens[i : i + length]
+            found = synonyms.expansions(key) if synonyms else ()
+            if found or length == 1:
+                groups.append(KeywordGroup(key, found))
+                i += length
+                break
+    return KeywordQuery(tuple(groups))
