@@ -179,7 +179,8 @@ def doc_run(hits: Iterable[SearchHit]) -> dict[str, float]:
 async def rankings(rt: Runtime, cabinet: int, text: str) -> dict[str, dict[str, float]]:
     embedder = rt.indexer.embedder
     hybrid = await rt.indexer.search(cabinet, text, k=4 * DEPTH)
-    vector = (await embedder.embed([text]))[0]
+    keywords = build_keyword_query(text, rt.indexer.synonyms)
+    vector = await rt.indexer.query_vector(text, keywords)
     both = await rt.store.search(
         cabinet,
         query_text=text,
@@ -187,7 +188,7 @@ async def rankings(rt: Runtime, cabinet: int, text: str) -> dict[str, dict[str, 
         k=2 * POOL,
         candidates=POOL,
         embedder_id=embedder.id,
-        keyword_query=build_keyword_query(text, rt.indexer.synonyms),
+        keyword_query=keywords,
     )
     keyword = sorted((h for h in both if h.text_rank is not None), key=lambda h: h.text_rank or 0)
     by_vector = sorted(

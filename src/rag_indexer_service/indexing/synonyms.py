@@ -25,7 +25,7 @@ from rag_indexer_service.errors import ConfigError
 __all__ = ["Synonyms", "load_synonyms", "stems", "words"]
 
 _WORD = re.compile(r"[^\W_]+(?:-[^\W_]+)*")
-_KEYS = frozenset({"equivalent", "brands", "broader"})
+_KEYS = frozenset({"equivalent", "brands", "broader", "kinds"})
 
 Phrase = tuple[str, ...]
 """The words of a term, lower-cased."""
@@ -50,12 +50,17 @@ class Synonyms:
     """Expansion rules: a phrase's stems -> the other phrases a query holding it also finds."""
 
     rules: Mapping[Phrase, tuple[Phrase, ...]]
+    kinds: Mapping[Phrase, str]
+    """Stems of words that name a document kind -> the kind."""
     longest: int
-    """Words in the longest rule key: how far a query is looked ahead."""
+    """Words in the longest rule or kind key: how far a query is looked ahead."""
     source: str
 
     def expansions(self, key: Phrase) -> tuple[Phrase, ...]:
         return self.rules.get(stems(key), ())
+
+    def kind(self, key: Phrase) -> str | None:
+        return self.kinds.get(stems(key))
 
 
 def _phrase(value: object, where: str) -> Phrase:
@@ -71,6 +76,18 @@ def _phrases(value: object, where: str, least: int) -> list[Phrase]:
     if not isinstance(value, list) or len(value) < least:
         raise ValueError(f"{where}: expected a list of at least {least} strings, got {value!r}")
     return [_phrase(v, f"{where}[{i}]") for i, v in enumerate(value)]
+
+
+def _kinds(raw: object) -> dict[Phrase, str]:
+    if not isinstance(raw, dict):
+        raise ValueError("kinds: expected a table of kind = [words that name it]")
+    kinds: dict[Phrase, str] = {}
+    for kind, names in raw.items():
+        for name in _phrases(names, f"kinds.{kind}", least=1):
+            other = kinds.setdefault(stems(name), kind)
+            if other != kind:
+                raise ValueError(f"kinds: {' '.join(name)!r} names both {other!r} and {kind!r}")
+    return kinds
 
 
 def _parse(raw: dict[str, Any]) -> dict[Phrase, list[Phrase]]:
@@ -115,8 +132,11 @@ def load_synonyms(path: Path | None = None) -> Synonyms:
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{source}: cannot be read: {exc}") from None
     try:
-        rules = _parse(tomllib.loads(text))
+        raw = tomllib.loads(text)
+        rules = _parse(raw)
+        kinds = _kinds(raw.get("kinds", {}))
     except (tomllib.TOMLDecodeError, ValueError) as exc:
         raise ConfigError(f"{source}: {exc}") from None
     frozen = {key: tuple(found) for key, found in rules.items() if found}
-    return Synonyms(rules=frozen, longest=max(map(len, frozen), default=0), source=source)
+    longest = max(map(len, [*frozen, *kinds]), default=0)
+    return Synonyms(rules=frozen, kinds=kinds, longest=longest, source=source)

@@ -46,6 +46,8 @@ class KeywordGroup:
 @dataclass(frozen=True, slots=True)
 class KeywordQuery:
     groups: tuple[KeywordGroup, ...]
+    kinds: tuple[str, ...] = ()
+    """Document kinds the query names ("отзывы": review); their hits rank first."""
 
     def tsquery(self, present: frozenset[int] | None = None) -> str:
         """AND of the groups (of those numbered in `present`, if given)."""
@@ -56,6 +58,10 @@ class KeywordQuery:
     def own_words_tsquery(self) -> str:
         """OR of the query's own words: what ranks a chunk above one found by expansions."""
         return " | ".join(w for g in self.groups for w in g.words)
+
+    def expansion_text(self) -> str:
+        """Every expansion's words, in query order (what the vector side adds)."""
+        return " ".join(w for g in self.groups for e in g.expansions for w in e)
 
     def terms(self) -> tuple[Term, ...]:
         own = {w: Term(w, w) for g in self.groups for w in g.words}
@@ -70,14 +76,20 @@ class KeywordQuery:
 def build_keyword_query(text: str, synonyms: Synonyms | None = None) -> KeywordQuery:
     tokens = words(text)
     groups: list[KeywordGroup] = []
+    kinds: list[str] = []
+    longest = max(1, synonyms.longest) if synonyms else 1
     i = 0
     while i < len(tokens):
-        longest = max(1, synonyms.longest) if synonyms else 1
         for length in range(min(longest, len(tokens) - i), 0, -1):
             key = tokens[i : i + length]
+            kind = synonyms.kind(key) if synonyms else None
+            if kind is not None:
+                kinds.append(kind)
+                i += length
+                break
             found = synonyms.expansions(key) if synonyms else ()
             if found or length == 1:
                 groups.append(KeywordGroup(key, found))
                 i += length
                 break
-    return KeywordQuery(tuple(groups))
+    return KeywordQuery(tuple(groups), tuple(dict.fromkeys(kinds)))

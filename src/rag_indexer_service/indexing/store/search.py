@@ -36,6 +36,8 @@ from rag_indexer_service.indexing.store.keyword_query import KeywordQuery, build
 __all__ = ["SearchHit", "SearchOptions", "search_chunks"]
 
 _RRF_K = 60
+_KIND_BONUS = 1.0 / _RRF_K
+"""Added to the fused score of a chunk whose kind the query names: above any one rank."""
 _WORK_MEM_MB = 64
 
 _STATE_SQL = text(
@@ -129,7 +131,9 @@ def _hybrid_sql(cabinet_id: int, generation: int, ann_dim: int | None) -> Any:
         fused AS (
             SELECT kind, doc_id, chunk_no, vr.r AS vector_rank, kw.r AS text_rank,
                    COALESCE(1.0 / ({_RRF_K} + vr.r), 0)
-                   + COALESCE(1.0 / ({_RRF_K} + kw.r), 0) AS score
+                   + COALESCE(1.0 / ({_RRF_K} + kw.r), 0)
+                   + CASE WHEN kind = ANY(CAST(:kinds AS text[])) THEN {_KIND_BONUS} ELSE 0 END
+                   AS score
             FROM vr FULL OUTER JOIN kw USING (kind, doc_id, chunk_no)
         ),
         terms AS MATERIALIZED (
@@ -210,6 +214,7 @@ async def search_chunks(
             "qt": keywords.tsquery(present),
             "qown": keywords.own_words_tsquery(),
             "terms": [t.tsquery for t in terms],
+            "kinds": list(keywords.kinds),
             "qv": vector,
             "pool": max(k, candidates),
             "vpool": max(k, candidates) if vector_side else 0,
