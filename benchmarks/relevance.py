@@ -47,6 +47,7 @@ from rag_indexer_service.runtime import Runtime, open_runtime
 
 QUERIES_FILE = Path(__file__).with_name("relevance_queries.toml")
 HELDOUT_FILE = Path(__file__).with_name("relevance_heldout.toml")
+FRESH_FILE = Path(__file__).with_name("relevance_fresh.toml")
 DEPTH = 10
 POOL = 100  # candidates per side: the fused list of 2 × POOL holds both sides whole
 MEASURES = {"nDCG@10": nDCG @ DEPTH, "recall@10": R(rel=2) @ DEPTH}
@@ -247,10 +248,8 @@ def by_text(per_qid: dict[str, float]) -> dict[str, float]:
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     queries = [Query.from_toml(q) for q in tomllib.loads(QUERIES_FILE.read_text())["query"]]
-    queries += [
-        Query.from_toml(q, prefix="held-out ")
-        for q in tomllib.loads(HELDOUT_FILE.read_text())["query"]
-    ]
+    for prefix, path in (("held-out ", HELDOUT_FILE), ("fresh ", FRESH_FILE)):
+        queries += [Query.from_toml(q, prefix) for q in tomllib.loads(path.read_text())["query"]]
     data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="rag-relevance-"))
     settings_kw: dict[str, Any] = {"data_dir": data_dir}
     result: dict[str, Any] = {"cabinets": args.cabinets, "products": args.products}
