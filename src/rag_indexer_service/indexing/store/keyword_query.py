@@ -1,10 +1,12 @@
 """The keyword side's query, built in Python from the user's text and the synonyms.
 
 The query's words are read left to right; at each position the longest run of words that
-has a synonym rule becomes one group, any other word a group of its own. A group matches a
-chunk holding its own words (all of them) or any of its expansions (each as a phrase); the
-query is the AND of the groups that occur in the cabinet at all (`search.py` asks), so a
-word no document holds ("проблемы с размером") does not empty the result, much as a
+names a document kind is set aside (`kinds`: those hits rank first, `search.py`), the
+longest run that has a synonym rule becomes one group, and any other word a group of its
+own. A group matches a chunk holding its own words, each in any inflected form
+(`morphology.py`), or all the words of any one of its expansions. The query is the AND of
+the groups that occur in the cabinet at all (`search.py` asks first), so a word no
+document holds ("проблемы с размером") does not empty the result, much as a
 `minimum_should_match` would. The texts are `to_tsquery` syntax over words of letters,
 digits and hyphens only, so no user input reaches the tsquery parser unescaped; Postgres
 stems each word with the `russian` configuration the index was built with.
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rag_indexer_service.indexing.morphology import word_forms
 from rag_indexer_service.indexing.synonyms import Phrase, Synonyms, words
 
 __all__ = ["KeywordGroup", "KeywordQuery", "Term", "build_keyword_query"]
@@ -34,12 +37,21 @@ class KeywordGroup:
     words: Phrase
     expansions: tuple[Phrase, ...]
 
+    forms: tuple[tuple[str, ...], ...] = ()
+    """Per word, its other inflected forms (`morphology.py`), found as the word itself."""
+
+    def word_tsquery(self, n: int) -> str:
+        others = self.forms[n] if n < len(self.forms) else ()
+        if not others:
+            return self.words[n]
+        return "(" + " | ".join((self.words[n], *others)) + ")"
+
     @property
     def tsquery(self) -> str:
-        own = " & ".join(self.words)
+        own = " & ".join(self.word_tsquery(n) for n in range(len(self.words)))
         if not self.expansions:
             return own
-        alternatives = [own, *(" <-> ".join(e) for e in self.expansions)]
+        alternatives = [own, *(" & ".join(e) for e in self.expansions)]
         return " | ".join(f"({a})" for a in alternatives)
 
 
@@ -57,16 +69,16 @@ class KeywordQuery:
 
     def own_words_tsquery(self) -> str:
         """OR of the query's own words: what ranks a chunk above one found by expansions."""
-        return " | ".join(w for g in self.groups for w in g.words)
+        return " | ".join(g.word_tsquery(n) for g in self.groups for n in range(len(g.words)))
 
     def expansion_text(self) -> str:
         """Every expansion's words, in query order (what the vector side adds)."""
         return " ".join(w for g in self.groups for e in g.expansions for w in e)
 
     def terms(self) -> tuple[Term, ...]:
-        own = {w: Term(w, w) for g in self.groups for w in g.words}
+        own = {w: Term(w, g.word_tsquery(n)) for g in self.groups for n, w in enumerate(g.words)}
         expanded = [
-            Term(f"{' '.join(g.words)} → {' '.join(e)}", " <-> ".join(e), " ".join(g.words))
+            Term(f"{' '.join(g.words)} → {' '.join(e)}", " & ".join(e), " ".join(g.words))
             for g in self.groups
             for e in g.expansions
         ]
@@ -89,7 +101,8 @@ def build_keyword_query(text: str, synonyms: Synonyms | None = None) -> KeywordQ
                 break
             found = synonyms.expansions(key) if synonyms else ()
             if found or length == 1:
-                groups.append(KeywordGroup(key, found))
+                forms = tuple(word_forms(w) for w in key)
+                groups.append(KeywordGroup(key, found, forms))
                 i += length
                 break
     return KeywordQuery(tuple(groups), tuple(dict.fromkeys(kinds)))

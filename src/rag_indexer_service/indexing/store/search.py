@@ -36,6 +36,10 @@ from rag_indexer_service.indexing.store.keyword_query import KeywordQuery, build
 __all__ = ["SearchHit", "SearchOptions", "search_chunks"]
 
 _RRF_K = 60
+_KEYWORD_WEIGHT = 1.5
+"""Weight of the keyword side's reciprocal rank (the vector side's is 1): a keyword match,
+synonyms included, is the more precise signal (benchmarks/relevance.py: +0.01 to +0.02
+nDCG@10 on every query set against 1)."""
 _KIND_BONUS = 1.0 / _RRF_K
 """Added to the fused score of a chunk whose kind the query names: above any one rank."""
 _WORK_MEM_MB = 64
@@ -131,7 +135,7 @@ def _hybrid_sql(cabinet_id: int, generation: int, ann_dim: int | None) -> Any:
         fused AS (
             SELECT kind, doc_id, chunk_no, vr.r AS vector_rank, kw.r AS text_rank,
                    COALESCE(1.0 / ({_RRF_K} + vr.r), 0)
-                   + COALESCE(1.0 / ({_RRF_K} + kw.r), 0)
+                   + COALESCE({_KEYWORD_WEIGHT} / ({_RRF_K} + kw.r), 0)
                    + CASE WHEN kind = ANY(CAST(:kinds AS text[])) THEN {_KIND_BONUS} ELSE 0 END
                    AS score
             FROM vr FULL OUTER JOIN kw USING (kind, doc_id, chunk_no)
