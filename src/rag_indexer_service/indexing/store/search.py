@@ -87,7 +87,8 @@ class SearchHit:
     content: str
     metadata: dict[str, Any]
     score: float
-    """Reciprocal-rank fusion: sum over both sides of 1 / (60 + rank)."""
+    """Weighted reciprocal-rank fusion: 1.5 / (60 + keyword rank) + 1 / (60 + vector rank),
+    plus 1/60 when the query names the chunk's kind (`kind_match`)."""
     vector_rank: int | None
     text_rank: int | None
     similarity: float
@@ -96,6 +97,8 @@ class SearchHit:
     """Query words whose stem occurs in the chunk."""
     expansions: tuple[str, ...] = ()
     """Synonyms the chunk was found by, as "query words → synonym" (`keyword_query.py`)."""
+    kind_match: bool = False
+    """The query names this chunk's kind ("отзывы …" and a review)."""
 
 
 def _hybrid_sql(cabinet_id: int, generation: int, ann_dim: int | None) -> Any:
@@ -240,6 +243,7 @@ async def search_chunks(
             similarity=float(r.similarity) if vector_side else 0.0,
             matched_terms=tuple(t.label for t in found if t.expanded_from is None),
             expansions=tuple(t.label for t in found if t.expanded_from is not None),
+            kind_match=r.kind in keywords.kinds,
         )
         for r in rows
         for found in ([terms[n - 1] for n in r.matched],)
