@@ -14,12 +14,15 @@ stems each word with the `russian` configuration the index was built with.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from rag_indexer_service.indexing.morphology import word_forms
 from rag_indexer_service.indexing.synonyms import Phrase, Synonyms, words
 
 __all__ = ["KeywordGroup", "KeywordQuery", "Term", "build_keyword_query"]
+
+_SHOWN = re.compile(r"[^\W_]+(?:-[^\W_]+)*")  # `synonyms.words` before lower-casing
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,10 +38,16 @@ class Term:
 @dataclass(frozen=True, slots=True)
 class KeywordGroup:
     words: Phrase
+    """Lower-cased, ё spelt е: what is searched for."""
     expansions: tuple[Phrase, ...]
 
     forms: tuple[tuple[str, ...], ...] = ()
     """Per word, its other inflected forms (`morphology.py`), found as the word itself."""
+    shown: Phrase = ()
+    """The words as the query spelt them (for hits' `matched_terms`)."""
+
+    def label(self, n: int) -> str:
+        return self.shown[n] if n < len(self.shown) else self.words[n]
 
     def word_tsquery(self, n: int) -> str:
         others = self.forms[n] if n < len(self.forms) else ()
@@ -76,10 +85,15 @@ class KeywordQuery:
         return " ".join(w for g in self.groups for e in g.expansions for w in e)
 
     def terms(self) -> tuple[Term, ...]:
-        own = {w: Term(w, g.word_tsquery(n)) for g in self.groups for n, w in enumerate(g.words)}
-        expanded = [
-            Term(f"{' '.join(g.words)} → {' '.join(e)}", " & ".join(e), " ".join(g.words))
+        own = {
+            w: Term(g.label(n), g.word_tsquery(n))
             for g in self.groups
+            for n, w in enumerate(g.words)
+        }
+        expanded = [
+            Term(f"{shown} → {' '.join(e)}", " & ".join(e), shown)
+            for g in self.groups
+            for shown in (" ".join(g.label(n) for n in range(len(g.words))),)
             for e in g.expansions
         ]
         return (*own.values(), *expanded)
@@ -87,6 +101,9 @@ class KeywordQuery:
 
 def build_keyword_query(text: str, synonyms: Synonyms | None = None) -> KeywordQuery:
     tokens = words(text)
+    spelt = tuple(_SHOWN.findall(text))
+    if len(spelt) != len(tokens):  # lower-casing split a word (it never should)
+        spelt = tokens
     groups: list[KeywordGroup] = []
     kinds: list[str] = []
     longest = max(1, synonyms.longest) if synonyms else 1
@@ -102,7 +119,7 @@ def build_keyword_query(text: str, synonyms: Synonyms | None = None) -> KeywordQ
             found = synonyms.expansions(key) if synonyms else ()
             if found or length == 1:
                 forms = tuple(word_forms(w) for w in key)
-                groups.append(KeywordGroup(key, found, forms))
+                groups.append(KeywordGroup(key, found, forms, spelt[i : i + length]))
                 i += length
                 break
     return KeywordQuery(tuple(groups), tuple(dict.fromkeys(kinds)))
