@@ -133,9 +133,12 @@ def load_synonyms(path: Path | None = None) -> Synonyms:
             raise ConfigError(f"{source}: cannot be read: {exc}") from None
     try:
         raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    try:
         rules = _parse(raw)
         kinds = _kinds(raw.get("kinds", {}))
-    except (tomllib.TOMLDecodeError, ValueError) as exc:
+    except ValueError as exc:
         raise ConfigError(f"{source}: {exc}") from None
     frozen = {key: tuple(found) for key, found in rules.items() if found}
     longest = max(map(len, [*frozen, *kinds]), default=0)
