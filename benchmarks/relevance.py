@@ -8,7 +8,8 @@ Seeds the demo source (`--cabinets` × `--products`, seed 42: cabinets 1–5 are
 every query of `relevance_queries.toml` (the tuning set), `relevance_heldout.toml` and
 `relevance_fresh.toml` (held-out sets, reported as their own "held-out …" and "fresh …"
 sets) in every cabinet that holds at least one fully relevant document. Relevance comes
-from the seeded rows (see the TOML's header), never from search results. Three rankings per query, all from the service's one search statement:
+from the seeded rows (see the TOML's header), never from search results. Three rankings
+per query, all from the service's one search statement:
 
 * hybrid: `RAGIndexer.search`, the fused ranking callers get;
 * keyword: its full-text side alone (hits ordered by `text_rank`),
