@@ -3,6 +3,7 @@ data file and its checks, and what they find in a real Postgres index."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import asyncpg
@@ -11,7 +12,7 @@ import pytest
 from rag_indexer_service.config import Settings, load_settings
 from rag_indexer_service.errors import ConfigError
 from rag_indexer_service.indexing.store.keyword_query import build_keyword_query
-from rag_indexer_service.indexing.synonyms import load_synonyms, words
+from rag_indexer_service.indexing.synonyms import load_synonyms, stems, words
 from rag_indexer_service.runtime import open_runtime
 
 DOCS = (
@@ -157,3 +158,14 @@ async def runtime_with_docs(settings: Settings, source_conn: asyncpg.Connection)
     async with open_runtime(settings) as rt:
         await rt.indexer.index_cabinet(2)
     return settings
+
+
+def test_stemming_gives_the_same_stems_from_many_threads_at_once() -> None:
+    """Every runtime loads the synonyms, and schedulers or tests open runtimes in threads."""
+    sample = words("мобильника кроссовки повреждённая упаковка доставке отзывы " * 50)
+    expected = stems(sample)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda _: stems(sample), range(64)))
+
+    assert all(r == expected for r in results)

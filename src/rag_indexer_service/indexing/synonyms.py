@@ -9,8 +9,8 @@ loads: anything malformed is a `ConfigError` naming the file and the entry.
 
 from __future__ import annotations
 
-import functools
 import re
+import threading
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -31,9 +31,15 @@ Phrase = tuple[str, ...]
 """The words of a term, lower-cased."""
 
 
-@functools.cache
+_local = threading.local()
+
+
 def _stemmer() -> Any:
-    return snowballstemmer.stemmer("russian")
+    # A snowballstemmer stemmer keeps the word it works on in itself: one per thread.
+    stemmer = getattr(_local, "stemmer", None)
+    if stemmer is None:
+        stemmer = _local.stemmer = snowballstemmer.stemmer("russian")
+    return stemmer
 
 
 def words(text: str) -> Phrase:
