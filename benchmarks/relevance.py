@@ -5,9 +5,11 @@
 
 Seeds the demo source (`--cabinets` × `--products`, seed 42: cabinets 1–5 are the ones
 `rag-indexer up --demo` shows), indexes every cabinet with each embedder in turn and asks
-every query of `relevance_queries.toml` in every cabinet that holds at least one fully
-relevant document. Relevance comes from the seeded rows (see the TOML's header), never from
-search results. Three rankings per query, all from the service's one search statement:
+every query of `relevance_queries.toml` (the tuning set), `relevance_heldout.toml` and
+`relevance_fresh.toml` (held-out sets, reported as their own "held-out …" and "fresh …"
+sets) in every cabinet that holds at least one fully relevant document. Relevance comes
+from the seeded rows (see the TOML's header), never from search results. Three rankings
+per query, all from the service's one search statement:
 
 * hybrid: `RAGIndexer.search`, the fused ranking callers get;
 * keyword: its full-text side alone (hits ordered by `text_rank`),
@@ -42,9 +44,12 @@ from rag_indexer_service import demo
 from rag_indexer_service.config import load_settings
 from rag_indexer_service.db.engine import asyncpg_dsn
 from rag_indexer_service.indexing.store import SearchHit
+from rag_indexer_service.indexing.store.keyword_query import build_keyword_query
 from rag_indexer_service.runtime import Runtime, open_runtime
 
 QUERIES_FILE = Path(__file__).with_name("relevance_queries.toml")
+HELDOUT_FILE = Path(__file__).with_name("relevance_heldout.toml")
+FRESH_FILE = Path(__file__).with_name("relevance_fresh.toml")
 DEPTH = 10
 POOL = 100  # candidates per side: the fused list of 2 × POOL holds both sides whole
 MEASURES = {"nDCG@10": nDCG @ DEPTH, "recall@10": R(rel=2) @ DEPTH}
@@ -64,10 +69,10 @@ class Query:
     kinds: tuple[str, ...] = ()
 
     @classmethod
-    def from_toml(cls, raw: dict[str, Any]) -> Query:
+    def from_toml(cls, raw: dict[str, Any], prefix: str = "") -> Query:
         return cls(
             text=raw["text"],
-            set=raw["set"],
+            set=prefix + raw["set"],
             products=tuple(raw.get("products", ())),
             brands=tuple(raw.get("brands", ())),
             topic=raw.get("topic"),
@@ -149,7 +154,7 @@ async def check_labels(conn: asyncpg.Connection, queries: Sequence[Query], corpu
         missing += [b for b in q.brands if b not in brands]
         if missing:
             raise SystemExit(f"query {q.text!r}: not in the demo data: {missing}")
-        if q.set != "no-stem":
+        if not q.set.endswith("no-stem"):
             continue
         stems = await lexemes(conn, q.text)
         shared = stems & await lexemes(conn, " ".join(q.names()))
@@ -177,7 +182,8 @@ def doc_run(hits: Iterable[SearchHit]) -> dict[str, float]:
 async def rankings(rt: Runtime, cabinet: int, text: str) -> dict[str, dict[str, float]]:
     embedder = rt.indexer.embedder
     hybrid = await rt.indexer.search(cabinet, text, k=4 * DEPTH)
-    vector = (await embedder.embed([text]))[0]
+    keywords = build_keyword_query(text, rt.indexer.synonyms)
+    vector = await rt.indexer.query_vector(text, keywords)
     both = await rt.store.search(
         cabinet,
         query_text=text,
@@ -185,6 +191,7 @@ async def rankings(rt: Runtime, cabinet: int, text: str) -> dict[str, dict[str, 
         k=2 * POOL,
         candidates=POOL,
         embedder_id=embedder.id,
+        keyword_query=keywords,
     )
     keyword = sorted((h for h in both if h.text_rank is not None), key=lambda h: h.text_rank or 0)
     by_vector = sorted(
@@ -243,6 +250,8 @@ def by_text(per_qid: dict[str, float]) -> dict[str, float]:
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     queries = [Query.from_toml(q) for q in tomllib.loads(QUERIES_FILE.read_text())["query"]]
+    for prefix, path in (("held-out ", HELDOUT_FILE), ("fresh ", FRESH_FILE)):
+        queries += [Query.from_toml(q, prefix) for q in tomllib.loads(path.read_text())["query"]]
     data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="rag-relevance-"))
     settings_kw: dict[str, Any] = {"data_dir": data_dir}
     result: dict[str, Any] = {"cabinets": args.cabinets, "products": args.products}

@@ -216,6 +216,17 @@ class Settings(BaseSettings):
         description="At most this many keyword matches are ranked per search (bounds the cost "
         "of words found in most of a big cabinet).",
     )
+    search_synonyms: bool = Field(
+        default=True,
+        description="Expand the keyword side of each search with synonyms (marketplace "
+        'vocabulary: "мобильник" also finds "смартфон", "Найк" finds "Nike"); '
+        "query time only, no reindex.",
+    )
+    search_synonyms_file: Path | None = Field(
+        default=None,
+        description="TOML file of synonyms to use instead of the packaged ones (same format as "
+        "`indexing/data/synonyms.toml`); checked at start, a malformed one is refused.",
+    )
     max_delete_share: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
         default=0.5,
         description="Most a run may delete of a cabinet's documents (mass-delete guard).",

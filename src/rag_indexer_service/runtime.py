@@ -18,6 +18,7 @@ from rag_indexer_service.indexing.indexer import IndexOptions, RAGIndexer
 from rag_indexer_service.indexing.sources import CabinetSource, build_source
 from rag_indexer_service.indexing.store import IndexStore, build_store
 from rag_indexer_service.indexing.store.search import SearchOptions
+from rag_indexer_service.indexing.synonyms import load_synonyms
 
 __all__ = ["Runtime", "open_runtime"]
 
@@ -41,6 +42,7 @@ async def open_runtime(
     """`prepare_source(source_url)` runs before the source's queries are checked (the demo
     seeds its tables there)."""
     embedder = build_embedder(settings)
+    synonyms = load_synonyms(settings.search_synonyms_file) if settings.search_synonyms else None
     db = await open_database(settings, pool_size=pool_size)
     try:
         if prepare_source is not None:
@@ -60,6 +62,7 @@ async def open_runtime(
             store=store,
             embedder=embedder,
             options=IndexOptions.from_settings(settings),
+            synonyms=synonyms,
         )
         yield Runtime(settings=settings, db=db, source=source, store=store, indexer=indexer)
     finally:

@@ -20,6 +20,7 @@ from rag_indexer_service.config import Settings, load_settings
 from rag_indexer_service.errors import EmbedderMismatch
 from rag_indexer_service.indexing.indexer import IndexOptions, RAGIndexer
 from rag_indexer_service.indexing.openai_embedder import OpenAIEmbedder
+from rag_indexer_service.indexing.store.keyword_query import build_keyword_query
 from rag_indexer_service.runtime import Runtime, open_runtime
 from tests.indexing.conftest import MODELS, openai_settings
 from tests.indexing.fake_embedding_api import FakeEmbeddingAPI
@@ -193,18 +194,23 @@ async def test_hits_explain_themselves_and_min_similarity_drops_noise(
     await add_docs(source_conn, 3, "c", 40)
     await runtime.indexer.index_cabinet(3)
 
-    # A query sharing one of its words with the documents: the keyword side (all words)
-    # finds nothing, the vector side does, and each hit names the word it contains
+    # A query sharing one of its words with the documents: the words no document holds
+    # ("бега") are left out of the keyword side, which finds the chunks with the other one;
+    # each hit names the word it contains, as the query spelt it
     hits = await runtime.indexer.search(3, "Кроссовки для бега", k=5)
-    vector = (await runtime.indexer.embedder.embed(["Кроссовки для бега"]))[0]
+    keywords = build_keyword_query("Кроссовки для бега", runtime.indexer.synonyms)
+    vector = await runtime.indexer.query_vector("Кроссовки для бега", keywords)
     exact = dict(await exact_top(runtime, 3, np.asarray(vector, dtype=np.float64), 40))
-    assert all(h.text_rank is None for h in hits)
-    assert hits[0].vector_rank == 1 and hits[0].matched_terms == ("Кроссовки",)
+    found = [h for h in hits if h.text_rank is not None]
+    assert {h.doc_id for h in found} == {"c0", "c16", "c32"}
+    assert {h.doc_id for h in hits[:3]} == {"c0", "c16", "c32"}
+    assert all(h.matched_terms == ("Кроссовки",) for h in found)
+    assert all(h.matched_terms == () for h in hits if h.text_rank is None)
     for h in hits:
         assert h.similarity == pytest.approx(exact[h.doc_id], abs=1e-5)
         assert h.score == pytest.approx(
             (1 / (60 + h.vector_rank) if h.vector_rank else 0)
-            + (1 / (60 + h.text_rank) if h.text_rank else 0)
+            + (1.5 / (60 + h.text_rank) if h.text_rank else 0)
         )
 
     # A query sharing nothing: only weak vector hits, which min_similarity removes

@@ -297,7 +297,8 @@ class SearchHitOut(BaseModel):
     doc_id: str
     chunk_no: int
     score: float = Field(
-        description="Reciprocal-rank fusion: the sum over both sides of 1 / (60 + rank)."
+        description="Weighted reciprocal-rank fusion: 1.5 / (60 + keyword rank) + "
+        "1 / (60 + vector rank), plus 1/60 when the query names the hit's kind."
     )
     content: str
     metadata: dict[str, Any]
@@ -311,7 +312,15 @@ class SearchHitOut(BaseModel):
         description="Rank among the keyword matches (null: the chunk does not match the query)."
     )
     matched_terms: list[str] = Field(
-        description="Query words whose stem occurs in the chunk (any of them, in query order)."
+        description="Query words that occur in the chunk in some inflected form (in query order)."
+    )
+    expansions: list[str] = Field(
+        default_factory=list,
+        description='Synonyms the chunk was found by, as "query words → synonym".',
+    )
+    kind_match: bool = Field(
+        default=False,
+        description='The query names the hit\'s kind ("отзывы о доставке" and a review).',
     )
 
 
@@ -327,13 +336,15 @@ class SearchResponse(BaseModel):
                     "kind": "product",
                     "doc_id": "1001",
                     "chunk_no": 0,
-                    "score": 0.0328,
+                    "score": 0.0410,
                     "content": "Кроссовки беговые ...",
                     "metadata": {"brand": "Nord", "price": 4990},
                     "similarity": 0.61,
                     "vector_rank": 1,
                     "text_rank": 1,
-                    "matched_terms": ["кроссовки", "бега"],
+                    "matched_terms": ["кроссовки"],
+                    "expansions": ["для бега → беговые"],
+                    "kind_match": False,
                 }
             ],
         }

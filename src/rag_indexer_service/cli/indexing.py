@@ -272,6 +272,8 @@ def search(
                 "vector_rank": h.vector_rank,
                 "text_rank": h.text_rank,
                 "matched_terms": list(h.matched_terms),
+                "expansions": list(h.expansions),
+                "kind_match": h.kind_match,
                 "content": h.content,
                 "metadata": h.metadata,
             }
@@ -287,6 +289,10 @@ def search(
     for n, hit in enumerate(hits, 1):
         ranks = f"vector #{hit['vector_rank'] or '-'}, keyword #{hit['text_rank'] or '-'}"
         words = ", ".join(hit["matched_terms"]) or "none"
+        if hit["expansions"]:
+            words += "; synonyms: " + ", ".join(hit["expansions"])
+        if hit["kind_match"]:
+            words += f"; kind {hit['kind']} named"
         where = escape(f"{hit['kind']}/{hit['doc_id']}#{hit['chunk_no']}")
         out.print(
             f"[bold]{n}. {where}[/] score={hit['score']} similarity={hit['similarity']} "

@@ -35,6 +35,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequen
 from contextlib import aclosing
 from dataclasses import dataclass
 
+import numpy as np
 from sqlalchemy.exc import DBAPIError
 
 from rag_indexer_service.canonical import digest
@@ -48,7 +49,7 @@ from rag_indexer_service.errors import (
 )
 from rag_indexer_service.indexing.chunking import split_text
 from rag_indexer_service.indexing.delta import ReadPlan, choose_read
-from rag_indexer_service.indexing.embedders import Embedder
+from rag_indexer_service.indexing.embedders import Embedder, Vectors
 from rag_indexer_service.indexing.report import DocFailure, IndexReport
 from rag_indexer_service.indexing.sources import CabinetSource, DeltaReads, SourceDocument
 from rag_indexer_service.indexing.storable import shown
@@ -60,11 +61,16 @@ from rag_indexer_service.indexing.store import (
     IndexStore,
     SearchHit,
 )
+from rag_indexer_service.indexing.store.keyword_query import KeywordQuery, build_keyword_query
+from rag_indexer_service.indexing.synonyms import Synonyms
 from rag_indexer_service.indexing.usage import EmbeddingUsage, current_usage, metering
 
 __all__ = ["IndexOptions", "ProgressCallback", "RAGIndexer"]
 
 log = logging.getLogger(__name__)
+
+EXPANSION_WEIGHT = 1.0
+"""How far a query's vector moves towards its synonyms' (1: as far as its own words)."""
 
 ProgressCallback = Callable[[int, int | None], None]
 """Called as `progress(docs_done, docs_total_estimate_or_None)` after every batch."""
@@ -129,10 +135,12 @@ class RAGIndexer:
         store: IndexStore,
         embedder: Embedder,
         options: IndexOptions | None = None,
+        synonyms: Synonyms | None = None,
     ) -> None:
         self.source = source
         self.store = store
         self.embedder = embedder
+        self.synonyms = synonyms
         self.options = options or IndexOptions()
         self.cache = store.embedding_cache() if self.options.embedding_cache else None
         self._pruned_at: float | None = None
@@ -338,18 +346,28 @@ class RAGIndexer:
     ) -> list[SearchHit]:
         """Hybrid search in the cabinet's index; refused if another embedder built it."""
         self._check_embedder(cabinet_id, await self.store.cabinet_state(cabinet_id))
-        vectors = await self.embedder.embed([query])
+        keywords = build_keyword_query(query, self.synonyms)
         hits = await self.store.search(
             cabinet_id,
             query_text=query,
-            query_vector=vectors[0],
+            query_vector=await self.query_vector(query, keywords),
             k=k,
             embedder_id=self.embedder.id,
             min_similarity=min_similarity,
+            keyword_query=keywords,
         )
         if not hits:  # perhaps a rebuild for another embedder was swapped in meanwhile
             self._check_embedder(cabinet_id, await self.store.cabinet_state(cabinet_id))
         return hits
+
+    async def query_vector(self, query: str, keywords: KeywordQuery) -> Vectors:
+        """The query's vector; with synonyms, moved towards the vector of its expansions
+        (at `EXPANSION_WEIGHT`), so the vector side looks where the keyword side does."""
+        expanded = keywords.expansion_text()
+        vectors: Vectors = await self.embedder.embed([query, expanded] if expanded else [query])
+        mixed: Vectors = vectors[0] + EXPANSION_WEIGHT * vectors[1] if expanded else vectors[0]
+        norm = float(np.linalg.norm(mixed))
+        return mixed / norm if norm else mixed
 
     async def _refresh_ann_index(self, cabinet_id: int) -> None:
         # The index only speeds searches up (they scan exactly without it): a failed build

@@ -177,6 +177,8 @@ async def search_cabinet(
                 vector_rank=h.vector_rank,
                 text_rank=h.text_rank,
                 matched_terms=list(h.matched_terms),
+                expansions=list(h.expansions),
+                kind_match=h.kind_match,
             )
             for h in hits
         ],

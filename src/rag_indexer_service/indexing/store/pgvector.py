@@ -33,6 +33,7 @@ from rag_indexer_service.indexing.store.generations import (
     GenerationPlan,
     Generations,
 )
+from rag_indexer_service.indexing.store.keyword_query import KeywordQuery
 from rag_indexer_service.indexing.store.protocol import (
     CabinetRecord,
     DocumentWrite,
@@ -327,6 +328,7 @@ class PgVectorStore:
         candidates: int = 50,
         embedder_id: str | None = None,
         min_similarity: float | None = None,
+        keyword_query: KeywordQuery | None = None,
     ) -> list[SearchHit]:
         """Hybrid search in the cabinet's active generation (see `search.search_chunks`)."""
         async with self._engine.connect() as conn:
@@ -342,6 +344,7 @@ class PgVectorStore:
                     embedder_id=embedder_id,
                     min_similarity=min_similarity,
                     options=self._search_options,
+                    keyword_query=keyword_query,
                 )
 
     async def refresh_ann_index(self, cabinet_id: int) -> list[int]:

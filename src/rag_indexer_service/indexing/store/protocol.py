@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from rag_indexer_service.indexing.embedders import Vectors
 from rag_indexer_service.indexing.store.generations import CabinetState, GenerationPlan
+from rag_indexer_service.indexing.store.keyword_query import KeywordQuery
 from rag_indexer_service.indexing.store.rows import RowCounts
 from rag_indexer_service.indexing.store.search import SearchHit
 from rag_indexer_service.indexing.store.watermarks import Watermark
@@ -185,6 +186,7 @@ class IndexStore(Protocol):
         candidates: int = 50,
         embedder_id: str | None = None,
         min_similarity: float | None = None,
+        keyword_query: KeywordQuery | None = None,
     ) -> list[SearchHit]: ...
 
     async def refresh_ann_index(self, cabinet_id: int) -> list[int]: ...

@@ -31,10 +31,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rag_indexer_service.indexing.embedders import Vectors
 from rag_indexer_service.indexing.store.ann import ann_index_name
+from rag_indexer_service.indexing.store.keyword_query import KeywordQuery, build_keyword_query
 
 __all__ = ["SearchHit", "SearchOptions", "search_chunks"]
 
 _RRF_K = 60
+_KEYWORD_WEIGHT = 1.5
+"""Weight of the keyword side's reciprocal rank (the vector side's is 1): a keyword match,
+synonyms included, is the more precise signal (benchmarks/relevance.py: +0.01 to +0.02
+nDCG@10 on every query set against 1)."""
+_KIND_BONUS = 1.0 / _RRF_K
+"""Added to the fused score of a chunk whose kind the query names: above any one rank."""
 _WORK_MEM_MB = 64
 
 _STATE_SQL = text(
@@ -47,6 +54,16 @@ _STATE_SQL = text(
               AND o.option_name = 'lists') AS lists
     FROM rag_cabinets c
     WHERE c.cabinet_id = :c AND (CAST(:e AS text) IS NULL OR c.embedder_id = CAST(:e AS text))
+    """
+)
+
+
+_PRESENT_SQL = text(
+    """
+    SELECT t.n FROM unnest(CAST(:groups AS text[])) WITH ORDINALITY AS t(tq, n)
+    WHERE EXISTS (SELECT 1 FROM rag_chunks
+                  WHERE cabinet_id = :c AND generation = :g
+                    AND tsv @@ to_tsquery('russian', t.tq))
     """
 )
 
@@ -70,13 +87,18 @@ class SearchHit:
     content: str
     metadata: dict[str, Any]
     score: float
-    """Reciprocal-rank fusion: sum over both sides of 1 / (60 + rank)."""
+    """Weighted reciprocal-rank fusion: 1.5 / (60 + keyword rank) + 1 / (60 + vector rank),
+    plus 1/60 when the query names the chunk's kind (`kind_match`)."""
     vector_rank: int | None
     text_rank: int | None
     similarity: float
     """Cosine similarity of the chunk's vector to the query's (-1..1)."""
     matched_terms: tuple[str, ...]
     """Query words whose stem occurs in the chunk."""
+    expansions: tuple[str, ...] = ()
+    """Synonyms the chunk was found by, as "query words → synonym" (`keyword_query.py`)."""
+    kind_match: bool = False
+    """The query names this chunk's kind ("отзывы …" and a review)."""
 
 
 def _hybrid_sql(cabinet_id: int, generation: int, ann_dim: int | None) -> Any:
@@ -91,8 +113,7 @@ def _hybrid_sql(cabinet_id: int, generation: int, ann_dim: int | None) -> Any:
     return text(
         f"""
         WITH q AS (
-            SELECT websearch_to_tsquery('russian', :qt)
-                   || websearch_to_tsquery('english', :qt) AS tsq
+            SELECT to_tsquery('russian', :qt) AS tsq, to_tsquery('russian', :qown) AS own
         ),
         vr AS (
             SELECT kind, doc_id, chunk_no, row_number() OVER (ORDER BY {distance}) AS r
@@ -105,7 +126,9 @@ def _hybrid_sql(cabinet_id: int, generation: int, ann_dim: int | None) -> Any:
         ),
         ranked AS (
             -- ranked after the cap: ts_rank_cd reads (detoasts) the whole tsvector
-            SELECT kind, doc_id, chunk_no, ts_rank_cd(tsv, q.tsq) AS rank FROM matches, q
+            -- a chunk holding the query's own words ranks above one found by expansions
+            SELECT kind, doc_id, chunk_no, ts_rank_cd(tsv, q.tsq) + ts_rank_cd(tsv, q.own) AS rank
+            FROM matches, q
         ),
         kw AS (
             SELECT kind, doc_id, chunk_no,
@@ -115,19 +138,19 @@ def _hybrid_sql(cabinet_id: int, generation: int, ann_dim: int | None) -> Any:
         fused AS (
             SELECT kind, doc_id, chunk_no, vr.r AS vector_rank, kw.r AS text_rank,
                    COALESCE(1.0 / ({_RRF_K} + vr.r), 0)
-                   + COALESCE(1.0 / ({_RRF_K} + kw.r), 0) AS score
+                   + COALESCE({_KEYWORD_WEIGHT} / ({_RRF_K} + kw.r), 0)
+                   + CASE WHEN kind = ANY(CAST(:kinds AS text[])) THEN {_KIND_BONUS} ELSE 0 END
+                   AS score
             FROM vr FULL OUTER JOIN kw USING (kind, doc_id, chunk_no)
         ),
-        words AS MATERIALIZED (
-            SELECT token, lexemes, n FROM ts_debug('russian', :qt) WITH ORDINALITY AS t(
-                alias, description, token, dictionaries, dictionary, lexemes, n)
-            WHERE cardinality(lexemes) > 0
+        terms AS MATERIALIZED (
+            SELECT to_tsquery('russian', t.tq) AS tq, t.n
+            FROM unnest(CAST(:terms AS text[])) WITH ORDINALITY AS t(tq, n)
         ),
         hits AS (
             SELECT f.kind, f.doc_id, f.chunk_no, ch.content, ch.metadata, f.score,
                    f.vector_rank, f.text_rank,
-                   1 - (ch.embedding <=> CAST(:qv AS vector)) AS similarity,
-                   tsvector_to_array(ch.tsv) AS chunk_lex
+                   1 - (ch.embedding <=> CAST(:qv AS vector)) AS similarity, ch.tsv
             FROM fused f
             JOIN rag_chunks ch ON ch.cabinet_id = {int(cabinet_id)}
                  AND ch.generation = {int(generation)}
@@ -135,8 +158,7 @@ def _hybrid_sql(cabinet_id: int, generation: int, ann_dim: int | None) -> Any:
         )
         SELECT h.kind, h.doc_id, h.chunk_no, h.content, h.metadata, h.score, h.vector_rank,
                h.text_rank, h.similarity,
-               ARRAY(SELECT w.token FROM words w WHERE w.lexemes && h.chunk_lex
-                     GROUP BY w.token ORDER BY min(w.n)) AS matched_terms
+               ARRAY(SELECT t.n FROM terms t WHERE h.tsv @@ t.tq ORDER BY t.n) AS matched
         FROM hits h
         WHERE h.text_rank IS NOT NULL OR CAST(:minsim AS float8) IS NULL
               OR h.similarity >= CAST(:minsim AS float8)
@@ -157,6 +179,7 @@ async def search_chunks(
     embedder_id: str | None = None,
     min_similarity: float | None = None,
     options: SearchOptions | None = None,
+    keyword_query: KeywordQuery | None = None,
 ) -> list[SearchHit]:
     """The `k` best chunks of the cabinet's active generation (built by `embedder_id`, if
     given; otherwise whatever built it). Call it in a REPEATABLE READ transaction."""
@@ -188,11 +211,17 @@ async def search_chunks(
         ),
         {"p": str(probes), "wm": f"{_WORK_MEM_MB}MB"},
     )
+    keywords = keyword_query or build_keyword_query(query_text)
+    present = await _present_groups(conn, cabinet_id, state.gen, keywords)
+    terms = keywords.terms()
     sql = _hybrid_sql(cabinet_id, state.gen, len(vector) if ann else None)
     rows = await conn.execute(
         sql,
         {
-            "qt": query_text,
+            "qt": keywords.tsquery(present),
+            "qown": keywords.own_words_tsquery(),
+            "terms": [t.tsquery for t in terms],
+            "kinds": list(keywords.kinds),
             "qv": vector,
             "pool": max(k, candidates),
             "vpool": max(k, candidates) if vector_side else 0,
@@ -212,7 +241,23 @@ async def search_chunks(
             vector_rank=r.vector_rank,
             text_rank=r.text_rank,
             similarity=float(r.similarity) if vector_side else 0.0,
-            matched_terms=tuple(r.matched_terms),
+            matched_terms=tuple(t.label for t in found if t.expanded_from is None),
+            expansions=tuple(t.label for t in found if t.expanded_from is not None),
+            kind_match=r.kind in keywords.kinds,
         )
         for r in rows
+        for found in ([terms[n - 1] for n in r.matched],)
     ]
+
+
+async def _present_groups(
+    conn: AsyncConnection, cabinet_id: int, generation: int, keywords: KeywordQuery
+) -> frozenset[int]:
+    """The groups of `keywords` that some chunk of the generation matches."""
+    if not keywords.groups:
+        return frozenset()
+    rows = await conn.execute(
+        _PRESENT_SQL,
+        {"c": cabinet_id, "g": generation, "groups": [g.tsquery for g in keywords.groups]},
+    )
+    return frozenset(r.n - 1 for r in rows)

@@ -1,0 +1,125 @@
+"""The keyword side's query, built in Python from the user's text and the synonyms.
+
+The query's words are read left to right; at each position the longest run of words that
+names a document kind is set aside (`kinds`: those hits rank first, `search.py`), the
+longest run that has a synonym rule becomes one group, and any other word a group of its
+own. A group matches a chunk holding its own words, each in any inflected form
+(`morphology.py`), or all the words of any one of its expansions. The query is the AND of
+the groups that occur in the cabinet at all (`search.py` asks first), so a word no
+document holds ("проблемы с размером") does not empty the result, much as a
+`minimum_should_match` would. The texts are `to_tsquery` syntax over words of letters,
+digits and hyphens only, so no user input reaches the tsquery parser unescaped; Postgres
+stems each word with the `russian` configuration the index was built with.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from rag_indexer_service.indexing.morphology import word_forms
+from rag_indexer_service.indexing.synonyms import Phrase, Synonyms, words
+
+__all__ = ["KeywordGroup", "KeywordQuery", "Term", "build_keyword_query"]
+
+_SHOWN = re.compile(r"[^\W_]+(?:-[^\W_]+)*")  # `synonyms.words` before lower-casing
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    """One thing a chunk can be found by: a query word, or an expansion of some."""
+
+    label: str
+    """As shown in a hit: the word, or "query words → expansion"."""
+    tsquery: str
+    expanded_from: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KeywordGroup:
+    words: Phrase
+    """Lower-cased, ё spelt е: what is searched for."""
+    expansions: tuple[Phrase, ...]
+
+    forms: tuple[tuple[str, ...], ...] = ()
+    """Per word, its other inflected forms (`morphology.py`), found as the word itself."""
+    shown: Phrase = ()
+    """The words as the query spelt them (for hits' `matched_terms`)."""
+
+    def label(self, n: int) -> str:
+        return self.shown[n] if n < len(self.shown) else self.words[n]
+
+    def word_tsquery(self, n: int) -> str:
+        others = self.forms[n] if n < len(self.forms) else ()
+        if not others:
+            return self.words[n]
+        return "(" + " | ".join((self.words[n], *others)) + ")"
+
+    @property
+    def tsquery(self) -> str:
+        own = " & ".join(self.word_tsquery(n) for n in range(len(self.words)))
+        if not self.expansions:
+            return own
+        alternatives = [own, *(" & ".join(e) for e in self.expansions)]
+        return " | ".join(f"({a})" for a in alternatives)
+
+
+@dataclass(frozen=True, slots=True)
+class KeywordQuery:
+    groups: tuple[KeywordGroup, ...]
+    kinds: tuple[str, ...] = ()
+    """Document kinds the query names ("отзывы": review); their hits rank first."""
+
+    def tsquery(self, present: frozenset[int] | None = None) -> str:
+        """AND of the groups (of those numbered in `present`, if given)."""
+        return " & ".join(
+            f"({g.tsquery})" for n, g in enumerate(self.groups) if present is None or n in present
+        )
+
+    def own_words_tsquery(self) -> str:
+        """OR of the query's own words: what ranks a chunk above one found by expansions."""
+        return " | ".join(g.word_tsquery(n) for g in self.groups for n in range(len(g.words)))
+
+    def expansion_text(self) -> str:
+        """Every expansion's words, in query order (what the vector side adds)."""
+        return " ".join(w for g in self.groups for e in g.expansions for w in e)
+
+    def terms(self) -> tuple[Term, ...]:
+        own = {
+            w: Term(g.label(n), g.word_tsquery(n))
+            for g in self.groups
+            for n, w in enumerate(g.words)
+        }
+        expanded = [
+            Term(f"{shown} → {' '.join(e)}", " & ".join(e), shown)
+            for g in self.groups
+            for shown in (" ".join(g.label(n) for n in range(len(g.words))),)
+            for e in g.expansions
+        ]
+        return (*own.values(), *expanded)
+
+
+def build_keyword_query(text: str, synonyms: Synonyms | None = None) -> KeywordQuery:
+    tokens = words(text)
+    spelt = tuple(_SHOWN.findall(text))
+    if len(spelt) != len(tokens):  # lower-casing split a word (it never should)
+        spelt = tokens
+    groups: list[KeywordGroup] = []
+    kinds: list[str] = []
+    longest = max(1, synonyms.longest) if synonyms else 1
+    i = 0
+    while i < len(tokens):
+        for length in range(min(longest, len(tokens) - i), 0, -1):
+            key = tokens[i : i + length]
+            kind = synonyms.kind(key) if synonyms else None
+            if kind is not None:
+                kinds.append(kind)
+                i += length
+                break
+            found = synonyms.expansions(key) if synonyms else ()
+            if found or length == 1:
+                forms = tuple(word_forms(w) for w in key)
+                groups.append(KeywordGroup(key, found, forms, spelt[i : i + length]))
+                i += length
+                break
+    return KeywordQuery(tuple(groups), tuple(dict.fromkeys(kinds)))
