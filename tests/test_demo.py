@@ -6,6 +6,7 @@ Every test gets `demo_conn`: an asyncpg connection to the test's fresh database 
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 import string
@@ -46,7 +47,9 @@ async def _count(conn: asyncpg.Connection, table: str) -> int:
 
 
 async def _checksum(conn: asyncpg.Connection, table: str, *, where: str = "") -> str:
-    order = "product_id, day" if table == "sales_daily" else "id"
+    order = {"sales_daily": "product_id, day", "sales_monthly": "product_id, month"}.get(
+        table, "id"
+    )
     return str(
         await conn.fetchval(
             f"SELECT md5(coalesce(string_agg(CAST(t AS text), '|' ORDER BY {order}), ''))"
@@ -155,6 +158,67 @@ async def test_seed_counts_match_report_and_tables(demo_conn: asyncpg.Connection
         "SELECT count(*) FROM sales_daily s JOIN products p ON p.id = s.product_id"
         " WHERE s.revenue <> s.orders * p.price OR s.cabinet_id <> p.cabinet_id"
     )
+
+
+SUMMARY_OF_DAILY = """
+SELECT min(cabinet_id) AS cabinet_id, product_id, CAST(date_trunc('month', day) AS date) AS month,
+       sum(orders) AS orders, sum(revenue) AS revenue,
+       count(*) FILTER (WHERE orders > 0) AS days_with_orders
+FROM sales_daily GROUP BY 2, 3 ORDER BY 2, 3
+"""
+SUMMARY = """
+SELECT cabinet_id, product_id, month, orders, revenue, days_with_orders
+FROM sales_monthly ORDER BY product_id, month
+"""
+
+
+async def test_sales_monthly_follows_every_write_to_sales_daily(
+    demo_conn: asyncpg.Connection,
+) -> None:
+    # Given a seeded source: the summary is that of the daily rows
+    await demo.seed(demo_conn, cabinets=2, products=30, reviews=1, questions=1, months=2)
+    assert await demo_conn.fetch(SUMMARY) == await demo_conn.fetch(SUMMARY_OF_DAILY)
+    assert await demo_conn.fetchval("SELECT count(*) FROM sales_monthly") > 0
+    stamps = await demo_conn.fetch("SELECT product_id, month, updated_at FROM sales_monthly")
+
+    # When a mutation corrects days, deletes products and edits others (one clock)
+    report = await demo.mutate(demo_conn, share=0.3, seed=2)
+
+    # Then the summary is still that of the daily rows, and every changed month is stamped
+    # with the mutation's clock, later than every seeded stamp
+    assert report.sales_changed > 0
+    assert await demo_conn.fetch(SUMMARY) == await demo_conn.fetch(SUMMARY_OF_DAILY)
+    clock = await demo_conn.fetchval("SELECT max(updated_at) FROM products")
+    moved = await demo_conn.fetch(
+        "SELECT DISTINCT updated_at FROM sales_monthly WHERE updated_at > $1",
+        max(r["updated_at"] for r in stamps),
+    )
+    assert [r["updated_at"] for r in moved] == [clock]
+
+    # And a late row or a deletion (an older updated_at) is stamped after the cabinet's newest
+    # change, so a delta read from the cabinet's watermark finds it
+    key = await demo_conn.fetchrow(
+        "SELECT product_id, cabinet_id, min(day) AS day FROM sales_daily WHERE orders > 0"
+        " GROUP BY product_id, cabinet_id ORDER BY product_id LIMIT 1"
+    )
+    await demo_conn.execute(
+        "DELETE FROM sales_daily WHERE (product_id, day) = ($1, $2)", key["product_id"], key["day"]
+    )
+    await demo_conn.execute(
+        "INSERT INTO sales_daily VALUES ($1, $2, $3, 5, 500, $4)",
+        key["cabinet_id"],
+        key["product_id"],
+        key["day"] - dt.timedelta(days=40),
+        demo.BASE_TIME - dt.timedelta(days=90),
+    )
+    assert await demo_conn.fetch(SUMMARY) == await demo_conn.fetch(SUMMARY_OF_DAILY)
+    late = await demo_conn.fetch(
+        "SELECT updated_at FROM sales_monthly WHERE product_id = $1 AND updated_at > $2"
+        " ORDER BY updated_at",
+        key["product_id"],
+        clock,
+    )
+    assert len(late) == 2 and late[0]["updated_at"] > clock
 
 
 async def test_seed_data_looks_realistic(demo_conn: asyncpg.Connection) -> None:
