@@ -96,6 +96,14 @@ _TABLES_DDL: Final[tuple[str, ...]] = (
             REFERENCES products (id) ON DELETE CASCADE
     )
     """,
+    # Not truncated by seed(): a reseeded cabinet counts one more change, so its fingerprint
+    # never repeats one of the data it replaced.
+    """
+    CREATE TABLE IF NOT EXISTS cabinet_changes (
+        cabinet_id bigint PRIMARY KEY,
+        changes    bigint NOT NULL
+    )
+    """,
     # What a seller's warehouse keeps for reports: sales_daily summed per product and
     # calendar month, kept current by the triggers below. updated_at moves whenever a
     # summary's values do.
@@ -174,7 +182,8 @@ _FUNCTIONS_DDL: Final[tuple[str, ...]] = (
     $fn$
     """,
     """
-    CREATE OR REPLACE FUNCTION sales_daily_inserted() RETURNS trigger LANGUAGE plpgsql AS $fn$
+    CREATE OR REPLACE FUNCTION sales_daily_inserted() RETURNS trigger LANGUAGE plpgsql
+    SET search_path FROM CURRENT AS $fn$
     BEGIN
         PERFORM sales_monthly_resummarise(array_agg(product_id), array_agg(day),
                                           max(updated_at))
@@ -184,7 +193,8 @@ _FUNCTIONS_DDL: Final[tuple[str, ...]] = (
     $fn$
     """,
     """
-    CREATE OR REPLACE FUNCTION sales_daily_updated() RETURNS trigger LANGUAGE plpgsql AS $fn$
+    CREATE OR REPLACE FUNCTION sales_daily_updated() RETURNS trigger LANGUAGE plpgsql
+    SET search_path FROM CURRENT AS $fn$
     BEGIN
         PERFORM sales_monthly_resummarise(array_agg(product_id), array_agg(day),
                                           max(updated_at))
@@ -196,7 +206,8 @@ _FUNCTIONS_DDL: Final[tuple[str, ...]] = (
     $fn$
     """,
     """
-    CREATE OR REPLACE FUNCTION sales_daily_deleted() RETURNS trigger LANGUAGE plpgsql AS $fn$
+    CREATE OR REPLACE FUNCTION sales_daily_deleted() RETURNS trigger LANGUAGE plpgsql
+    SET search_path FROM CURRENT AS $fn$
     BEGIN
         PERFORM sales_monthly_resummarise(array_agg(product_id), array_agg(day), NULL)
         FROM old_rows;
@@ -206,17 +217,56 @@ _FUNCTIONS_DDL: Final[tuple[str, ...]] = (
     """,
 )
 
-# (trigger name, event, REFERENCING clause, function): statement-level, so a bulk write
-# re-summarises each touched month once.
-_TRIGGERS: Final[tuple[tuple[str, str, str, str], ...]] = (
-    ("sales_daily_inserted", "INSERT", "NEW TABLE AS new_rows", "sales_daily_inserted"),
+# Every write to the tables documents are made of counts one change of each cabinet it
+# touched (cabinet_changes): the sources file's fingerprint reads one row instead of
+# aggregating the cabinet. The counter row is shared by the cabinet's writers, which a demo
+# can afford; a busier source might aggregate its (cabinet_id, updated_at) indexes instead.
+_COUNTER_DDL: Final[tuple[str, ...]] = tuple(
+    f"""
+    CREATE OR REPLACE FUNCTION cabinet_changes_{name}() RETURNS trigger LANGUAGE plpgsql
+    SET search_path FROM CURRENT AS $fn$
+    BEGIN
+        INSERT INTO cabinet_changes AS c (cabinet_id, changes)
+        SELECT DISTINCT cabinet_id, 1 FROM ({rows}) AS touched
+        ON CONFLICT (cabinet_id) DO UPDATE SET changes = c.changes + 1;
+        RETURN NULL;
+    END
+    $fn$
+    """
+    for name, rows in (
+        ("new", "SELECT cabinet_id FROM new_rows"),
+        ("old", "SELECT cabinet_id FROM old_rows"),
+        ("both", "SELECT cabinet_id FROM old_rows UNION ALL SELECT cabinet_id FROM new_rows"),
+    )
+)
+
+# (trigger name, table, event, REFERENCING clause, function); statement-level, so a bulk
+# write runs each once.
+_TRIGGERS: Final[tuple[tuple[str, str, str, str, str], ...]] = (
+    (
+        "sales_daily_inserted",
+        "sales_daily",
+        "INSERT",
+        "NEW TABLE AS new_rows",
+        "sales_daily_inserted",
+    ),
     (
         "sales_daily_updated",
+        "sales_daily",
         "UPDATE",
         "OLD TABLE AS old_rows NEW TABLE AS new_rows",
         "sales_daily_updated",
     ),
-    ("sales_daily_deleted", "DELETE", "OLD TABLE AS old_rows", "sales_daily_deleted"),
+    ("sales_daily_deleted", "sales_daily", "DELETE", "OLD TABLE AS old_rows", "sales_daily_deleted"),
+    *(
+        (f"{table}_counted_{event.lower()}", table, event, referencing, f"cabinet_changes_{name}")
+        for table in ("products", "reviews", "questions", "sales_monthly")
+        for event, referencing, name in (
+            ("INSERT", "NEW TABLE AS new_rows", "new"),
+            ("UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows", "both"),
+            ("DELETE", "OLD TABLE AS old_rows", "old"),
+        )
+    ),
 )
 
 _SUMMARISE_ALL: Final = """
@@ -318,9 +368,9 @@ SALES_COLUMNS: Final = ("cabinet_id", "product_id", "day", "orders", "revenue", 
 
 
 async def _create_triggers(conn: asyncpg.Connection) -> None:
-    for name, event, referencing, function in _TRIGGERS:
+    for name, table, event, referencing, function in _TRIGGERS:
         await conn.execute(
-            f"CREATE OR REPLACE TRIGGER {name} AFTER {event} ON sales_daily "
+            f"CREATE OR REPLACE TRIGGER {name} AFTER {event} ON {table} "
             f"REFERENCING {referencing} FOR EACH STATEMENT EXECUTE FUNCTION {function}()"
         )
 
@@ -331,7 +381,7 @@ async def create_schema(conn: asyncpg.Connection) -> None:
         await conn.execute(ddl)
     for index, table, column in _INDEXES:
         await conn.execute(f"CREATE INDEX IF NOT EXISTS {index} ON {table} ({column})")
-    for ddl in _FUNCTIONS_DDL:
+    for ddl in (*_FUNCTIONS_DDL, *_COUNTER_DDL):
         await conn.execute(ddl)
     await _create_triggers(conn)
 
@@ -355,8 +405,8 @@ async def drop_constraints_and_indexes(conn: asyncpg.Connection) -> None:
     cheaper than per-row RI triggers and index inserts; ``sales_monthly`` is
     summarised once from the loaded ``sales_daily``.
     """
-    for name, _, _, _ in _TRIGGERS:
-        await conn.execute(f"DROP TRIGGER IF EXISTS {name} ON sales_daily")
+    for name, table, _, _, _ in _TRIGGERS:
+        await conn.execute(f"DROP TRIGGER IF EXISTS {name} ON {table}")
     for table, constraint, _ in _FOREIGN_KEYS:
         await conn.execute(f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {constraint}")
     for index, _, _ in _INDEXES:
@@ -367,6 +417,10 @@ async def drop_constraints_and_indexes(conn: asyncpg.Connection) -> None:
 
 async def restore_constraints_and_indexes(conn: asyncpg.Connection) -> None:
     await conn.execute(_SUMMARISE_ALL)
+    await conn.execute(
+        "INSERT INTO cabinet_changes AS c (cabinet_id, changes) SELECT id, 1 FROM cabinets "
+        "ON CONFLICT (cabinet_id) DO UPDATE SET changes = c.changes + 1"
+    )
     for table, pk, columns in _BULK_PKS:
         await conn.execute(f"ALTER TABLE {table} ADD CONSTRAINT {pk} PRIMARY KEY ({columns})")
     for index, table, column in _INDEXES:
