@@ -257,7 +257,13 @@ _TRIGGERS: Final[tuple[tuple[str, str, str, str, str], ...]] = (
         "OLD TABLE AS old_rows NEW TABLE AS new_rows",
         "sales_daily_updated",
     ),
-    ("sales_daily_deleted", "sales_daily", "DELETE", "OLD TABLE AS old_rows", "sales_daily_deleted"),
+    (
+        "sales_daily_deleted",
+        "sales_daily",
+        "DELETE",
+        "OLD TABLE AS old_rows",
+        "sales_daily_deleted",
+    ),
     *(
         (f"{table}_counted_{event.lower()}", table, event, referencing, f"cabinet_changes_{name}")
         for table in ("products", "reviews", "questions", "sales_monthly")
