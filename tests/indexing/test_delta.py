@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from sqlalchemy import text
 
 from rag_indexer_service import demo
 from rag_indexer_service.config import Settings
@@ -170,3 +172,50 @@ async def test_watermarks_survive_a_new_process_and_belong_to_one_generation(
         assert set(marks) == {"product", "review", "question", "sales_month"}
         await demo.mutate(demo_db, share=0.2, seed=4)
         assert (await rt.indexer.index_cabinet(2)).mode == "delta"
+
+
+async def transactions_that_wrote(rt: Runtime, cabinet_id: int, doc_ids: list[str]) -> int:
+    """How many transactions wrote the current rows of these documents (their `xmin`s)."""
+    async with rt.db.engine.connect() as conn:
+        found = await conn.scalar(
+            text(
+                "SELECT count(DISTINCT CAST(xmin AS text)) FROM ("
+                " SELECT xmin FROM rag_documents WHERE cabinet_id = :c AND doc_id = ANY(:ids)"
+                " UNION ALL"
+                " SELECT xmin FROM rag_chunks WHERE cabinet_id = :c AND doc_id = ANY(:ids)) AS w"
+            ),
+            {"c": cabinet_id, "ids": doc_ids},
+        )
+    return int(found)
+
+
+@pytest.mark.parametrize("force", [False, True], ids=["delta", "full"])
+async def test_two_hundred_changed_documents_are_written_in_one_or_two_transactions(
+    settings: Settings, database_url: str, force: bool
+) -> None:
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        # Given a cabinet of ~2,000 documents read in batches of 50 (40+ batches)
+        await demo.seed(conn, cabinets=1, products=400, reviews=3, questions=1, months=1)
+        async with open_runtime(demo_settings(settings, batch_size_docs=50)) as rt:
+            first = await rt.indexer.index_cabinet(1)
+            assert first.docs_seen >= 2000
+            # And 200 reviews edited, spread over the whole scan
+            edited = await conn.fetch(
+                "UPDATE reviews SET text = text || ' (дополнено)', updated_at = $1"
+                " WHERE id IN (SELECT id FROM reviews WHERE cabinet_id = 1"
+                "  ORDER BY id % 5, id LIMIT 200) RETURNING id",
+                demo.BASE_TIME + dt.timedelta(days=1),
+            )
+            assert len(edited) == 200
+
+            # When the next run indexes them (by delta, or scanning everything)
+            report = await rt.indexer.index_cabinet(1, force=force)
+
+            # Then they were written by one or two transactions, not one per batch
+            assert report.mode == ("full" if force else "delta")
+            assert report.docs_updated == 200
+            written = await transactions_that_wrote(rt, 1, [str(r["id"]) for r in edited])
+            assert 1 <= written <= 2
+    finally:
+        await conn.close()
