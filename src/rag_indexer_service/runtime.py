@@ -7,6 +7,7 @@ typed by its protocol, so another implementation changes one module and one fact
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -37,7 +38,8 @@ async def open_runtime(settings: Settings, *, pool_size: int = 5) -> AsyncIterat
     db = await open_database(settings, pool_size=pool_size)
     try:
         source = build_source(settings, db.source_engine)
-        await source.check()
+        # A run holds one connection for the cabinet's lock and works on another.
+        await asyncio.gather(source.check(), db.warm(min(pool_size, 2)))
         store = build_store(
             db.engine,
             search=SearchOptions(

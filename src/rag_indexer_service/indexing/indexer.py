@@ -149,13 +149,11 @@ class RAGIndexer:
         report = IndexReport(cabinet_id=cabinet_id)
         delta = self.source if isinstance(self.source, DeltaReads) else None
         async with self.store.cabinet_lock(cabinet_id):
-            exists, fingerprint, state = await asyncio.gather(
-                self.source.cabinet_exists(cabinet_id),
-                self.source.fingerprint(cabinet_id),
-                self.store.cabinet_state(cabinet_id),
-            )
-            if not exists:
+            # One after the other: on one pooled connection, not three to open in a new process.
+            if not await self.source.cabinet_exists(cabinet_id):
                 raise CabinetNotFound(cabinet_id)
+            fingerprint = await self.source.fingerprint(cabinet_id)
+            state = await self.store.cabinet_state(cabinet_id)
             if state is not None and await self._unchanged(
                 cabinet_id, delta, state, fingerprint, force=force
             ):
