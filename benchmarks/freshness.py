@@ -3,8 +3,9 @@
     .venv/bin/python benchmarks/freshness.py [--cabinets 10000] [--repeats 5]
         [--broker-url redis://127.0.0.1:6379/6] [--data-dir DIR]
 
-Seeds the demo source with `--cabinets` small cabinets (about 95 % of them active) (3 products each, with reviews,
-questions and monthly sales) in an embedded Postgres, with `RAG_SCHEDULE_CRON="* * * * *"`.
+Seeds the demo source with `--cabinets` small cabinets (3 products each, with reviews,
+questions and monthly sales; about 95 % active) in an embedded Postgres, with
+`RAG_SCHEDULE_CRON="* * * * *"`.
 A first tick queues every cabinet; they are then recorded as indexed at their current
 fingerprints (as if those runs had succeeded: indexing 10k cabinets is not what is measured)
 and the `--repeats` cabinets edited below are indexed for real. Then:
