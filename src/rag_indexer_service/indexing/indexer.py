@@ -83,6 +83,7 @@ class IndexOptions:
     chunk_size_chars: int = 1200
     chunk_overlap_chars: int = 200
     batch_size_docs: int = 500
+    delta_batch_size_docs: int = 2000
     write_batch_docs: int = 1000
     write_batch_chunks: int = 4000
     embed_batch_size: int = 256
@@ -103,6 +104,7 @@ class IndexOptions:
             chunk_size_chars=settings.chunk_size_chars,
             chunk_overlap_chars=settings.chunk_overlap_chars,
             batch_size_docs=settings.batch_size_docs,
+            delta_batch_size_docs=settings.delta_batch_size_docs,
             write_batch_docs=settings.write_batch_docs,
             write_batch_chunks=settings.write_batch_chunks,
             embed_batch_size=settings.embed_batch_size,
@@ -218,7 +220,17 @@ class RAGIndexer:
                     else:
                         documents = self.source.iter_documents(cabinet_id)
                     seen = await self._scan(
-                        cabinet_id, documents, report, plan, total=total, progress=progress
+                        cabinet_id,
+                        documents,
+                        report,
+                        plan,
+                        total=total,
+                        progress=progress,
+                        batch_size=(
+                            self.options.delta_batch_size_docs
+                            if read.mode == "delta"
+                            else self.options.batch_size_docs
+                        ),
                     )
                     if read.mode == "full":
                         _check_not_all_failed(report)
@@ -438,6 +450,7 @@ class RAGIndexer:
         *,
         total: int | None,
         progress: ProgressCallback | None,
+        batch_size: int,
     ) -> dict[str, set[str]]:
         """Read, compare and write; returns the doc_ids read, by kind."""
         seen: dict[str, set[str]] = {}
@@ -479,7 +492,7 @@ class RAGIndexer:
                 progress(report.docs_seen, max(total, report.docs_seen) if total else None)
 
         try:
-            await self._read(documents, report, seen, batch, flush)
+            await self._read(documents, report, seen, batch, flush, batch_size)
             if batch or progress is not None:
                 await flush()
             await write()
@@ -497,6 +510,7 @@ class RAGIndexer:
         seen: dict[str, set[str]],
         batch: list[SourceDocument],
         flush: Callable[[], Awaitable[None]],
+        batch_size: int,
     ) -> None:
         """Stream the source into `batch`, calling `flush` whenever a batch is complete."""
         async with aclosing(documents_in) as documents:
@@ -515,9 +529,7 @@ class RAGIndexer:
                     self._fail(report, doc.kind, doc.doc_id, reason)
                     continue
                 of_kind.add(doc.doc_id)
-                if batch and (
-                    batch[0].kind != doc.kind or len(batch) >= self.options.batch_size_docs
-                ):
+                if batch and (batch[0].kind != doc.kind or len(batch) >= batch_size):
                     await flush()
                 batch.append(doc)
 
