@@ -234,10 +234,16 @@ class RAGIndexer:
                     )
                     if read.mode == "full":
                         _check_not_all_failed(report)
+                    indexed = self.store.indexed_documents(cabinet_id, generation=plan.serving)
                     if delta is not None and read.mode == "delta":
-                        await self._present(cabinet_id, delta, seen, report)
+                        # What the source has now and what the index has: two databases.
+                        _, serving = await asyncio.gather(
+                            self._present(cabinet_id, delta, seen, report), indexed
+                        )
+                    else:
+                        serving = await indexed
                     counts = await self._delete_gone(
-                        cabinet_id, seen, report, plan, allow_mass_delete=allow
+                        cabinet_id, seen, serving, report, plan, allow_mass_delete=allow
                     )
                 except BaseException:
                     if not plan.rebuild:
@@ -701,22 +707,23 @@ class RAGIndexer:
         self,
         cabinet_id: int,
         seen: dict[str, set[str]],
+        serving: Mapping[str, tuple[list[str], list[int]]],
         report: IndexReport,
         plan: GenerationPlan,
         *,
         allow_mass_delete: bool,
     ) -> tuple[int, int] | None:
-        """Delete what the source no longer has (guarded). In a rebuild, the guard compares with
-        the serving generation, which the swap retires whole; the new one only sheds documents
-        an earlier attempt of the rebuild wrote and the source has dropped since. Returns the
-        generation's document and chunk counts after the deletion (not for a rebuild)."""
+        """Delete what the source no longer has (guarded): documents of the serving generation
+        (`serving`: per kind, its doc_ids and chunk counts) not in `seen`. In a rebuild, the
+        guard compares with the serving generation, which the swap retires whole; the new one
+        only sheds documents an earlier attempt of the rebuild wrote and the source has dropped
+        since. Returns the generation's document and chunk counts after the deletion (not for
+        a rebuild)."""
         indexed = chunks = 0
         gone: list[tuple[str, str]] = []
         gone_chunks = 0
         nothing: set[str] = set()
-        for kind, (doc_ids, chunk_counts) in (
-            await self.store.indexed_documents(cabinet_id, generation=plan.serving)
-        ).items():
+        for kind, (doc_ids, chunk_counts) in serving.items():
             present = seen.get(kind, nothing)
             indexed += len(doc_ids)
             chunks += sum(chunk_counts)
