@@ -159,8 +159,10 @@ class RAGIndexer:
             if state is not None and await self._unchanged(
                 cabinet_id, delta, state, fingerprint, force=force
             ):
-                # The usual run of a scheduled cabinet: nothing to prepare, count or write.
+                # The usual run of a scheduled cabinet: nothing to prepare, count or write
+                # (the ANN index, if a build failed or the threshold moved, is retried).
                 await self.store.mark_unchanged(cabinet_id)
+                await self._refresh_ann_index(cabinet_id)
                 report.scan_skipped = True
                 report.mode = "skipped"
                 report.docs_unchanged = state.document_count
