@@ -16,6 +16,10 @@ and the `--repeats` cabinets edited below are indexed for real. Then:
   on Redis takes the run (a delta run) and the benchmark searches the cabinet until the new
   word is found.
 
+`--aggregate-fingerprint` replaces the demo's fingerprint (one row of a trigger-maintained
+counter) by an aggregate of each cabinet's rows (count and epoch sums per table, over the
+(cabinet_id, updated_at) indexes), to show what a source without such a counter pays per tick.
+
 Reported: the tick's own cost (claim, cabinet listing, bulk fingerprints, skip states, the
 one run queued), the time from the tick's start until the edit is searchable, and the worst
 case of the freshness lane: a cron wait of up to 60 s plus that. FLUSHES the Redis database
@@ -53,6 +57,34 @@ from rag_indexer_service.runtime import Runtime, open_runtime
 from rag_indexer_service.scheduling import Scheduler
 
 CRON = "* * * * *"
+AGGREGATE_FINGERPRINT = """
+SELECT concat_ws('|',
+    (SELECT concat_ws(':', count(*), sum(extract(epoch FROM updated_at)))
+       FROM products WHERE cabinet_id = :cabinet_id),
+    (SELECT concat_ws(':', count(*), sum(extract(epoch FROM updated_at)))
+       FROM reviews WHERE cabinet_id = :cabinet_id),
+    (SELECT concat_ws(':', count(*), sum(extract(epoch FROM updated_at)))
+       FROM questions WHERE cabinet_id = :cabinet_id),
+    (SELECT concat_ws(':', count(*), sum(extract(epoch FROM updated_at)))
+       FROM sales_monthly WHERE cabinet_id = :cabinet_id)
+) AS fingerprint
+"""
+
+
+def sources_file(data_dir: Path, *, aggregate: bool) -> Path:
+    """The demo sources file, or a copy whose fingerprint aggregates each cabinet's rows."""
+    demo_file = Path(demo.__file__).parent.parent / "demo_sources.toml"
+    if not aggregate:
+        return demo_file
+    text = demo_file.read_text(encoding="utf-8")
+    start = text.index('fingerprint = """')
+    end = text.index('"""', start + len('fingerprint = """')) + 3
+    copy = data_dir / "sources-aggregate-fingerprint.toml"
+    copy.write_text(
+        text[:start] + f'fingerprint = """{AGGREGATE_FINGERPRINT}"""' + text[end:],
+        encoding="utf-8",
+    )
+    return copy
 
 
 async def mark_all_indexed(rt: Runtime, conn: asyncpg.Connection, ids: list[int]) -> None:
@@ -107,12 +139,18 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="rag-fresh-"))
     client = redis.Redis.from_url(args.broker_url)
     client.flushdb()
-    results: dict[str, Any] = {"cabinets": args.cabinets, "cron": CRON}
+    results: dict[str, Any] = {
+        "cabinets": args.cabinets,
+        "cron": CRON,
+        "fingerprint": "aggregate" if args.aggregate_fingerprint else "change counter",
+    }
     worker: dramatiq.Worker | None = None
     broker: dramatiq.Broker | None = None
     try:
+        data_dir.mkdir(parents=True, exist_ok=True)
         settings = load_settings(
             data_dir=data_dir,
+            sources_file=sources_file(data_dir, aggregate=args.aggregate_fingerprint),
             broker_url=args.broker_url,
             embedder="hashing",
             schedule_cron=CRON,
@@ -233,4 +271,9 @@ if __name__ == "__main__":
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--broker-url", default="redis://127.0.0.1:6379/6")
     parser.add_argument("--data-dir", default=None, help="keep the embedded database here")
+    parser.add_argument(
+        "--aggregate-fingerprint",
+        action="store_true",
+        help="fingerprint by aggregating each cabinet's rows instead of the change counter",
+    )
     print(json.dumps(asyncio.run(main(parser.parse_args())), indent=2))
