@@ -189,7 +189,9 @@ class RunBookkeeping(Middleware):
         try:
             async_to_sync(self.context.record_failure)(run_id, exception, retrying)
         except Exception:
-            log.exception("run %s: could not record the failure; the reaper will", run_id)
+            log.exception(
+                "run %s: could not record the failure; the reaper takes the run over", run_id
+            )
 
     def after_skip_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         if message.actor_name in (ACTOR_MANUAL, ACTOR_SCHEDULED):
