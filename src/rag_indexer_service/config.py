@@ -173,6 +173,11 @@ class Settings(BaseSettings):
     batch_size_docs: Annotated[int, Field(ge=1, le=100_000)] = Field(
         default=500, description="Documents read and compared with the index per batch."
     )
+    delta_batch_size_docs: Annotated[int, Field(ge=1, le=100_000)] = Field(
+        default=2000,
+        description="Documents compared with the index per batch in a delta run (they are "
+        "only the changed ones: larger batches, fewer round trips).",
+    )
     write_batch_docs: Annotated[int, Field(ge=1, le=100_000)] = Field(
         default=1000,
         description="Changed documents gathered (across batches) into one write transaction.",

@@ -78,7 +78,8 @@ def demo_seed(
                         raise CliError(str(exc)) from None
                     return (
                         f"mutated demo data: {m.changed} changed, {m.added} added, "
-                        f"{m.deleted} deleted in {m.duration_s:.1f}s"
+                        f"{m.deleted} deleted, {m.sales_changed} sales days corrected "
+                        f"in {m.duration_s:.1f}s"
                     )
                 await demo.create_schema(conn)
                 r = await demo.seed(

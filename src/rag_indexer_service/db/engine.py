@@ -7,6 +7,7 @@ migrations and returns a `Database` holding the service engine and the source en
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -147,6 +148,21 @@ class Database:
     engine: AsyncEngine
     source_url: str
     source_engine: AsyncEngine
+
+    async def warm(self, connections: int) -> None:
+        """Open `connections` pooled connections now (each costs a connect, authentication
+        and pgvector's type lookups), so the first run does not wait for them."""
+        engines = [self.engine] + (
+            [self.source_engine] if self.source_engine is not self.engine else []
+        )
+        async with contextlib.AsyncExitStack() as stack:
+            await asyncio.gather(
+                *(
+                    stack.enter_async_context(e.connect())
+                    for e in engines
+                    for _ in range(connections)
+                )
+            )
 
     async def close(self) -> None:
         await self.engine.dispose()
