@@ -103,45 +103,50 @@ def _hybrid_sql(cabinet_id: int, generation: int, ann_dim: int | None) -> Any:
             SELECT kind, doc_id, chunk_no, tsv
             FROM rag_chunks, q WHERE {where} AND tsv @@ q.tsq LIMIT :kwcap
         ),
-        ranked AS (
-            -- ranked after the cap: ts_rank_cd reads (detoasts) the whole tsvector
-            SELECT kind, doc_id, chunk_no, ts_rank_cd(tsv, q.tsq) AS rank FROM matches, q
-        ),
         kw AS (
+            -- ranked after the cap: ts_rank_cd reads (detoasts) the whole tsvector
             SELECT kind, doc_id, chunk_no,
-                   row_number() OVER (ORDER BY rank DESC, kind, doc_id, chunk_no) AS r
-            FROM ranked ORDER BY rank DESC, kind, doc_id, chunk_no LIMIT :pool
+                   row_number() OVER (ORDER BY ts_rank_cd(tsv, q.tsq) DESC,
+                                      kind, doc_id, chunk_no) AS r
+            FROM matches, q ORDER BY r LIMIT :pool
         ),
         fused AS (
-            SELECT kind, doc_id, chunk_no, vr.r AS vector_rank, kw.r AS text_rank,
-                   COALESCE(1.0 / ({_RRF_K} + vr.r), 0)
-                   + COALESCE(1.0 / ({_RRF_K} + kw.r), 0) AS score
+            SELECT kind, doc_id, chunk_no, vr.r AS vector_rank, kw.r AS text_rank
             FROM vr FULL OUTER JOIN kw USING (kind, doc_id, chunk_no)
+        ),
+        scored AS (
+            SELECT f.kind, f.doc_id, f.chunk_no, f.vector_rank, f.text_rank,
+                   COALESCE(1.0 / ({_RRF_K} + f.vector_rank), 0)
+                   + COALESCE(1.0 / ({_RRF_K} + f.text_rank), 0) AS score,
+                   1 - (ch.embedding <=> CAST(:qv AS vector)) AS similarity
+            FROM fused f
+            JOIN rag_chunks ch ON ch.cabinet_id = {int(cabinet_id)}
+                 AND ch.generation = {int(generation)}
+                 AND ch.kind = f.kind AND ch.doc_id = f.doc_id AND ch.chunk_no = f.chunk_no
+        ),
+        top AS MATERIALIZED (
+            -- only the vector (inline in the row) is read for every candidate; content,
+            -- metadata and the tsvector (out of line, in TOAST) only for the k returned
+            SELECT * FROM scored
+            WHERE text_rank IS NOT NULL OR CAST(:minsim AS float8) IS NULL
+                  OR similarity >= CAST(:minsim AS float8)
+            ORDER BY score DESC, kind, doc_id, chunk_no
+            LIMIT :k
         ),
         words AS MATERIALIZED (
             SELECT token, lexemes, n FROM ts_debug('russian', :qt) WITH ORDINALITY AS t(
                 alias, description, token, dictionaries, dictionary, lexemes, n)
             WHERE cardinality(lexemes) > 0
-        ),
-        hits AS (
-            SELECT f.kind, f.doc_id, f.chunk_no, ch.content, ch.metadata, f.score,
-                   f.vector_rank, f.text_rank,
-                   1 - (ch.embedding <=> CAST(:qv AS vector)) AS similarity,
-                   tsvector_to_array(ch.tsv) AS chunk_lex
-            FROM fused f
-            JOIN rag_chunks ch ON ch.cabinet_id = {int(cabinet_id)}
-                 AND ch.generation = {int(generation)}
-                 AND ch.kind = f.kind AND ch.doc_id = f.doc_id AND ch.chunk_no = f.chunk_no
         )
-        SELECT h.kind, h.doc_id, h.chunk_no, h.content, h.metadata, h.score, h.vector_rank,
-               h.text_rank, h.similarity,
-               ARRAY(SELECT w.token FROM words w WHERE w.lexemes && h.chunk_lex
+        SELECT t.kind, t.doc_id, t.chunk_no, ch.content, ch.metadata, t.score, t.vector_rank,
+               t.text_rank, t.similarity,
+               ARRAY(SELECT w.token FROM words w WHERE w.lexemes && tsvector_to_array(ch.tsv)
                      GROUP BY w.token ORDER BY min(w.n)) AS matched_terms
-        FROM hits h
-        WHERE h.text_rank IS NOT NULL OR CAST(:minsim AS float8) IS NULL
-              OR h.similarity >= CAST(:minsim AS float8)
-        ORDER BY h.score DESC, h.kind, h.doc_id, h.chunk_no
-        LIMIT :k
+        FROM top t
+        JOIN rag_chunks ch ON ch.cabinet_id = {int(cabinet_id)}
+             AND ch.generation = {int(generation)} AND ch.kind = t.kind
+             AND ch.doc_id = t.doc_id AND ch.chunk_no = t.chunk_no
+        ORDER BY t.score DESC, t.kind, t.doc_id, t.chunk_no
         """
     )
 
