@@ -3,7 +3,9 @@
 
 PYTHON=${PYTHON:-python3}
 
+# ensure_venv [EXTRAS]: .venv with the package and the given extras (e.g. "dev,bench").
 ensure_venv() {
+    local extras=${1:-}
     if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
         echo "error: Python 3.11+ is required (set PYTHON=/path/to/python3.11)" >&2
         exit 1
@@ -12,16 +14,20 @@ ensure_venv() {
         echo "== creating .venv"
         "$PYTHON" -m venv .venv
     fi
-    # Reinstall only when the project's dependencies changed.
-    local stamp=.venv/.installed-$(sha1sum pyproject.toml | cut -c1-12)
-    if [ ! -f "$stamp" ]; then
-        echo "== installing rag-indexer-service and its dependencies into .venv (about a minute the first time)"
-        .venv/bin/python -m pip install -q --upgrade pip
-        .venv/bin/python -m pip install -q -e ".[dev,bench]"
-        rm -f .venv/.installed-*
-        touch "$stamp"
-        echo "== installed"
+    # Reinstall only when the project's dependencies changed; without extras, an install
+    # with any extras (a superset) will do.
+    local deps
+    deps=$(sha1sum pyproject.toml | cut -c1-12)
+    local stamp=.venv/.installed-$deps-${extras:-base}
+    if [ -f "$stamp" ] || { [ -z "$extras" ] && compgen -G ".venv/.installed-$deps-*" >/dev/null; }; then
+        return 0
     fi
+    echo "== installing rag-indexer-service${extras:+ with [$extras]} into .venv (about a minute the first time)"
+    .venv/bin/python -m pip install -q --upgrade pip
+    .venv/bin/python -m pip install -q -e ".${extras:+[$extras]}"
+    find .venv -maxdepth 1 -name '.installed-*' ! -name ".installed-$deps-*" -delete
+    touch "$stamp"
+    echo "== installed"
 }
 
 apt_install() {

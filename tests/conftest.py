@@ -16,7 +16,6 @@ from typing import Any
 import asyncpg
 import dramatiq
 import pytest
-import redis
 from sqlalchemy.engine import make_url
 
 from rag_indexer_service.config import Settings, load_settings
@@ -27,6 +26,7 @@ from rag_indexer_service.jobs.dispatch import Dispatcher, DispatchOptions
 from rag_indexer_service.jobs.worker import setup_worker
 from rag_indexer_service.runs import Ledger
 from rag_indexer_service.runtime import Runtime, open_runtime
+from tests.helpers import flushed_redis
 
 TEMPLATE_DB = "rag_test_template"
 
@@ -193,15 +193,8 @@ def dispatcher(
 @pytest.fixture
 def broker_url() -> Iterator[str]:
     """A real Redis database for the test (RAG_TEST_BROKER_URL, default db 15), flushed."""
-    url = os.environ.get("RAG_TEST_BROKER_URL", "redis://127.0.0.1:6379/15")
-    client = redis.Redis.from_url(url)
-    try:
-        client.flushdb()
-    except redis.ConnectionError as exc:
-        pytest.fail(f"Redis is not reachable at {url} ({exc}); scripts/test starts one")
-    yield url
-    client.flushdb()
-    client.close()
+    with flushed_redis() as url:
+        yield url
 
 
 @pytest.fixture

@@ -7,8 +7,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+from collections.abc import Iterator
 
 import asyncpg
+import pytest
+import redis
 
 from rag_indexer_service.runs import Ledger, Run
 
@@ -49,3 +54,20 @@ async def wait_for_run(
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"run {run_id} still {run.status} after {timeout_s}s: {run}")
         await asyncio.sleep(0.05)
+
+
+@contextlib.contextmanager
+def flushed_redis() -> Iterator[str]:
+    """The URL of a real Redis database (RAG_TEST_BROKER_URL, default db 15), flushed before
+    and after use."""
+    url = os.environ.get("RAG_TEST_BROKER_URL", "redis://127.0.0.1:6379/15")
+    client = redis.Redis.from_url(url)
+    try:
+        try:
+            client.flushdb()
+        except redis.ConnectionError as exc:
+            pytest.fail(f"Redis is not reachable at {url} ({exc}); scripts/test starts one")
+        yield url
+        client.flushdb()
+    finally:
+        client.close()

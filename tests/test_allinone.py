@@ -97,6 +97,7 @@ def test_up_demo_serves_indexes_and_restarts_with_the_same_data_and_key(
         output = stop(proc)
     assert proc.returncode == 0, output
     assert key in output and "/docs" in output
+    assert "seeded the demo source" in output and "could not describe" not in output
 
     proc = start_up(up_env, port)
     try:

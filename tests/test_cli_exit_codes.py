@@ -56,7 +56,12 @@ ROWS = {
     "queue without broker": Row(
         ("index", "6", "--queue"), 1, "rag-indexer up", env=(("RAG_BROKER_URL", None),)
     ),
-    "queue with --force": Row(("index", "6", "--queue", "--force"), 2, "apply to inline runs only"),
+    "queue forced": Row(
+        ("index", "6", "--queue", "--force", "--json"), 0, '"forced": true', data=True
+    ),
+    "queue with --allow-mass-delete": Row(
+        ("index", "6", "--queue", "--allow-mass-delete"), 2, "applies to inline runs only"
+    ),
     # search
     "search ok": Row(("search", "5", "Товар 1", "-k", "1"), 0, "note/d1", data=True),
     "search unknown cabinet": Row(

@@ -81,3 +81,21 @@ async def test_bulk_request_skips_cabinets_with_an_active_run(ledger: Ledger) ->
     runs = [await ledger.get(run_id) for run_id in created]
     assert sorted(r.cabinet_id for r in runs if r is not None) == [1, 3]
     assert already_active == 1
+
+
+async def test_force_is_recorded_joins_a_waiting_run_and_leaves_a_running_one(
+    ledger: Ledger,
+) -> None:
+    queued, _ = await ledger.request(7, "schedule", "rag-scheduled")
+    joined, created = await ledger.request(7, "manual", "rag-manual", force=True)
+    assert not queued.forced and not created and joined.id == queued.id and joined.forced
+
+    await ledger.start_attempt(queued.id, worker_id="w1", stale_after_s=60)
+    other, _ = await ledger.request(8, "manual", "rag-manual")
+    await ledger.start_attempt(other.id, worker_id="w1", stale_after_s=60)
+    running, _ = await ledger.request(8, "manual", "rag-manual", force=True)
+    assert running.id == other.id and not running.forced and running.rerun_requested
+
+    created_ids, active = await ledger.request_many_ids([7, 9, 10], "cli", "rag-manual", force=True)
+    assert active == 1
+    assert all(run.forced for run in (await ledger.get_many(created_ids)).values())

@@ -107,15 +107,15 @@ def _check_port(host: str, port: int) -> None:
             raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
 
 
-async def _seed_demo(settings: Settings, source_url: str) -> bool:
-    """Seed the demo source unless it has data; True if it was seeded now."""
+async def _seed_demo(source_url: str) -> None:
+    """Seed the demo source unless it has data."""
     conn = await asyncpg.connect(asyncpg_dsn(source_url))
     try:
         if await demo.is_seeded(conn):
-            return False
+            return
         await demo.create_schema(conn)
         await demo.seed(conn, cabinets=DEMO_CABINETS, products=50, reviews=3, questions=1)
-        return True
+        log.info("seeded the demo source (%s cabinets)", DEMO_CABINETS)
     finally:
         await conn.close()
 
@@ -197,7 +197,7 @@ async def run_all_in_one(
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:
-        async with open_runtime(settings) as rt:
+        async with open_runtime(settings, prepare_source=_seed_demo if seed_demo else None) as rt:
             ledger = Ledger(rt.db.engine)
             dispatcher = Dispatcher(broker, ledger, DispatchOptions.from_settings(settings))
             worker.start()
@@ -207,8 +207,6 @@ async def run_all_in_one(
                 if recovered.resent:
                     log.info("re-drove %s run(s) left by the previous start", recovered.resent)
             if seed_demo:
-                if await _seed_demo(settings, rt.db.source_url):
-                    log.info("seeded the demo source (%s cabinets)", DEMO_CABINETS)
                 ids = [cabinet async for cabinet in rt.source.iter_cabinet_ids()]
                 queued = await dispatcher.enqueue_cabinets(ids, "manual")
                 log.info("demo: queued %s of %s cabinets", queued.enqueued, queued.requested)

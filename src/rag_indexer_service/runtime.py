@@ -7,7 +7,7 @@ typed by its protocol, so another implementation changes one module and one fact
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -32,10 +32,19 @@ class Runtime:
 
 
 @asynccontextmanager
-async def open_runtime(settings: Settings, *, pool_size: int = 5) -> AsyncIterator[Runtime]:
+async def open_runtime(
+    settings: Settings,
+    *,
+    pool_size: int = 5,
+    prepare_source: Callable[[str], Awaitable[None]] | None = None,
+) -> AsyncIterator[Runtime]:
+    """`prepare_source(source_url)` runs before the source's queries are checked (the demo
+    seeds its tables there)."""
     embedder = build_embedder(settings)
     db = await open_database(settings, pool_size=pool_size)
     try:
+        if prepare_source is not None:
+            await prepare_source(db.source_url)
         source = build_source(settings, db.source_engine)
         await source.check()
         store = build_store(

@@ -20,11 +20,16 @@ async def ensure_listed(*, source: CabinetSource, cabinet_id: int) -> None:
 
 
 async def trigger_listed_cabinet(
-    *, source: CabinetSource, dispatcher: Dispatcher, cabinet_id: int, trigger: Trigger
+    *,
+    source: CabinetSource,
+    dispatcher: Dispatcher,
+    cabinet_id: int,
+    trigger: Trigger,
+    force: bool = False,
 ) -> TriggerResult:
     """Ask for a run of a cabinet the source lists; `CabinetNotFound` otherwise."""
     await ensure_listed(source=source, cabinet_id=cabinet_id)
-    return await dispatcher.trigger(cabinet_id, trigger)
+    return await dispatcher.trigger(cabinet_id, trigger, force=force)
 
 
 async def search_indexed_cabinet(

@@ -44,7 +44,12 @@ async def test_an_indexed_cabinet_reports_its_index(
     assert body["last_success_at"] is not None and 0 <= body["staleness_s"] < 600
     assert body["last_run"]["run_id"] == run_id and body["last_run"]["status"] == "succeeded"
     assert body["active_run"] is None
-    assert body["links"] == {"runs": "/api/v1/rag/runs?cabinet_id=11"}
+    links = body["links"]
+    again = (await client.get(links["self"])).json()
+    assert again["cabinet_id"] == 11 and again["last_run"] == body["last_run"]
+    assert [r["run_id"] for r in (await client.get(links["runs"])).json()["runs"]] == [run_id]
+    assert (await client.post(links["search"], json={"query": "товар"})).status_code == 200
+    assert (await client.post(links["index"])).status_code == 202
 
 
 async def test_a_listed_but_never_indexed_cabinet_is_not_indexed(

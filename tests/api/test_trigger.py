@@ -38,6 +38,21 @@ async def test_trigger_answers_202_with_the_queued_run_and_the_worker_runs_it(
     assert run.status == "succeeded" and run.counters["docs_added"] == 3
 
 
+async def test_force_true_queues_a_forced_run_that_scans_an_unchanged_cabinet(
+    client: httpx.AsyncClient, ledger: Ledger, source_conn: asyncpg.Connection
+) -> None:
+    await add_cabinet(source_conn, 7, docs=2)
+    await wait_for_run(ledger, (await client.post("/api/v1/rag/index/7")).json()["run_id"])
+
+    response = await client.post("/api/v1/rag/index/7", params={"force": "true"})
+
+    assert response.status_code == 202 and response.json()["forced"] is True
+    run = await wait_for_run(ledger, response.json()["run_id"])
+    shown = (await client.get(f"/api/v1/rag/runs/{run.id}")).json()
+    assert shown["forced"] is True and shown["counters"]["scan_skipped"] is False
+    assert (await client.post("/api/v1/rag/index/7", params={"force": "maybe"})).status_code == 422
+
+
 async def test_unknown_cabinet_is_404_and_creates_no_run(
     client: httpx.AsyncClient, ledger: Ledger
 ) -> None:

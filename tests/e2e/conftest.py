@@ -25,11 +25,11 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-import redis
 from sqlalchemy.engine import make_url
 
 from rag_indexer_service.db.engine import asyncpg_dsn
 from tests.api.conftest import free_port, wait_ready
+from tests.helpers import flushed_redis
 
 RAG = str(Path(sys.executable).with_name("rag-indexer"))
 API_KEY = "e2e-key-0123456789abcdef"
@@ -110,15 +110,8 @@ def _signal_group(proc: subprocess.Popen[bytes], signum: signal.Signals) -> None
 
 @pytest.fixture(scope="module")
 def e2e_broker_url() -> Iterator[str]:
-    url = os.environ.get("RAG_TEST_BROKER_URL", "redis://127.0.0.1:6379/15")
-    client = redis.Redis.from_url(url)
-    try:
-        client.flushdb()
-    except redis.ConnectionError as exc:
-        pytest.fail(f"Redis is not reachable at {url} ({exc}); scripts/test starts one")
-    yield url
-    client.flushdb()
-    client.close()
+    with flushed_redis() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

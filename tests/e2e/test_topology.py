@@ -191,6 +191,21 @@ async def test_api_trigger_and_cli_queue_both_succeed_with_every_ledger_counter(
     assert api_run["counters"]["chunks_embedded"] == 0
 
 
+async def test_a_forced_api_run_scans_in_a_worker_process_and_the_ledger_says_so(
+    topology: Topology, tick_3: Mutated
+) -> None:
+    unchanged = [c for c in ALL_CABINETS if c not in tick_3.changed]
+    before = await last_run_id(topology)
+    async with topology.client() as client:
+        accepted = await client.post(f"/api/v1/rag/index/{unchanged[0]}?force=true")
+    assert accepted.status_code == 202 and accepted.json()["forced"] is True, accepted.text
+
+    [run] = await wait_finished(topology, after_id=before, count=1)
+    assert (run["status"], run["forced"], run["mode"]) == ("succeeded", True, "full")
+    assert run["full_reason"] == "forced" and run["counters"]["scan_skipped"] is False
+    assert run["counters"]["docs_unchanged"] == run["counters"]["docs_seen"] > 0
+
+
 async def ledger_row(top: Topology, run_id: int) -> dict[str, Any]:
     conn = await asyncpg.connect(asyncpg_dsn(top.database_url))
     try:

@@ -7,7 +7,7 @@ import asyncpg
 import pytest
 
 from rag_indexer_service.config import Settings
-from rag_indexer_service.jobs.broker import build_broker
+from rag_indexer_service.jobs.broker import QUEUE_MANUAL, build_broker
 from rag_indexer_service.jobs.dispatch import Dispatcher, DispatchOptions
 from rag_indexer_service.runs import Ledger
 from tests.helpers import add_cabinet, wait_for_run
@@ -64,6 +64,31 @@ async def test_unknown_cabinet_fails_after_one_attempt(
 
     assert run.status == "failed" and run.attempt == 1
     assert run.error == "cabinet 404 is not listed by the source"
+
+
+async def test_a_forced_run_is_recorded_and_stays_forced_when_its_message_is_re_sent(
+    dispatcher: Dispatcher, ledger: Ledger, source_conn: asyncpg.Connection
+) -> None:
+    # Given an indexed cabinet whose source has not changed since
+    await add_cabinet(source_conn, 1, docs=3)
+    first = await wait_for_run(ledger, (await dispatcher.trigger(1, "manual")).run.id)
+    unforced = await wait_for_run(ledger, (await dispatcher.trigger(1, "manual")).run.id)
+    assert first.status == unforced.status == "succeeded"
+    assert unforced.counters["scan_skipped"] is True and not unforced.forced
+
+    # When a forced run is requested
+    forced = await wait_for_run(ledger, (await dispatcher.trigger(1, "manual", force=True)).run.id)
+
+    # Then the ledger says so and the run scanned
+    assert forced.status == "succeeded" and forced.forced
+    assert forced.counters["scan_skipped"] is False
+
+    # ... and a forced run whose message was never sent is still forced when it is re-sent
+    lost, created = await ledger.request(1, "manual", QUEUE_MANUAL, force=True)
+    assert created and lost.forced
+    assert await dispatcher.send_unsent(older_than_s=0) == 1
+    resent = await wait_for_run(ledger, lost.id)
+    assert resent.status == "succeeded" and resent.counters["scan_skipped"] is False
 
 
 @pytest.mark.parametrize("failures, status, attempts", [(2, "succeeded", 3), (9, "failed", 4)])

@@ -40,6 +40,9 @@ _T_START = "2026-11-28T12:00:00.250000Z"
 _T_BEAT = "2026-11-28T12:00:10.250000Z"
 
 
+_FORCED = "True when the run scans even if the source's fingerprint is unchanged."
+
+
 def _examples(*examples: dict[str, Any]) -> ConfigDict:
     return ConfigDict(json_schema_extra={"examples": list(examples)})
 
@@ -62,6 +65,7 @@ class TriggerResponse(BaseModel):
             "trigger": "manual",
             "deduplicated": False,
             "rerun_requested": False,
+            "forced": False,
             "queued_at": _T,
             "links": {"self": "/api/v1/rag/runs/17", "cabinet": "/api/v1/rag/cabinets/42"},
         }
@@ -78,6 +82,7 @@ class TriggerResponse(BaseModel):
         description="True when the active run was already running: one follow-up run will "
         "index what changed meanwhile."
     )
+    forced: bool = Field(description=_FORCED)
     queued_at: dt.datetime
     links: RunLinks
 
@@ -132,6 +137,7 @@ _RUN_EXAMPLE: dict[str, Any] = {
     "queue": "rag-manual",
     "attempt": 1,
     "rerun_requested": False,
+    "forced": False,
     "follow_up_of": None,
     "counters": dict.fromkeys(COUNTER_TYPES),
     "mode": None,
@@ -168,6 +174,7 @@ class RunOut(BaseModel):
     queue: str
     attempt: int = Field(description="Attempts started so far (0 while queued).")
     rerun_requested: bool
+    forced: bool = Field(description=_FORCED)
     follow_up_of: int | None = Field(description="The run this one follows up, if any.")
     counters: RunCounters = Field(description="What the run did (set when it succeeded).")
     mode: Literal["delta", "full", "skipped"] | None = Field(
@@ -220,7 +227,12 @@ class CabinetOut(BaseModel):
             "staleness_s": 3600.5,
             "last_run": {**_RUN_EXAMPLE, "status": "succeeded"},
             "active_run": None,
-            "links": {"runs": "/api/v1/rag/runs?cabinet_id=42"},
+            "links": {
+                "self": "/api/v1/rag/cabinets/42",
+                "runs": "/api/v1/rag/runs?cabinet_id=42",
+                "search": "/api/v1/rag/cabinets/42/search",
+                "index": "/api/v1/rag/index/42",
+            },
         }
     )
 
@@ -239,7 +251,9 @@ class CabinetOut(BaseModel):
     staleness_s: float | None = Field(description="Seconds since the last successful run.")
     last_run: RunOut | None = Field(description="The cabinet's last finished run.")
     active_run: RunOut | None = Field(description="The queued or running run, if any.")
-    links: dict[str, str]
+    links: dict[str, str] = Field(
+        description="`self`; `runs` (its ledger); `search` (POST); `index` (POST: a run)."
+    )
 
 
 class SearchRequest(BaseModel):

@@ -81,6 +81,7 @@ def run_out(run: Run) -> RunOut:
         queue=run.queue,
         attempt=run.attempt,
         rerun_requested=run.rerun_requested,
+        forced=run.forced,
         follow_up_of=run.follow_up_of,
         counters=RunCounters(**run.counters),
         mode=run.mode,

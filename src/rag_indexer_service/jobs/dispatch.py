@@ -1,9 +1,8 @@
 """`Dispatcher`: turns run requests into ledger rows and broker messages, and re-drives lost ones.
 
 Ledger first, then the broker: a run row is committed before its message is sent, so a lost
-message leaves a queued row that `redrive_stale()` re-sends. A message carries the run id,
-and `True` after it for a forced run (one that scans even if the source's fingerprint is
-unchanged; the console's "full run").
+message leaves a queued row that `redrive_stale()` re-sends. A message carries only the run
+id; everything else about the run (a forced scan, say) is in its ledger row.
 """
 
 from __future__ import annotations
@@ -75,15 +74,11 @@ class RedriveReport:
     run_ids: list[int] = field(default_factory=list)
 
 
-def _args(run_id: int, force: bool) -> tuple[Any, ...]:
-    return (run_id, True) if force else (run_id,)
-
-
-def _message(run_id: int, queue: str, force: bool = False) -> dramatiq.Message[Any]:
+def _message(run_id: int, queue: str) -> dramatiq.Message[Any]:
     return dramatiq.Message(
         queue_name=queue,
         actor_name=ACTOR_FOR_QUEUE[queue],
-        args=_args(run_id, force),
+        args=(run_id,),
         kwargs={},
         options={},
     )
@@ -98,24 +93,22 @@ class Dispatcher:
         self.options = options
 
     # -- sending ---------------------------------------------------------------------------
-    def _send_sync(self, runs: Sequence[tuple[int, str]], force: bool) -> list[str | None]:
+    def _send_sync(self, runs: Sequence[tuple[int, str]]) -> list[str | None]:
         """Send one message per `(run_id, queue)`; returns the broker's message keys."""
         if uses_fast_path(self.broker):
-            calls = [
-                (queue, ACTOR_FOR_QUEUE[queue], _args(run_id, force)) for run_id, queue in runs
-            ]
+            calls = [(queue, ACTOR_FOR_QUEUE[queue], (run_id,)) for run_id, queue in runs]
             return list(enqueue_many(self.broker, calls))
         keys: list[str | None] = []
         for run_id, queue in runs:
-            sent = self.broker.enqueue(_message(run_id, queue, force))
+            sent = self.broker.enqueue(_message(run_id, queue))
             keys.append(sent.options.get("redis_message_id", sent.message_id))
         return keys
 
-    async def _send(self, runs: Sequence[tuple[int, str]], *, force: bool = False) -> None:
+    async def _send(self, runs: Sequence[tuple[int, str]]) -> None:
         if not runs:
             return
         try:
-            keys = await asyncio.to_thread(self._send_sync, runs, force)
+            keys = await asyncio.to_thread(self._send_sync, runs)
         except Exception as exc:
             reason = f"could not enqueue: broker unavailable ({type(exc).__name__}: {exc})"
             for run_id, _ in runs:
@@ -135,26 +128,29 @@ class Dispatcher:
     ) -> TriggerResult:
         """Request a run of one cabinet (deduplicated) and send it if new.
 
-        `force`: the new run scans even if the source's fingerprint is unchanged (a run that
-        was already active is returned as it is).
+        `force`: the run scans even if the source's fingerprint is unchanged (recorded in the
+        ledger, so a re-sent or recovered run keeps it; a run already running is not forced).
         """
         queue = queue_for(trigger)
-        run, created = await self.ledger.request(cabinet_id, trigger, queue)
+        run, created = await self.ledger.request(cabinet_id, trigger, queue, force=force)
         if created:
-            await self._send([(run.id, queue)], force=force)
+            await self._send([(run.id, queue)])
         elif run.status == "queued" and run.queue != queue and queue == QUEUE_MANUAL:
             # A click while the sweep's message waits far back: also send on the fast queue.
             # Whichever message arrives first runs it; the other finds it claimed.
             await self._send([(run.id, queue)])
         return TriggerResult(run=run, created=created)
 
-    async def enqueue_cabinets(self, cabinet_ids: Sequence[int], trigger: Trigger) -> EnqueueResult:
-        """Bulk path: batched ledger inserts and pipelined sends."""
+    async def enqueue_cabinets(
+        self, cabinet_ids: Sequence[int], trigger: Trigger, *, force: bool = False
+    ) -> EnqueueResult:
+        """Bulk path: batched ledger inserts and pipelined sends (`force`: the new runs are
+        forced; active ones are left as they are)."""
         queue = queue_for(trigger)
         enqueued = already = 0
         for start in range(0, len(cabinet_ids), _SEND_BATCH):
             batch = cabinet_ids[start : start + _SEND_BATCH]
-            created, active = await self.ledger.request_many_ids(batch, trigger, queue)
+            created, active = await self.ledger.request_many_ids(batch, trigger, queue, force=force)
             await self._send([(run_id, queue) for run_id in created])
             enqueued += len(created)
             already += active

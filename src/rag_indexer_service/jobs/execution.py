@@ -160,7 +160,7 @@ async def run_inline(
         raise CabinetNotFound(cabinet_id)  # before the ledger: no run, no trace of the id
     ledger = Ledger(rt.db.engine)
     worker_id = f"cli:{socket.gethostname()}:{os.getpid()}"
-    run, _ = await ledger.request(cabinet_id, "cli", QUEUE_MANUAL)
+    run, _ = await ledger.request(cabinet_id, "cli", QUEUE_MANUAL, force=force)
     while True:
         claimed = await ledger.start_attempt(
             run.id, worker_id=worker_id, stale_after_s=rt.settings.stale_run_after_s
@@ -175,7 +175,7 @@ async def run_inline(
                 worker_id=worker_id,
                 progress=progress,
                 allow_mass_delete=allow_mass_delete or None,
-                force=force,
+                force=force or claimed.forced,
             )
         except BaseException as exc:
             if not isinstance(exc, RagIndexerError):

@@ -95,7 +95,8 @@ class WorkerContext:
             self._runtime = self._closer = None
 
     async def run(self, run_id: int, force: bool = False) -> None:
-        """The actor body: claim the run, index with heartbeats, record success."""
+        """The actor body: claim the run, index with heartbeats, record success. `force`
+        honours messages sent before the ledger recorded forced runs (`rag_runs.forced`)."""
         try:
             rt = await self.runtime()
         except Exception as exc:
@@ -116,7 +117,7 @@ class WorkerContext:
             return
         self.claims[run_id] = run.attempt
         _, follow_up = await execute_claimed_run(
-            rt, ledger, run, worker_id=self.worker_id, force=force
+            rt, ledger, run, worker_id=self.worker_id, force=force or run.forced
         )
         await (await self.dispatcher()).send_follow_up(follow_up)
 

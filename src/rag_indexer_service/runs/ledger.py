@@ -135,36 +135,41 @@ class Ledger:
             )
             return [(r[0], r[1], int(r[2])) for r in rows]
 
-    async def request(self, cabinet_id: int, trigger: Trigger, queue: str) -> tuple[Run, bool]:
+    async def request(
+        self, cabinet_id: int, trigger: Trigger, queue: str, *, force: bool = False
+    ) -> tuple[Run, bool]:
         """The cabinet's active run, or a new queued one: `(run, created)`.
 
         A run already `running` gets `rerun_requested`, so what changed during it is indexed
-        by exactly one follow-up run.
+        by exactly one follow-up run. `force`: the run scans even if the source's fingerprint
+        is unchanged; a run that has not started scanning yet (queued, retrying) becomes
+        forced too.
         """
         while True:
             async with self._engine.begin() as conn:
                 created = await self._one(
                     conn,
-                    "INSERT INTO rag_runs (cabinet_id, trigger, queue) VALUES (:c, :t, :q) "
+                    "INSERT INTO rag_runs (cabinet_id, trigger, queue, forced) "
+                    "VALUES (:c, :t, :q, :f) "
                     f"ON CONFLICT (cabinet_id) WHERE status IN {_ACTIVE_SQL} DO NOTHING "
                     "RETURNING *",
-                    {"c": cabinet_id, "t": trigger, "q": queue},
+                    {"c": cabinet_id, "t": trigger, "q": queue, "f": force},
                 )
                 if created is not None:
                     return created, True
                 existing = await self._one(
                     conn,
                     "UPDATE rag_runs SET rerun_requested = rerun_requested OR status = 'running', "
-                    "updated_at = now() "
+                    "forced = forced OR (:f AND status <> 'running'), updated_at = now() "
                     f"WHERE cabinet_id = :c AND status IN {_ACTIVE_SQL} RETURNING *",
-                    {"c": cabinet_id},
+                    {"c": cabinet_id, "f": force},
                 )
                 if existing is not None:
                     return existing, False
             # The active run finished between the two statements: try again.
 
     async def request_many_ids(
-        self, cabinet_ids: Sequence[int], trigger: Trigger, queue: str
+        self, cabinet_ids: Sequence[int], trigger: Trigger, queue: str, *, force: bool = False
     ) -> tuple[list[int], int]:
         """Queue a run for each cabinet without one active (the bulk path): returns
         `(new run ids, number of cabinets that already had an active run)`."""
@@ -174,14 +179,15 @@ class Ledger:
                     text(
                         # Cabinets with an active run are left out before the INSERT: each
                         # row it is given takes a run id, even one ON CONFLICT then drops.
-                        "INSERT INTO rag_runs (cabinet_id, trigger, queue) "
-                        "SELECT DISTINCT c, :t, :q FROM unnest(CAST(:ids AS bigint[])) AS u(c) "
+                        "INSERT INTO rag_runs (cabinet_id, trigger, queue, forced) "
+                        "SELECT DISTINCT c, :t, :q, CAST(:f AS boolean) "
+                        "FROM unnest(CAST(:ids AS bigint[])) AS u(c) "
                         "WHERE NOT EXISTS (SELECT 1 FROM rag_runs a WHERE a.cabinet_id = u.c "
                         f"AND a.status IN {_ACTIVE_SQL}) "
                         f"ON CONFLICT (cabinet_id) WHERE status IN {_ACTIVE_SQL} DO NOTHING "
                         "RETURNING id"
                     ),
-                    {"ids": list(cabinet_ids), "t": trigger, "q": queue},
+                    {"ids": list(cabinet_ids), "t": trigger, "q": queue, "f": force},
                 )
             )
         return created, len(set(cabinet_ids)) - len(created)

@@ -33,6 +33,8 @@ class Run:
     queue: str
     attempt: int
     rerun_requested: bool
+    forced: bool
+    """The run scans even if the source's fingerprint is unchanged."""
     follow_up_of: int | None
     message_key: str | None
     worker_id: str | None
@@ -72,6 +74,7 @@ class Run:
             "status": self.status,
             "attempt": self.attempt,
             "rerun_requested": self.rerun_requested,
+            "forced": self.forced,
             **self.counters,
             "mode": self.mode,
             "full_reason": self.full_reason,

@@ -126,7 +126,12 @@ async def get_cabinet(cabinet_id: CabinetId, runtime: RuntimeDep, ledger: Ledger
         else round(record.staleness_s, 3),
         last_run=None if last_run is None else run_out(last_run),
         active_run=None if active_run is None else run_out(active_run),
-        links={"runs": f"{API_PREFIX}/rag/runs?cabinet_id={cabinet_id}"},
+        links={
+            "self": f"{API_PREFIX}/rag/cabinets/{cabinet_id}",
+            "runs": f"{API_PREFIX}/rag/runs?cabinet_id={cabinet_id}",
+            "search": f"{API_PREFIX}/rag/cabinets/{cabinet_id}/search",
+            "index": f"{API_PREFIX}/rag/index/{cabinet_id}",
+        },
     )
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import Request, Response, status
+from typing import Annotated
+
+from fastapi import Query, Request, Response, status
 
 from rag_indexer_service.api.deps import CabinetId, DispatcherDep, RuntimeDep
 from rag_indexer_service.api.errors import error_responses
@@ -25,7 +27,9 @@ router = protected_router("indexing")
         "Queues a manual run of the cabinet on the fast queue and answers at once. While the "
         "cabinet already has a queued or running run, that run is returned "
         "(`deduplicated: true`); if it is already running, exactly one follow-up run will "
-        "index what changed meanwhile (`rerun_requested: true`). Poll `links.self`."
+        "index what changed meanwhile (`rerun_requested: true`). `force=true` scans even "
+        "if the source's fingerprint is unchanged (a run not yet started becomes forced). "
+        "Poll `links.self`."
     ),
     responses=error_responses(404, 422, 502),
 )
@@ -35,9 +39,16 @@ async def trigger_cabinet(
     response: Response,
     runtime: RuntimeDep,
     dispatcher: DispatcherDep,
+    force: Annotated[
+        bool, Query(description="Scan even if the source's fingerprint is unchanged.")
+    ] = False,
 ) -> TriggerResponse:
     result = await trigger_listed_cabinet(
-        source=runtime.source, dispatcher=dispatcher, cabinet_id=cabinet_id, trigger="manual"
+        source=runtime.source,
+        dispatcher=dispatcher,
+        cabinet_id=cabinet_id,
+        trigger="manual",
+        force=force,
     )
     run = result.run
     request.state.run_id = run.id
@@ -49,6 +60,7 @@ async def trigger_cabinet(
         trigger=run.trigger,
         deduplicated=result.deduplicated,
         rerun_requested=run.rerun_requested,
+        forced=run.forced,
         queued_at=run.queued_at,
         links=run_links(run),
     )
