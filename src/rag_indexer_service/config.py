@@ -84,9 +84,9 @@ class Settings(BaseSettings):
     )
     embedded_pg_shared_buffers_mb: Annotated[int, Field(ge=16, le=262_144)] = Field(
         default=512,
-        description="shared_buffers of the embedded Postgres (ignored with DATABASE_URL): big "
-        "enough for a large cabinet's ANN and full-text indexes. Applied when the server "
-        "starts; memory is taken as it is used.",
+        description="shared_buffers of the embedded Postgres (ignored with DATABASE_URL; "
+        "Postgres' own default is 128): room for big cabinets' full-text indexes and hot rows. "
+        "Applied when the server starts; memory is taken as it is used.",
     )
     sources_file: Path = Field(
         default_factory=default_sources_file,

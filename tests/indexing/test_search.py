@@ -186,11 +186,7 @@ async def test_hybrid_search_stays_in_its_cabinet_on_both_paths(
         small = await rt.indexer.search(2, "кроссовки", k=20)
 
         # ... the big one's keyword side through its own full-text index
-        for _ in range(50):
-            if await index_scans(rt, "rag_chunks_fts_1_0") > text_scans:
-                break
-            await asyncio.sleep(0.1)
-        assert await index_scans(rt, "rag_chunks_fts_1_0") > text_scans
+        assert await scanned_since(rt, "rag_chunks_fts_1_0", text_scans)
 
     # Then each answers from its own documents only, a keyword match on top
     assert len(big) == len(small) == 20

@@ -6,9 +6,10 @@ so the server would outlive everyone; we drop dead pids before joining, which al
 restarted process reuse (or restart) a server left behind by a crash.
 
 Our server settings live in `rag-indexer.conf` in the data directory, which `postgresql.conf`
-includes; it is rewritten before each start (initdb's defaults, 128 MB of shared_buffers,
-would leave a large cabinet's indexes to be copied from the OS page cache on every search).
-A server that is already running keeps its settings until it restarts.
+includes; it is rewritten before each start (initdb's 128 MB of shared_buffers is small for
+a table of a million chunks; IVFFlat scans go through a small ring of buffers whatever the
+size, so the OS page cache serves those). A server that is already running keeps its
+settings until it restarts.
 """
 
 from __future__ import annotations
