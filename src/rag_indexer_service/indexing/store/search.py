@@ -4,8 +4,10 @@ The vector side is exact (`ORDER BY embedding <=> q` over the cabinet's rows, fo
 the primary key prefix) unless the cabinet's generation has a valid ANN index (`ann.py`:
 an IVFFlat index on `embedding::halfvec(dim)`, partial to that cabinet and generation); then
 the `probes_factor` × √lists lists nearest the query give the candidates. The keyword side
-ranks at most `keyword_candidates` matching chunks (the first in primary-key order), so a word
-that occurs in every chunk of a big cabinet costs a bounded amount.
+finds matches through the cabinet's own full-text index where it has one (`ann.py`; else the
+table-wide one) and ranks at most `keyword_candidates` of them, so a word that occurs in
+every chunk of a big cabinet costs a bounded amount. Content, metadata and the tsvector
+(out of line) are read only for the `k` hits returned.
 
 Each hit says why it was found: the cosine similarity of its vector to the query's (exact,
 from the stored vector, also for keyword-only hits), its rank on each side, the query words
