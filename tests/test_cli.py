@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -61,6 +62,38 @@ async def test_a_second_cli_run_in_a_new_process_skips_the_unchanged_cabinet(
     assert scanned["scan_skipped"] is False and scanned["docs_added"] == 3
     assert skipped["scan_skipped"] is True and skipped["chunks_embedded"] == 0
     assert (scanned["mode"], skipped["mode"]) == ("full", "skipped")
+
+
+async def test_piped_report_lines_are_not_cut_at_80_columns(
+    cli_env: dict[str, str], source_conn: asyncpg.Connection
+) -> None:
+    await add_cabinet(source_conn, 7, docs=2)
+
+    first = rag(cli_env, "index", "7")
+    second = rag(cli_env, "index", "7")
+
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    [line] = second.stdout.splitlines()
+    assert line.startswith("cabinet 7 (run ") and line.endswith(" s") and len(line) > 80
+
+
+async def test_the_runs_table_says_how_each_run_read_the_source(
+    cli_env: dict[str, str], source_conn: asyncpg.Connection
+) -> None:
+    await add_cabinet(source_conn, 8, docs=2)
+    for args in ((), (), ("--force",)):
+        assert rag(cli_env, "index", "8", *args).returncode == 0
+
+    table = rag({**cli_env, "COLUMNS": "300"}, "runs", "--cabinet", "8")
+
+    assert table.returncode == 0, table.stderr
+    rows = [line for line in table.stdout.splitlines() if line.lstrip()[:1].isdigit()]
+    # The test source has no delta queries: every scan is a full one.
+    assert [re.findall(r"(full \(no delta queries\)(?: forced)?|skipped)", r) for r in rows] == [
+        ["full (no delta queries) forced"],
+        ["skipped"],
+        ["full (no delta queries)"],
+    ], table.stdout
 
 
 @pytest.mark.parametrize(

@@ -40,6 +40,9 @@ ROWS = {
     "index unknown cabinet": Row(
         ("index", "404"), 1, "error: cabinet 404 is not listed by the source"
     ),
+    "index one of two unknown": Row(
+        ("index", "6", "404"), 1, "error: cabinet 404 is not listed by the source", data=True
+    ),
     "index bad id": Row(("index", "abc"), 2, "error: cabinet id 'abc' is not an integer"),
     "index negative id": Row(
         ("index", "-3"), 2, "error: cabinet id -3 must be a positive 64-bit integer"

@@ -95,7 +95,16 @@ async def test_force_is_recorded_joins_a_waiting_run_and_leaves_a_running_one(
     await ledger.start_attempt(other.id, worker_id="w1", stale_after_s=60)
     running, _ = await ledger.request(8, "manual", "rag-manual", force=True)
     assert running.id == other.id and not running.forced and running.rerun_requested
+    follow_up = await ledger.succeed(running.id, IndexReport(cabinet_id=8), worker_id="w1")
+    assert follow_up is not None and follow_up.forced and not follow_up.rerun_forced
 
-    created_ids, active = await ledger.request_many_ids([7, 9, 10], "cli", "rag-manual", force=True)
-    assert active == 1
+    waiting, _ = await ledger.request(11, "schedule", "rag-scheduled")
+    created_ids, active = await ledger.request_many_ids(
+        [7, 9, 10, 11], "cli", "rag-manual", force=True
+    )
+    assert active == 2
     assert all(run.forced for run in (await ledger.get_many(created_ids)).values())
+    bulk_running = await ledger.get(queued.id)
+    assert bulk_running is not None and bulk_running.rerun_requested and bulk_running.rerun_forced
+    joined_in_bulk = await ledger.get(waiting.id)
+    assert joined_in_bulk is not None and joined_in_bulk.forced

@@ -129,6 +129,22 @@ async def test_index_all_queues_every_cabinet_without_an_active_run(
     }
 
 
+async def test_index_all_with_force_true_queues_forced_runs(
+    idle_client: httpx.AsyncClient, ledger: Ledger, source_conn: asyncpg.Connection
+) -> None:
+    for cabinet_id in (1, 2):
+        await add_cabinet(source_conn, cabinet_id, docs=1)
+
+    response = await idle_client.post("/api/v1/rag/index", params={"force": "true"})
+
+    assert response.status_code == 202 and response.json()["enqueued"] == 2
+    runs = await ledger.list_runs()
+    assert sorted(run.cabinet_id for run in runs) == [1, 2]
+    assert all(run.forced for run in runs)
+    refused = await idle_client.post("/api/v1/rag/index", params={"force": "maybe"})
+    assert refused.status_code == 422
+
+
 async def test_broker_down_is_503_and_leaves_no_queued_run(
     api_settings: Settings, ledger: Ledger, source_conn: asyncpg.Connection
 ) -> None:

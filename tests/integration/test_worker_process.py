@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 from collections.abc import Callable
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -53,6 +54,23 @@ async def test_worker_process_runs_a_triggered_cabinet(
     assert run.status == "succeeded" and run.counters["docs_added"] == 25
     hits = await runtime.indexer.search(3, "Товар 7", k=3)
     assert hits[0].doc_id == "d7"
+
+
+async def test_a_permanent_failure_is_one_attempt_and_one_line_without_traceback(
+    spawn: Spawn, redis_dispatcher: Dispatcher, ledger: Ledger, tmp_path: Path
+) -> None:
+    log_path = tmp_path / "worker.log"
+    with log_path.open("wb") as log_file:
+        worker = spawn("worker", "--processes", "1", "--threads", "1", stderr=log_file)
+        result = await redis_dispatcher.trigger(404, "manual")  # the source does not list it
+        run = await wait_for_run(ledger, result.run.id, timeout_s=60)
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=30)
+
+    assert (run.status, run.attempt) == ("failed", 1)
+    logged = log_path.read_text()
+    assert f"run {run.id} attempt failed (cabinet 404 is not listed by the source)" in logged
+    assert "Traceback" not in logged and "Retries exceeded" not in logged, logged
 
 
 async def test_killed_worker_run_is_recovered_without_duplicates(

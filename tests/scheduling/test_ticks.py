@@ -32,7 +32,7 @@ async def test_two_schedulers_racing_on_one_tick_fan_out_once(
     settings: Settings, runtime: Runtime, source_conn: asyncpg.Connection
 ) -> None:
     await add_cabinets(source_conn, range(1, 21), docs=1)
-    at_the_line = threading.Barrier(2)
+    at_the_line = threading.Barrier(2, timeout=60)  # a replica that fails to start breaks it
     brokers = [build_broker(settings, allow_stub=True) for _ in range(2)]
 
     def replica(name: str, broker: dramatiq.Broker) -> FanOutReport | None:

@@ -82,6 +82,9 @@ def scenario(driver: webdriver.Chrome, base: str) -> None:
     assert bar.get_attribute("value") == bar.get_attribute("max") == str(documents)
     counters = driver.find_element(By.CSS_SELECTOR, "table.counters").text
     assert f"docs seen {documents}" in counters.replace("\u202f", "")
+    assert "scan skipped no" in counters
+    assert driver.find_element(By.ID, "run-forced").text == "forced"
+    assert driver.find_element(By.ID, "run-mode").text == "full read (forced)"
     shoot(driver, "run")
 
     driver.get(f"{base}/ui/cabinets/{SHOES_CABINET}")

@@ -467,6 +467,8 @@ class CabinetPage(BaseModel):
                     "links": {
                         "self": "/api/v1/rag/cabinets/42",
                         "runs": "/api/v1/rag/runs?cabinet_id=42",
+                        "search": "/api/v1/rag/cabinets/42/search",
+                        "index": "/api/v1/rag/index/42",
                     },
                 }
             ],

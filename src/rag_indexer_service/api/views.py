@@ -38,6 +38,16 @@ def cabinet_path(cabinet_id: int) -> str:
     return f"{API_PREFIX}/rag/cabinets/{cabinet_id}"
 
 
+def cabinet_links(cabinet_id: int) -> dict[str, str]:
+    """Where a client goes from a cabinet: itself, its runs, its search and its index."""
+    return {
+        "self": cabinet_path(cabinet_id),
+        "runs": f"{API_PREFIX}/rag/runs?cabinet_id={cabinet_id}",
+        "search": f"{cabinet_path(cabinet_id)}/search",
+        "index": f"{API_PREFIX}/rag/index/{cabinet_id}",
+    }
+
+
 def run_links(run: Run) -> RunLinks:
     return RunLinks.model_validate(
         {"self": run_path(run.id), "cabinet": cabinet_path(run.cabinet_id)}
@@ -122,8 +132,5 @@ def cabinet_summary(
         failing=cabinet.failing,
         last_run=None if cabinet.last_run is None else run_out(cabinet.last_run),
         active_run=None if cabinet.active_run is None else run_out(cabinet.active_run),
-        links={
-            "self": cabinet_path(cabinet_id),
-            "runs": f"{API_PREFIX}/rag/runs?cabinet_id={cabinet_id}",
-        },
+        links=cabinet_links(cabinet_id),
     )

@@ -47,7 +47,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
 app.add_typer(sources_app, name="sources")
 
-out = Console()
+out = Console(soft_wrap=True)  # piped lines stay whole: one report line per cabinet
 err = Console(stderr=True, soft_wrap=True)
 
 

@@ -200,7 +200,10 @@ async def _index_inline(
                     if len(targets) == 1:
                         raise
                     results.append({"cabinet_id": cabinet_id, "error": str(exc)})
-                    err.print(f"error: cabinet {cabinet_id}: {exc}", markup=False)
+                    message = str(exc)
+                    if f"cabinet {cabinet_id}" not in message:
+                        message = f"cabinet {cabinet_id}: {message}"
+                    err.print(f"error: {message}", markup=False)
                     continue
                 finally:
                     bar.remove_task(task)
@@ -220,7 +223,7 @@ def search(
     cabinet_id: Annotated[str, typer.Argument(help="Cabinet to search in.", metavar="ID")],
     query: Annotated[str, typer.Argument(help="What to look for.", metavar="QUERY")],
     k: Annotated[
-        int, typer.Option("-k", min=1, max=100, metavar="N", help="Results to return (1-100).")
+        int, typer.Option("-k", min=1, max=50, metavar="N", help="Results to return (1-50).")
     ] = 5,
     min_similarity: Annotated[
         float | None,

@@ -74,6 +74,7 @@ def runs(
         table.add_column(name, no_wrap=True, justify="right" if numeric else "left")
     table.add_column("queued UTC", no_wrap=True)
     table.add_column("took", no_wrap=True, justify="right")
+    table.add_column("read", no_wrap=True)
     table.add_column("counters", no_wrap=True)
     table.add_column("error", overflow="ellipsis", no_wrap=True)
     for r in found:
@@ -87,11 +88,20 @@ def runs(
             "" if r["chunks_embedded"] is None else str(r["chunks_embedded"]),
             r["queued_at"][5:16].replace("T", " "),
             _took(r),
+            _read(r),
             _counters_cell(r),
             r["error"] or "",
         )
     # Piped output is not cut to 80 columns: every counter name stays readable.
     (out if out.is_terminal else Console(width=max(out.width, 120))).print(table)
+
+
+def _read(run: dict[str, Any]) -> str:
+    """How the run read the source: `delta`, `full (why)`, `skipped`; `forced` if it was."""
+    mode = run["mode"] or ""
+    if mode == "full" and run["full_reason"]:
+        mode = f"full ({run['full_reason']})"
+    return mode if not run["forced"] or "forced" in mode else f"{mode} forced".strip()
 
 
 def _counters_cell(run: dict[str, Any]) -> str:

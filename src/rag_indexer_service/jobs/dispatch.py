@@ -104,15 +104,19 @@ class Dispatcher:
             keys.append(sent.options.get("redis_message_id", sent.message_id))
         return keys
 
-    async def _send(self, runs: Sequence[tuple[int, str]]) -> None:
+    async def _send(self, runs: Sequence[tuple[int, str]], *, fail_unsent: bool = True) -> None:
+        """Send the runs' messages. If the broker refuses, a run someone is waiting on
+        (`fail_unsent`) fails at once, so its requester can ask again; a run nobody waits on
+        (a follow-up, a re-drive) stays active for the reaper to re-send."""
         if not runs:
             return
         try:
             keys = await asyncio.to_thread(self._send_sync, runs)
         except Exception as exc:
             reason = f"could not enqueue: broker unavailable ({type(exc).__name__}: {exc})"
-            for run_id, _ in runs:
-                await self.ledger.fail(run_id, reason, retrying=False)
+            if fail_unsent:
+                for run_id, _ in runs:
+                    await self.ledger.fail(run_id, reason, retrying=False)
             raise BrokerUnavailable(reason) from exc
         await self.ledger.mark_sent([run_id for run_id, _ in runs], keys)
 
@@ -120,7 +124,7 @@ class Dispatcher:
     async def send_unsent(self, *, older_than_s: float) -> int:
         """Send the queued runs that have no message yet; returns how many."""
         runs = await self.ledger.unsent(older_than_s=older_than_s)
-        await self._send([(run.id, run.queue) for run in runs])
+        await self._send([(run.id, run.queue) for run in runs], fail_unsent=False)
         return len(runs)
 
     async def trigger(
@@ -145,7 +149,7 @@ class Dispatcher:
         self, cabinet_ids: Sequence[int], trigger: Trigger, *, force: bool = False
     ) -> EnqueueResult:
         """Bulk path: batched ledger inserts and pipelined sends (`force`: the new runs are
-        forced; active ones are left as they are)."""
+        forced, and so are the active ones, as `trigger` forces them)."""
         queue = queue_for(trigger)
         enqueued = already = 0
         for start in range(0, len(cabinet_ids), _SEND_BATCH):
@@ -157,8 +161,12 @@ class Dispatcher:
         return EnqueueResult(requested=len(cabinet_ids), enqueued=enqueued, already_active=already)
 
     async def send_follow_up(self, run: Run | None) -> None:
-        if run is not None:
-            await self._send([(run.id, run.queue)])
+        if run is None:
+            return
+        try:
+            await self._send([(run.id, run.queue)], fail_unsent=False)
+        except BrokerUnavailable as exc:
+            log.warning("follow-up run %s stays queued for the reaper to send: %s", run.id, exc)
 
     def _message_present(self, run: Run) -> bool | None:
         """Does the broker still hold this run's message? None when it cannot tell."""
@@ -199,7 +207,7 @@ class Dispatcher:
                 report.recovered += 1
             to_send.append((run.id, run.queue))
             report.run_ids.append(run.id)
-        await self._send(to_send)
+        await self._send(to_send, fail_unsent=False)
         report.resent = len(to_send)
         if stale:
             log.info("redrive: %s", report)

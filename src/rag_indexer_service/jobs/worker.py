@@ -20,7 +20,7 @@ from dramatiq.middleware import Middleware
 
 from rag_indexer_service.config import Settings
 from rag_indexer_service.db.engine import is_connection_error, short_error
-from rag_indexer_service.errors import DatabaseUnavailable, RagIndexerError
+from rag_indexer_service.errors import DatabaseUnavailable, PermanentError, RagIndexerError
 from rag_indexer_service.jobs.broker import (
     ACTOR_MANUAL,
     ACTOR_SCHEDULED,
@@ -189,7 +189,9 @@ class RunBookkeeping(Middleware):
         try:
             async_to_sync(self.context.record_failure)(run_id, exception, retrying)
         except Exception:
-            log.exception("run %s: could not record the failure; the reaper will", run_id)
+            log.exception(
+                "run %s: could not record the failure; the reaper takes the run over", run_id
+            )
 
     def after_skip_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         if message.actor_name in (ACTOR_MANUAL, ACTOR_SCHEDULED):
@@ -207,8 +209,20 @@ class RunBookkeeping(Middleware):
             log.warning("closing worker resources failed", exc_info=True)
 
 
+class _OneLinePerAttempt(logging.Filter):
+    """Drops Dramatiq's traceback for a failed attempt whose error is one of ours: the
+    bookkeeping has logged it as one line already. Anything else keeps its traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, RagIndexerError)
+
+
 def setup_worker(broker: dramatiq.Broker, settings: Settings) -> WorkerContext:
     """Declare the actors on `broker` and add the bookkeeping middleware."""
+    worker_log = logging.getLogger("dramatiq.worker.WorkerThread")
+    if not any(isinstance(f, _OneLinePerAttempt) for f in worker_log.filters):
+        worker_log.addFilter(_OneLinePerAttempt())
     context = WorkerContext(
         WorkerOptions.from_settings(settings), broker, partial(open_runtime, settings)
     )
@@ -231,5 +245,6 @@ def setup_worker(broker: dramatiq.Broker, settings: Settings) -> WorkerContext:
             priority=priority,
             broker=broker,
             retry_when=retry_when,
+            throws=(PermanentError,),  # never retried: Dramatiq logs them without a traceback
         )(index_cabinet)
     return context

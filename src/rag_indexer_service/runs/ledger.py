@@ -143,7 +143,7 @@ class Ledger:
         A run already `running` gets `rerun_requested`, so what changed during it is indexed
         by exactly one follow-up run. `force`: the run scans even if the source's fingerprint
         is unchanged; a run that has not started scanning yet (queued, retrying) becomes
-        forced too.
+        forced, and a running one's follow-up will be.
         """
         while True:
             async with self._engine.begin() as conn:
@@ -160,7 +160,9 @@ class Ledger:
                 existing = await self._one(
                     conn,
                     "UPDATE rag_runs SET rerun_requested = rerun_requested OR status = 'running', "
-                    "forced = forced OR (:f AND status <> 'running'), updated_at = now() "
+                    "forced = forced OR (:f AND status <> 'running'), "
+                    "rerun_forced = rerun_forced OR (:f AND status = 'running'), "
+                    "updated_at = now() "
                     f"WHERE cabinet_id = :c AND status IN {_ACTIVE_SQL} RETURNING *",
                     {"c": cabinet_id, "f": force},
                 )
@@ -172,8 +174,20 @@ class Ledger:
         self, cabinet_ids: Sequence[int], trigger: Trigger, queue: str, *, force: bool = False
     ) -> tuple[list[int], int]:
         """Queue a run for each cabinet without one active (the bulk path): returns
-        `(new run ids, number of cabinets that already had an active run)`."""
+        `(new run ids, number of cabinets that already had an active run)`. With `force`,
+        the active ones are forced as `request` would force them."""
         async with self._engine.begin() as conn:
+            if force:
+                await conn.execute(
+                    text(
+                        "UPDATE rag_runs SET forced = forced OR status <> 'running', "
+                        "rerun_requested = rerun_requested OR status = 'running', "
+                        "rerun_forced = rerun_forced OR status = 'running', updated_at = now() "
+                        "WHERE cabinet_id = ANY(CAST(:ids AS bigint[])) "
+                        f"AND status IN {_ACTIVE_SQL}"
+                    ),
+                    {"ids": list(cabinet_ids)},
+                )
             created = list(
                 await conn.scalars(
                     text(
@@ -307,9 +321,15 @@ class Ledger:
             async with conn.begin_nested():
                 return await self._one(
                     conn,
-                    "INSERT INTO rag_runs (cabinet_id, trigger, queue, follow_up_of) "
-                    "VALUES (:c, :t, :q, :parent) RETURNING *",
-                    {"c": run.cabinet_id, "t": run.trigger, "q": run.queue, "parent": run.id},
+                    "INSERT INTO rag_runs (cabinet_id, trigger, queue, follow_up_of, forced) "
+                    "VALUES (:c, :t, :q, :parent, :f) RETURNING *",
+                    {
+                        "c": run.cabinet_id,
+                        "t": run.trigger,
+                        "q": run.queue,
+                        "parent": run.id,
+                        "f": run.rerun_forced,
+                    },
                 )
         except IntegrityError:
             return None  # someone queued a new run already; it will see the latest data

@@ -35,6 +35,8 @@ class Run:
     rerun_requested: bool
     forced: bool
     """The run scans even if the source's fingerprint is unchanged."""
+    rerun_forced: bool
+    """A force request came while the run was running: its follow-up is forced."""
     follow_up_of: int | None
     message_key: str | None
     worker_id: str | None

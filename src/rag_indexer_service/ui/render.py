@@ -46,9 +46,11 @@ def _when(value: dt.datetime | None) -> str:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _number(value: int | float | None) -> str:
+def _number(value: bool | int | float | None) -> str:
     if value is None:
         return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:,.1f}".replace(",", "\u202f")
     return f"{value:,}".replace(",", "\u202f")

@@ -21,7 +21,7 @@ from rag_indexer_service.api.schemas import (
     SearchRequest,
     SearchResponse,
 )
-from rag_indexer_service.api.views import API_PREFIX, cabinet_summary, run_out
+from rag_indexer_service.api.views import API_PREFIX, cabinet_links, cabinet_summary, run_out
 from rag_indexer_service.errors import CabinetNotIndexed
 from rag_indexer_service.service import search_indexed_cabinet
 
@@ -126,12 +126,7 @@ async def get_cabinet(cabinet_id: CabinetId, runtime: RuntimeDep, ledger: Ledger
         else round(record.staleness_s, 3),
         last_run=None if last_run is None else run_out(last_run),
         active_run=None if active_run is None else run_out(active_run),
-        links={
-            "self": f"{API_PREFIX}/rag/cabinets/{cabinet_id}",
-            "runs": f"{API_PREFIX}/rag/runs?cabinet_id={cabinet_id}",
-            "search": f"{API_PREFIX}/rag/cabinets/{cabinet_id}/search",
-            "index": f"{API_PREFIX}/rag/index/{cabinet_id}",
-        },
+        links=cabinet_links(cabinet_id),
     )
 
 

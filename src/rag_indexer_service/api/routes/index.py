@@ -72,13 +72,20 @@ async def trigger_cabinet(
     summary="Index every cabinet now",
     description=(
         "Queues a manual run for every cabinet the source lists that has no active run "
-        "(bulk path: batched ledger inserts, pipelined sends)."
+        "(bulk path: batched ledger inserts, pipelined sends). `force=true`: the new runs "
+        "scan even if the source's fingerprint is unchanged; active runs are left as they are."
     ),
-    responses=error_responses(502),
+    responses=error_responses(422, 502),
 )
-async def trigger_all(runtime: RuntimeDep, dispatcher: DispatcherDep) -> BulkTriggerResponse:
+async def trigger_all(
+    runtime: RuntimeDep,
+    dispatcher: DispatcherDep,
+    force: Annotated[
+        bool, Query(description="Scan even if the source's fingerprint is unchanged.")
+    ] = False,
+) -> BulkTriggerResponse:
     ids = [cabinet_id async for cabinet_id in runtime.source.iter_cabinet_ids()]
-    result = await dispatcher.enqueue_cabinets(ids, "manual")
+    result = await dispatcher.enqueue_cabinets(ids, "manual", force=force)
     return BulkTriggerResponse(
         requested=result.requested,
         enqueued=result.enqueued,

@@ -1,5 +1,6 @@
 """`rag_runs.forced`: a forced run (scan even if the source's fingerprint is unchanged) says so
-in the ledger, and a re-sent or recovered run keeps it.
+in the ledger, and a re-sent or recovered run keeps it; `rerun_forced`: a force request that
+found the run already running forces its follow-up.
 
 Revision ID: 0008
 Revises: 0007
@@ -16,8 +17,11 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.execute("ALTER TABLE rag_runs ADD COLUMN forced boolean NOT NULL DEFAULT false")
+    op.execute(
+        "ALTER TABLE rag_runs ADD COLUMN forced boolean NOT NULL DEFAULT false, "
+        "ADD COLUMN rerun_forced boolean NOT NULL DEFAULT false"
+    )
 
 
 def downgrade() -> None:
-    op.execute("ALTER TABLE rag_runs DROP COLUMN forced")
+    op.execute("ALTER TABLE rag_runs DROP COLUMN forced, DROP COLUMN rerun_forced")
