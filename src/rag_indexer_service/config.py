@@ -82,6 +82,12 @@ class Settings(BaseSettings):
         default=Path(".rag-indexer"),
         description="Where the embedded Postgres and generated files live.",
     )
+    embedded_pg_shared_buffers_mb: Annotated[int, Field(ge=16, le=262_144)] = Field(
+        default=512,
+        description="shared_buffers of the embedded Postgres (ignored with DATABASE_URL; "
+        "Postgres' own default is 128): room for big cabinets' full-text indexes and hot rows. "
+        "Applied when the server starts; memory is taken as it is used.",
+    )
     sources_file: Path = Field(
         default_factory=default_sources_file,
         description="TOML file with the cabinet and document queries. Default: the demo schema.",

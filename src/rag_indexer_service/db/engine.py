@@ -176,7 +176,11 @@ async def open_database(
     """Connect (starting the embedded server if needed), ensure pgvector and the schema."""
     url = settings.database_url
     if url is None:
-        url = await asyncio.to_thread(start_embedded_postgres, settings.data_dir)
+        url = await asyncio.to_thread(
+            start_embedded_postgres,
+            settings.data_dir,
+            shared_buffers_mb=settings.embedded_pg_shared_buffers_mb,
+        )
     await _ensure_pgvector(url)
     engine = _build_engine(url, pool_size=pool_size)
     try:
