@@ -166,7 +166,8 @@ def _hybrid_sql(cabinet_id: int, generation: int, ann_dim: int | None) -> Any:
         )
         SELECT t.kind, t.doc_id, t.chunk_no, ch.content, ch.metadata, t.score, t.vector_rank,
                t.text_rank, t.similarity,
-               ARRAY(SELECT tm.n FROM terms tm WHERE ch.tsv @@ tm.tq ORDER BY tm.n) AS matched
+               ARRAY(SELECT tm.n FROM terms tm WHERE ch.tsv @@ tm.tq ORDER BY tm.n) AS matched,
+               EXISTS (SELECT 1 FROM kw) AS keyword_found
         FROM top t
         JOIN rag_chunks ch ON ch.cabinet_id = {int(cabinet_id)}
              AND ch.generation = {int(generation)} AND ch.kind = t.kind
@@ -220,24 +221,29 @@ async def search_chunks(
         {"p": str(probes), "wm": f"{_WORK_MEM_MB}MB"},
     )
     keywords = keyword_query or build_keyword_query(query_text)
-    present = await _present_groups(conn, cabinet_id, state.gen, keywords)
     terms = keywords.terms()
     sql = _hybrid_sql(cabinet_id, state.gen, len(vector) if ann else None)
-    rows = await conn.execute(
-        sql,
-        {
-            "qt": keywords.tsquery(present),
-            "qown": keywords.own_words_tsquery(),
-            "terms": [t.tsquery for t in terms],
-            "kinds": list(keywords.kinds),
-            "qv": vector,
-            "pool": max(k, candidates),
-            "vpool": max(k, candidates) if vector_side else 0,
-            "kwcap": max(options.keyword_candidates, k, candidates),
-            "minsim": min_similarity,
-            "k": k,
-        },
-    )
+    params = {
+        "qt": keywords.tsquery(),
+        "qown": keywords.own_words_tsquery(),
+        "terms": [t.tsquery for t in terms],
+        "kinds": list(keywords.kinds),
+        "qv": vector,
+        "pool": max(k, candidates),
+        "vpool": max(k, candidates) if vector_side else 0,
+        "kwcap": max(options.keyword_candidates, k, candidates),
+        "minsim": min_similarity,
+        "k": k,
+    }
+    rows = (await conn.execute(sql, params)).all()
+    if len(keywords.groups) > 1 and not (rows and rows[0].keyword_found):
+        # Every group is required only if the cabinet holds it somewhere: drop the absent
+        # ones and ask again. Checked only now: when all groups match a chunk together (the
+        # common case) all are present, and a common word's full bitmap is never built.
+        present = await _present_groups(conn, cabinet_id, state.gen, keywords)
+        if len(present) < len(keywords.groups):
+            params["qt"] = keywords.tsquery(present)
+            rows = (await conn.execute(sql, params)).all()
     return [
         SearchHit(
             kind=r.kind,
