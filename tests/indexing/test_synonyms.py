@@ -1,5 +1,5 @@
-"""Query-time synonyms, inflected forms, kind words and `minimum_should_match` on the keyword
-side of search: the data file and its checks, and what they find in a real Postgres index."""
+"""Query-time synonyms, inflected forms and kind words on the keyword side of search: the
+data file and its checks, and what they find in a real Postgres index."""
 
 from __future__ import annotations
 
@@ -11,10 +11,7 @@ import pytest
 
 from rag_indexer_service.config import Settings, load_settings
 from rag_indexer_service.errors import ConfigError
-from rag_indexer_service.indexing.store.keyword_query import (
-    build_keyword_query,
-    minimum_should_match,
-)
+from rag_indexer_service.indexing.store.keyword_query import build_keyword_query
 from rag_indexer_service.indexing.synonyms import load_synonyms, stems, words
 from rag_indexer_service.runtime import open_runtime
 
@@ -89,46 +86,6 @@ def test_the_keyword_query_is_made_of_word_tokens_only() -> None:
     assert build_keyword_query("!&|:*()<->").groups == ()
     query = build_keyword_query("it's 'a' \\ (test) | !x")
     assert query.tsquery() == "(it) & (s) & (a) & (test) & (x)"
-
-
-def test_a_chunk_must_match_all_but_one_of_two_or_more_groups() -> None:
-    assert [minimum_should_match(n) for n in range(5)] == [0, 1, 1, 2, 3]
-    query = build_keyword_query("red leather bag")
-    assert query.should_match_tsquery() == (
-        "((red) & (leather)) | ((red) & (bag)) | ((leather) & (bag))"
-    )
-    assert query.should_match_tsquery(frozenset({0, 2})) == "((red)) | ((bag))"
-    assert query.should_match_tsquery(frozenset({2})) == "(bag)"
-
-
-async def test_a_chunk_missing_one_query_word_is_found_below_one_holding_all(
-    settings: Settings, source_conn: asyncpg.Connection
-) -> None:
-    # Given reviews where only one says "проблемы" and "размер" together, and the cabinet
-    # holds both words
-    await source_conn.execute("INSERT INTO src_cabinets (id) VALUES (5)")
-    await source_conn.executemany(
-        "INSERT INTO src_docs (cabinet_id, id, title, body, tag, price) "
-        "VALUES (5, $1, $2, $3, 'a', 1)",
-        [
-            ("small", "Отзыв о платье", "Маломерит, размер не подошёл."),
-            ("both", "Отзыв о куртке", "Проблемы с размером: маломерит на два размера."),
-            ("kettle", "Чайник электрический", "Объём 1,7 л, корпус из стекла."),
-        ],
-    )
-    async with open_runtime(settings) as rt:
-        await rt.indexer.index_cabinet(5)
-
-        # When a customer asks about size problems
-        hits = await rt.indexer.search(5, "проблемы с размером", k=3)
-
-    # Then the review with both words ranks first on the keyword side, the one without
-    # "проблемы" is still found, below it, and each hit names the words it holds
-    found = {h.doc_id: h for h in hits if h.text_rank is not None}
-    assert set(found) == {"both", "small"}
-    assert found["both"].text_rank == 1 and found["small"].text_rank == 2
-    assert found["both"].matched_terms == ("проблемы", "размером")
-    assert found["small"].matched_terms == ("размером",)
 
 
 async def test_a_synonym_finds_a_document_that_shares_no_word_with_the_query(

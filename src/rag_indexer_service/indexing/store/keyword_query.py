@@ -16,25 +16,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from itertools import combinations
 
 from rag_indexer_service.indexing.morphology import word_forms
 from rag_indexer_service.indexing.synonyms import Phrase, Synonyms, words
 
-__all__ = [
-    "KeywordGroup",
-    "KeywordQuery",
-    "Term",
-    "build_keyword_query",
-    "minimum_should_match",
-]
+__all__ = ["KeywordGroup", "KeywordQuery", "Term", "build_keyword_query"]
 
 _SHOWN = re.compile(r"[^\W_]+(?:-[^\W_]+)*")  # `synonyms.words` before lower-casing
-
-
-def minimum_should_match(groups: int) -> int:
-    """How many of a query's `groups` (those the cabinet holds) a chunk must match."""
-    return groups - 1 if groups >= 2 else groups
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,22 +72,9 @@ class KeywordQuery:
 
     def tsquery(self, present: frozenset[int] | None = None) -> str:
         """AND of the groups (of those numbered in `present`, if given)."""
-        return " & ".join(f"({g.tsquery})" for g in self._groups(present))
-
-    def should_match_tsquery(self, present: frozenset[int] | None = None) -> str:
-        """Any `minimum_should_match` of the groups (of those in `present`, if given): the
-        OR of every choice of that many, each an AND."""
-        groups = self._groups(present)
-        need = minimum_should_match(len(groups))
-        if need == len(groups):
-            return self.tsquery(present)
-        return " | ".join(
-            "(" + " & ".join(f"({g.tsquery})" for g in chosen) + ")"
-            for chosen in combinations(groups, need)
+        return " & ".join(
+            f"({g.tsquery})" for n, g in enumerate(self.groups) if present is None or n in present
         )
-
-    def _groups(self, present: frozenset[int] | None) -> list[KeywordGroup]:
-        return [g for n, g in enumerate(self.groups) if present is None or n in present]
 
     def own_words_tsquery(self) -> str:
         """OR of the query's own words: what ranks a chunk above one found by expansions."""

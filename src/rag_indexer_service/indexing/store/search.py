@@ -113,8 +113,7 @@ def _hybrid_sql(cabinet_id: int, generation: int, ann_dim: int | None) -> Any:
     return text(
         f"""
         WITH q AS (
-            SELECT to_tsquery('russian', :qt) AS tsq, to_tsquery('russian', :qown) AS own,
-                   to_tsquery('russian', :qall) AS every
+            SELECT to_tsquery('russian', :qt) AS tsq, to_tsquery('russian', :qown) AS own
         ),
         vr AS (
             SELECT kind, doc_id, chunk_no, row_number() OVER (ORDER BY {distance}) AS r
@@ -122,25 +121,19 @@ def _hybrid_sql(cabinet_id: int, generation: int, ann_dim: int | None) -> Any:
             ORDER BY {distance} LIMIT :vpool
         ),
         matches AS MATERIALIZED (
-            -- chunks matching every group first, each part under its own cap
-            (SELECT kind, doc_id, chunk_no, tsv, 1 AS complete
-             FROM rag_chunks, q WHERE {where} AND tsv @@ q.every LIMIT :kwcap)
-            UNION ALL
-            (SELECT kind, doc_id, chunk_no, tsv, 0 AS complete
-             FROM rag_chunks, q WHERE {where} AND tsv @@ q.tsq AND NOT tsv @@ q.every
-             LIMIT :kwcap)
+            SELECT kind, doc_id, chunk_no, tsv
+            FROM rag_chunks, q WHERE {where} AND tsv @@ q.tsq LIMIT :kwcap
         ),
         ranked AS (
             -- ranked after the cap: ts_rank_cd reads (detoasts) the whole tsvector
             -- a chunk holding the query's own words ranks above one found by expansions
-            SELECT kind, doc_id, chunk_no, complete,
-                   ts_rank_cd(tsv, q.tsq) + ts_rank_cd(tsv, q.own) AS rank
+            SELECT kind, doc_id, chunk_no, ts_rank_cd(tsv, q.tsq) + ts_rank_cd(tsv, q.own) AS rank
             FROM matches, q
         ),
         kw AS (
             SELECT kind, doc_id, chunk_no,
-                   row_number() OVER (ORDER BY complete DESC, rank DESC, kind, doc_id, chunk_no) AS r
-            FROM ranked ORDER BY complete DESC, rank DESC, kind, doc_id, chunk_no LIMIT :pool
+                   row_number() OVER (ORDER BY rank DESC, kind, doc_id, chunk_no) AS r
+            FROM ranked ORDER BY rank DESC, kind, doc_id, chunk_no LIMIT :pool
         ),
         fused AS (
             SELECT kind, doc_id, chunk_no, vr.r AS vector_rank, kw.r AS text_rank,
@@ -225,8 +218,7 @@ async def search_chunks(
     rows = await conn.execute(
         sql,
         {
-            "qt": keywords.should_match_tsquery(present),
-            "qall": keywords.tsquery(present),
+            "qt": keywords.tsquery(present),
             "qown": keywords.own_words_tsquery(),
             "terms": [t.tsquery for t in terms],
             "kinds": list(keywords.kinds),
