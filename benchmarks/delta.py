@@ -5,8 +5,9 @@
 
 Seeds the demo source with one cabinet (products × 5 + monthly sales documents: 3500 ≈ 20k
 documents, 40000 ≈ 235k) in an embedded Postgres and indexes it in full. Then, per repeat,
-`demo.mutate(share=0.01)` changes, adds and deletes about 1 % of the rows and one run indexes
-them (a delta run: the demo sources file has changed_query/ids_query for every kind). Finally
+`demo.mutate(share=0.01)` changes, adds and deletes about 1 % of the rows (and corrects a day
+of 1 % of the sales series) and one run indexes them (a delta run: the demo sources file has
+changed_query/ids_query for every kind). Finally
 a new process opens the runtime and indexes the unchanged cabinet (fingerprint skip), timed
 from the call (not interpreter start). `--embedder openai` embeds through
 tests/indexing/fake_embedding_api.py served on 127.0.0.1 (a real HTTP server).

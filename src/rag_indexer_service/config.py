@@ -82,6 +82,12 @@ class Settings(BaseSettings):
         default=Path(".rag-indexer"),
         description="Where the embedded Postgres and generated files live.",
     )
+    embedded_pg_shared_buffers_mb: Annotated[int, Field(ge=16, le=262_144)] = Field(
+        default=512,
+        description="shared_buffers of the embedded Postgres (ignored with DATABASE_URL; "
+        "Postgres' own default is 128): room for big cabinets' full-text indexes and hot rows. "
+        "Applied when the server starts; memory is taken as it is used.",
+    )
     sources_file: Path = Field(
         default_factory=default_sources_file,
         description="TOML file with the cabinet and document queries. Default: the demo schema.",
@@ -172,6 +178,11 @@ class Settings(BaseSettings):
     )
     batch_size_docs: Annotated[int, Field(ge=1, le=100_000)] = Field(
         default=500, description="Documents read and compared with the index per batch."
+    )
+    delta_batch_size_docs: Annotated[int, Field(ge=1, le=100_000)] = Field(
+        default=2000,
+        description="Documents compared with the index per batch in a delta run (they are "
+        "only the changed ones: larger batches, fewer round trips).",
     )
     write_batch_docs: Annotated[int, Field(ge=1, le=100_000)] = Field(
         default=1000,

@@ -7,6 +7,7 @@ typed by its protocol, so another implementation changes one module and one fact
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -48,7 +49,8 @@ async def open_runtime(
         if prepare_source is not None:
             await prepare_source(db.source_url)
         source = build_source(settings, db.source_engine)
-        await source.check()
+        # A run holds one connection for the cabinet's lock and works on another.
+        await asyncio.gather(source.check(), db.warm(min(pool_size, 2)))
         store = build_store(
             db.engine,
             search=SearchOptions(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -11,11 +12,12 @@ from typing import Any
 
 import asyncpg
 import pytest
+from sqlalchemy import text
 
 from rag_indexer_service import demo
 from rag_indexer_service.config import Settings
 from rag_indexer_service.db.engine import asyncpg_dsn
-from rag_indexer_service.errors import SourceSuspicious
+from rag_indexer_service.errors import SourceQueryError, SourceSuspicious
 from rag_indexer_service.runtime import Runtime, open_runtime
 
 SOURCES = Path(demo.__file__).parent.parent / "demo_sources.toml"
@@ -136,6 +138,32 @@ async def test_a_failed_delta_run_leaves_the_watermark_where_it_was(
         assert all(after[k][0] > before[k][0] and after[k][1] == 1 for k in after)
 
 
+async def test_a_delta_run_failing_mid_read_keeps_the_watermark_and_loses_nothing(
+    settings: Settings, demo_db: asyncpg.Connection
+) -> None:
+    async with open_runtime(demo_settings(settings)) as rt:
+        # Given an indexed cabinet, then a mutation, and a source table gone mid-way
+        await rt.indexer.index_cabinet(1)
+        before = await marks(rt, 1)
+        await demo.mutate(demo_db, share=0.3, seed=9)
+        await demo_db.execute("ALTER TABLE questions RENAME TO questions_away")
+
+        # When a delta run fails reading the questions (after products and reviews)
+        with pytest.raises(SourceQueryError):
+            await rt.indexer.index_cabinet(1)
+
+        # Then the watermarks stay, and the next run reads the same changes again: what the
+        # failed run committed counts as unchanged, the rest is indexed, as a full run would
+        assert await marks(rt, 1) == before
+        await demo_db.execute("ALTER TABLE questions_away RENAME TO questions")
+        retried = await rt.indexer.index_cabinet(1)
+        assert retried.mode == "delta" and retried.docs_unchanged > 0
+        by_delta = await index_rows(rt, 1)
+        await rt.store.drop_cabinet(1)
+        await rt.indexer.index_cabinet(1)
+        assert by_delta == await index_rows(rt, 1)
+
+
 def rag(env: dict[str, str], *args: str) -> dict[str, Any]:
     done = subprocess.run(
         [RAG, *args], env=env, capture_output=True, text=True, timeout=60, check=False
@@ -160,8 +188,9 @@ async def test_watermarks_survive_a_new_process_and_belong_to_one_generation(
     assert (second["mode"], second["full_reason"]) == ("delta", None)
 
     # And a rebuild for another embedder reads in full into its own generation
-    rebuilt = rag({**env, "RAG_EMBEDDING_DIM": "48"}, "index", "2", "--json", "--force")
-    assert rebuilt["rebuild"] and rebuilt["mode"] == "full"
+    rebuilt = rag({**env, "RAG_EMBEDDING_DIM": "48"}, "index", "2", "--json")
+    assert rebuilt["rebuild"]
+    assert (rebuilt["mode"], rebuilt["full_reason"]) == ("full", "rebuild for a new embedder")
     async with open_runtime(demo_settings(settings, embedding_dim=48)) as rt:
         state = await rt.store.cabinet_state(2)
         assert state is not None and state.active_generation == 1
@@ -170,3 +199,50 @@ async def test_watermarks_survive_a_new_process_and_belong_to_one_generation(
         assert set(marks) == {"product", "review", "question", "sales_month"}
         await demo.mutate(demo_db, share=0.2, seed=4)
         assert (await rt.indexer.index_cabinet(2)).mode == "delta"
+
+
+async def transactions_that_wrote(rt: Runtime, cabinet_id: int, doc_ids: list[str]) -> int:
+    """How many transactions wrote the current rows of these documents (their `xmin`s)."""
+    async with rt.db.engine.connect() as conn:
+        found = await conn.scalar(
+            text(
+                "SELECT count(DISTINCT CAST(xmin AS text)) FROM ("
+                " SELECT xmin FROM rag_documents WHERE cabinet_id = :c AND doc_id = ANY(:ids)"
+                " UNION ALL"
+                " SELECT xmin FROM rag_chunks WHERE cabinet_id = :c AND doc_id = ANY(:ids)) AS w"
+            ),
+            {"c": cabinet_id, "ids": doc_ids},
+        )
+    return int(found)
+
+
+@pytest.mark.parametrize("force", [False, True], ids=["delta", "full"])
+async def test_two_hundred_changed_documents_are_written_in_one_or_two_transactions(
+    settings: Settings, database_url: str, force: bool
+) -> None:
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        # Given a cabinet of ~2,000 documents read in batches of 50 (40+ batches)
+        await demo.seed(conn, cabinets=1, products=400, reviews=3, questions=1, months=1)
+        async with open_runtime(demo_settings(settings, batch_size_docs=50)) as rt:
+            first = await rt.indexer.index_cabinet(1)
+            assert first.docs_seen >= 2000
+            # And 200 reviews edited, spread over the whole scan
+            edited = await conn.fetch(
+                "UPDATE reviews SET text = text || ' (дополнено)', updated_at = $1"
+                " WHERE id IN (SELECT id FROM reviews WHERE cabinet_id = 1"
+                "  ORDER BY id % 5, id LIMIT 200) RETURNING id",
+                demo.BASE_TIME + dt.timedelta(days=1),
+            )
+            assert len(edited) == 200
+
+            # When the next run indexes them (by delta, or scanning everything)
+            report = await rt.indexer.index_cabinet(1, force=force)
+
+            # Then they were written by one or two transactions, not one per batch
+            assert report.mode == ("full" if force else "delta")
+            assert report.docs_updated == 200
+            written = await transactions_that_wrote(rt, 1, [str(r["id"]) for r in edited])
+            assert 1 <= written <= 2
+    finally:
+        await conn.close()

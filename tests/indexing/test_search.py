@@ -51,7 +51,7 @@ def with_options(base: Settings, **overrides: Any) -> Settings:
 
 @pytest.fixture
 async def ann_runtime(settings: Settings) -> AsyncIterator[Runtime]:
-    # 2,000+ chunks make an index of two lists; all lists probed: ANN must equal exact.
+    # 2,000+ chunks make an index of several lists; all probed: ANN must equal exact.
     async with open_runtime(
         with_options(settings, search_ann_min_chunks=1000, search_probes_factor=100.0)
     ) as rt:
@@ -76,17 +76,21 @@ async def add_docs(conn: asyncpg.Connection, cabinet_id: int, prefix: str, n: in
     )
 
 
-async def ann_indexes(rt: Runtime) -> dict[str, bool]:
+async def ann_indexes(rt: Runtime, prefix: str = "rag_chunks_ann_") -> dict[str, bool]:
     async with rt.db.engine.connect() as conn:
         rows = await conn.execute(
             text(
                 "SELECT c.relname, i.indisvalid FROM pg_index i "
                 "JOIN pg_class c ON c.oid = i.indexrelid "
-                "WHERE i.indrelid = 'rag_chunks'::regclass "
-                "AND starts_with(c.relname, 'rag_chunks_ann_')"
-            )
+                "WHERE i.indrelid = 'rag_chunks'::regclass AND starts_with(c.relname, :p)"
+            ),
+            {"p": prefix},
         )
         return {name: valid for name, valid in rows}
+
+
+async def text_indexes(rt: Runtime) -> dict[str, bool]:
+    return await ann_indexes(rt, "rag_chunks_fts_")
 
 
 async def index_scans(rt: Runtime, name: str) -> int:
@@ -175,10 +179,15 @@ async def test_hybrid_search_stays_in_its_cabinet_on_both_paths(
         for cabinet in (1, 2):
             await rt.indexer.index_cabinet(cabinet)
         assert set(await ann_indexes(rt)) == {"rag_chunks_ann_1_0"}
+        assert await text_indexes(rt) == {"rag_chunks_fts_1_0": True}
+        text_scans = await index_scans(rt, "rag_chunks_fts_1_0")
 
         # When each is searched for a word both contain
         big = await rt.indexer.search(1, "кроссовки", k=20)
         small = await rt.indexer.search(2, "кроссовки", k=20)
+
+        # ... the big one's keyword side through its own full-text index
+        assert await scanned_since(rt, "rag_chunks_fts_1_0", text_scans)
 
     # Then each answers from its own documents only, a keyword match on top
     assert len(big) == len(small) == 20
@@ -262,6 +271,7 @@ async def test_a_dimension_change_swaps_in_a_generation_with_its_own_ann_index(
     async with open_runtime(small_settings) as rt:
         await rt.indexer.index_cabinet(1)
         assert await ann_indexes(rt) == {"rag_chunks_ann_1_0": True}
+        assert await text_indexes(rt) == {"rag_chunks_fts_1_0": True}
         embedder = OpenAIEmbedder.from_settings(large_settings)
         large = RAGIndexer(
             source=rt.source,
@@ -287,6 +297,7 @@ async def test_a_dimension_change_swaps_in_a_generation_with_its_own_ann_index(
             assert set(answers) <= {"old", "refused"}
             assert answers == sorted(answers, key=["old", "refused"].index)
             assert await ann_indexes(rt) == {"rag_chunks_ann_1_1": True}
+            assert await text_indexes(rt) == {"rag_chunks_fts_1_1": True}
             scans_before = await index_scans(rt, "rag_chunks_ann_1_1")
             chunk = "платье a2\n\nноски и зонт, партия 2"  # the fake model: same text, same vector
             hits = await large.search(1, chunk, k=3)

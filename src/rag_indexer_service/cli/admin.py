@@ -78,7 +78,8 @@ def demo_seed(
                         raise CliError(str(exc)) from None
                     return (
                         f"mutated demo data: {m.changed} changed, {m.added} added, "
-                        f"{m.deleted} deleted in {m.duration_s:.1f}s"
+                        f"{m.deleted} deleted, {m.sales_changed} sales days corrected "
+                        f"in {m.duration_s:.1f}s"
                     )
                 await demo.create_schema(conn)
                 r = await demo.seed(
@@ -115,13 +116,21 @@ def sources_check(
     async def go(settings: Settings) -> tuple[str, int | None, list[Any]]:
         from contextlib import aclosing
 
-        from rag_indexer_service.indexing.source_check import sample_documents
+        from rag_indexer_service.indexing.source_check import (
+            check_source_columns,
+            sample_documents,
+        )
         from rag_indexer_service.indexing.sources import load_source_spec
         from rag_indexer_service.runtime import open_runtime
+        from rag_indexer_service.service import ensure_listed
 
-        async with open_runtime(settings, pool_size=1) as rt:  # checks the columns
+        async with open_runtime(settings, pool_size=1) as rt:
+            spec = load_source_spec(settings.sources_file)
+            await check_source_columns(rt.db.source_engine, spec, strict=True)
             cabinet_id = chosen
-            if cabinet_id is None:
+            if cabinet_id is not None:
+                await ensure_listed(source=rt.source, cabinet_id=cabinet_id)
+            else:
                 async with aclosing(rt.source.iter_cabinet_ids()) as ids:
                     cabinet_id = await anext(ids, None)
             if cabinet_id is None:
@@ -129,14 +138,14 @@ def sources_check(
             return (
                 str(settings.sources_file),
                 cabinet_id,
-                await sample_documents(
-                    rt.db.source_engine, load_source_spec(settings.sources_file), cabinet_id
-                ),
+                await sample_documents(rt.db.source_engine, spec, cabinet_id),
             )
 
     path, cabinet_id, samples = run_command(go)
     out.print(
-        f"sources file {path}: OK, every column it names is returned", markup=False, soft_wrap=True
+        f"sources file {path}: OK, every query runs and returns every column it needs",
+        markup=False,
+        soft_wrap=True,
     )
     if cabinet_id is None:
         out.print("the source lists no cabinet: nothing to render", markup=False, soft_wrap=True)

@@ -4,6 +4,12 @@ Several processes on one data directory share one server: pgserver records each 
 and the last one to exit stops the server. A process killed with SIGKILL never removes its pid,
 so the server would outlive everyone; we drop dead pids before joining, which also lets a
 restarted process reuse (or restart) a server left behind by a crash.
+
+Our server settings live in `rag-indexer.conf` in the data directory, which `postgresql.conf`
+includes; it is rewritten before each start (initdb's 128 MB of shared_buffers is small for
+a table of a million chunks; IVFFlat scans go through a small ring of buffers whatever the
+size, so the OS page cache serves those). A server that is already running keeps its
+settings until it restarts.
 """
 
 from __future__ import annotations
@@ -52,7 +58,28 @@ def _drop_dead_client_pids(pgdata: Path) -> None:
         pid_file.write_text(json.dumps(alive))
 
 
-def start_embedded_postgres(data_dir: Path) -> str:
+_CONF = "rag-indexer.conf"
+
+
+def _configure(pgdata: Path, *, shared_buffers_mb: int) -> bool:
+    """Write our settings file (and include it once); True if it changed."""
+    main = pgdata / "postgresql.conf"
+    include = f"include_if_exists = '{_CONF}'"
+    text = main.read_text()
+    if include not in text.splitlines():
+        main.write_text(f"{text.rstrip()}\n\n# settings of rag-indexer-service\n{include}\n")
+    ours = pgdata / _CONF
+    wanted = f"shared_buffers = '{int(shared_buffers_mb)}MB'\n"
+    try:
+        if ours.read_text() == wanted:
+            return False
+    except OSError:
+        pass
+    ours.write_text(wanted)
+    return True
+
+
+def start_embedded_postgres(data_dir: Path, *, shared_buffers_mb: int = 128) -> str:
     """Start (or join) the embedded server and return its asyncpg URL."""
     with warnings.catch_warnings():
         # platformdirs warns at import when XDG_RUNTIME_DIR is unset; pgserver falls back to /tmp.
@@ -71,13 +98,28 @@ def start_embedded_postgres(data_dir: Path) -> str:
         if pgdata.exists():
             _drop_dead_client_pids(pgdata)
         joined_before = os.getpid() in _client_pids(pgdata)
+    changed = running = False
     try:
-        server = get_server(pgdata, cleanup_mode="stop")
+        if pgdata in PostgresServer._instances:  # this process started it already
+            server = get_server(pgdata, cleanup_mode="stop")
+        else:
+            server = get_server(pgdata, cleanup_mode="stop", start=False)
+            with PostgresServer._lock:
+                server.ensure_pgdata_inited()
+                changed = _configure(pgdata, shared_buffers_mb=shared_buffers_mb)
+                pid = _postmaster_pid(pgdata)
+                running = pid.isdigit() and psutil.pid_exists(int(pid))
+            server.start()
     except Exception as exc:  # pgserver raises bare exceptions with the server log attached
         raise ConfigError(
             f"RAG_DATA_DIR: embedded Postgres did not start in {pgdata} ({exc}); "
             f"see {pgdata / 'log'}"
         ) from None
+    if changed and running:
+        log.info(
+            "embedded postgres: shared_buffers %s MB applies when the server restarts",
+            shared_buffers_mb,
+        )
     uri: str = server.get_uri()
     # Every engine of this process joins the server; say so once (our pid is then recorded).
     log.log(

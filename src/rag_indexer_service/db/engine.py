@@ -7,6 +7,7 @@ migrations and returns a `Database` holding the service engine and the source en
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -148,6 +149,21 @@ class Database:
     source_url: str
     source_engine: AsyncEngine
 
+    async def warm(self, connections: int) -> None:
+        """Open `connections` pooled connections now (each costs a connect, authentication
+        and pgvector's type lookups), so the first run does not wait for them."""
+        engines = [self.engine] + (
+            [self.source_engine] if self.source_engine is not self.engine else []
+        )
+        async with contextlib.AsyncExitStack() as stack:
+            await asyncio.gather(
+                *(
+                    stack.enter_async_context(e.connect())
+                    for e in engines
+                    for _ in range(connections)
+                )
+            )
+
     async def close(self) -> None:
         await self.engine.dispose()
         if self.source_engine is not self.engine:
@@ -160,7 +176,11 @@ async def open_database(
     """Connect (starting the embedded server if needed), ensure pgvector and the schema."""
     url = settings.database_url
     if url is None:
-        url = await asyncio.to_thread(start_embedded_postgres, settings.data_dir)
+        url = await asyncio.to_thread(
+            start_embedded_postgres,
+            settings.data_dir,
+            shared_buffers_mb=settings.embedded_pg_shared_buffers_mb,
+        )
     await _ensure_pgvector(url)
     engine = _build_engine(url, pool_size=pool_size)
     try:

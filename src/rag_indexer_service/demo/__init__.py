@@ -17,6 +17,10 @@ Tables (all in the current ``search_path``, normally ``public``):
 * ``questions(id, cabinet_id, product_id, text, answer, created_at,
   updated_at)``
 * ``sales_daily(cabinet_id, product_id, day, orders, revenue, updated_at)``
+* ``sales_monthly(cabinet_id, product_id, month, orders, revenue,
+  days_with_orders, updated_at)``: ``sales_daily`` summed per product and
+  calendar month, kept current by statement-level triggers on ``sales_daily``
+  (whoever writes it); its ``updated_at`` moves whenever a summary's values do
 
 All generated data is deterministic for a given seed: only
 ``random.Random`` instances derived from the seed are used and all

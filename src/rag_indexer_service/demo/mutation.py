@@ -37,12 +37,14 @@ class MutateReport:
     Counts are summed over products, reviews and questions.  ``deleted``
     counts explicitly deleted rows only, not the reviews, questions and
     sales rows removed by ``ON DELETE CASCADE`` together with a product.
+    ``sales_changed`` counts corrected ``sales_daily`` rows.
     """
 
     changed: int
     added: int
     deleted: int
     duration_s: float
+    sales_changed: int = 0
 
 
 @dataclass(slots=True)
@@ -56,6 +58,7 @@ class _Mutation:
     changed: int = 0
     added: int = 0
     deleted: int = 0
+    sales_changed: int = 0
 
     def take_id(self) -> int:
         value = self.next_id
@@ -213,6 +216,36 @@ async def _mutate_questions(m: _Mutation, live_products: Sequence[asyncpg.Record
     await m.insert("questions", new_rows, QUESTION_COLUMNS)
 
 
+async def _mutate_sales(m: _Mutation) -> None:
+    """A late correction of one day's orders in about ``share`` of the products' sales
+    series (the triggers re-summarise their months)."""
+    series = await m.conn.fetch(
+        "SELECT product_id, max(day) AS last_day, min(revenue / nullif(orders, 0)) AS price"
+        " FROM sales_daily GROUP BY product_id ORDER BY product_id"
+    )
+    picked = sorted(m.rng.sample(range(len(series)), round(m.share * len(series))))
+    updates: list[tuple[int, object, int, Decimal]] = []
+    for i in picked:
+        row = series[i]
+        day = row["last_day"] - timedelta(days=m.rng.between(0, 27))
+        orders = m.rng.between(0, 9)
+        price = row["price"] if row["price"] is not None else Decimal("100.00")
+        updates.append((row["product_id"], day, orders, price * orders))
+    if updates:
+        await m.conn.execute(
+            """
+            UPDATE sales_daily AS s
+            SET orders = u.orders, revenue = u.revenue, updated_at = $5
+            FROM unnest($1::bigint[], $2::date[], $3::integer[], $4::numeric[])
+                 AS u(product_id, day, orders, revenue)
+            WHERE (s.product_id, s.day) = (u.product_id, u.day)
+            """,
+            *(list(column) for column in zip(*updates, strict=True)),
+            m.clock,
+        )
+    m.sales_changed += len(updates)
+
+
 async def mutate(conn: asyncpg.Connection, *, share: float, seed: int = 42) -> MutateReport:
     """Change, add and delete about ``share`` of the demo rows (deterministically).
 
@@ -225,7 +258,8 @@ async def mutate(conn: asyncpg.Connection, *, share: float, seed: int = 42) -> M
     clock" as ``updated_at``: the latest ``updated_at`` in the demo data
     plus one hour, so every mutation moves ``max(updated_at)`` forward.  The
     result depends only on the current data and ``seed``.  Runs in one
-    transaction.
+    transaction.  About ``share`` of the products' daily sales series get one
+    day's orders corrected (``sales_changed``).
 
     Raises:
         ValueError: if ``share`` is not in (0, 1] or the demo schema is
@@ -242,7 +276,8 @@ async def mutate(conn: asyncpg.Connection, *, share: float, seed: int = 42) -> M
             SELECT greatest((SELECT max(updated_at) FROM cabinets),
                             (SELECT max(updated_at) FROM products),
                             (SELECT max(updated_at) FROM reviews),
-                            (SELECT max(updated_at) FROM questions)) AS clock,
+                            (SELECT max(updated_at) FROM questions),
+                            (SELECT max(updated_at) FROM sales_monthly)) AS clock,
                    greatest((SELECT max(id) FROM products),
                             (SELECT max(id) FROM reviews),
                             (SELECT max(id) FROM questions)) AS max_id
@@ -263,9 +298,11 @@ async def mutate(conn: asyncpg.Connection, *, share: float, seed: int = 42) -> M
         )
         await _mutate_reviews(m, live_products)
         await _mutate_questions(m, live_products)
+        await _mutate_sales(m)
     return MutateReport(
         changed=m.changed,
         added=m.added,
         deleted=m.deleted,
         duration_s=time.perf_counter() - started,
+        sales_changed=m.sales_changed,
     )

@@ -89,6 +89,7 @@ class IndexOptions:
     chunk_size_chars: int = 1200
     chunk_overlap_chars: int = 200
     batch_size_docs: int = 500
+    delta_batch_size_docs: int = 2000
     write_batch_docs: int = 1000
     write_batch_chunks: int = 4000
     embed_batch_size: int = 256
@@ -109,6 +110,7 @@ class IndexOptions:
             chunk_size_chars=settings.chunk_size_chars,
             chunk_overlap_chars=settings.chunk_overlap_chars,
             batch_size_docs=settings.batch_size_docs,
+            delta_batch_size_docs=settings.delta_batch_size_docs,
             write_batch_docs=settings.write_batch_docs,
             write_batch_chunks=settings.write_batch_chunks,
             embed_batch_size=settings.embed_batch_size,
@@ -155,11 +157,26 @@ class RAGIndexer:
     ) -> IndexReport:
         started = time.perf_counter()
         report = IndexReport(cabinet_id=cabinet_id)
-        if not await self.source.cabinet_exists(cabinet_id):
-            raise CabinetNotFound(cabinet_id)
+        delta = self.source if isinstance(self.source, DeltaReads) else None
         async with self.store.cabinet_lock(cabinet_id):
+            # One after the other: on one pooled connection, not three to open in a new process.
+            if not await self.source.cabinet_exists(cabinet_id):
+                raise CabinetNotFound(cabinet_id)
             fingerprint = await self.source.fingerprint(cabinet_id)
             state = await self.store.cabinet_state(cabinet_id)
+            if state is not None and await self._unchanged(
+                cabinet_id, delta, state, fingerprint, force=force
+            ):
+                # The usual run of a scheduled cabinet: nothing to prepare, count or write
+                # (the ANN index, if a build failed or the threshold moved, is retried).
+                await self.store.mark_unchanged(cabinet_id)
+                await self._refresh_ann_index(cabinet_id)
+                report.scan_skipped = True
+                report.mode = "skipped"
+                report.docs_unchanged = state.document_count
+                report.duration_s = round(time.perf_counter() - started, 3)
+                self._log_report(report)
+                return report
             plan = await self.store.prepare_generation(cabinet_id, self.embedder.id)
             if plan.rebuild:
                 log.info(
@@ -172,7 +189,6 @@ class RAGIndexer:
                     plan.serving,
                 )
             report.rebuild = plan.rebuild
-            delta = self.source if isinstance(self.source, DeltaReads) else None
             read = await self._choose_read(cabinet_id, delta, plan, force=force)
             if (
                 not force
@@ -206,6 +222,7 @@ class RAGIndexer:
                 if delta is not None and delta.delta_kinds
                 else None
             )
+            counts: tuple[int, int] | None = None
             with metering() as usage:
                 try:
                     if delta is not None and read.mode == "delta":
@@ -213,13 +230,31 @@ class RAGIndexer:
                     else:
                         documents = self.source.iter_documents(cabinet_id)
                     seen = await self._scan(
-                        cabinet_id, documents, report, plan, total=total, progress=progress
+                        cabinet_id,
+                        documents,
+                        report,
+                        plan,
+                        total=total,
+                        progress=progress,
+                        batch_size=(
+                            self.options.delta_batch_size_docs
+                            if read.mode == "delta"
+                            else self.options.batch_size_docs
+                        ),
                     )
                     if read.mode == "full":
                         _check_not_all_failed(report)
+                    indexed = self.store.indexed_documents(cabinet_id, generation=plan.serving)
                     if delta is not None and read.mode == "delta":
-                        seen = await self._present(cabinet_id, delta, seen, report)
-                    await self._delete_gone(cabinet_id, seen, report, plan, allow_mass_delete=allow)
+                        # What the source has now and what the index has: two databases.
+                        _, serving = await asyncio.gather(
+                            self._present(cabinet_id, delta, seen, report), indexed
+                        )
+                    else:
+                        serving = await indexed
+                    counts = await self._delete_gone(
+                        cabinet_id, seen, serving, report, plan, allow_mass_delete=allow
+                    )
                 except BaseException:
                     if not plan.rebuild:
                         await self._recount(cabinet_id, state, plan)
@@ -242,6 +277,7 @@ class RAGIndexer:
                     fingerprint=fingerprint,
                     success=True,
                     generation=plan.generation,
+                    counts=counts,
                 )
             if delta is not None and clock is not None:
                 await self.store.advance_watermarks(
@@ -257,6 +293,32 @@ class RAGIndexer:
         report.duration_s = round(time.perf_counter() - started, 3)
         self._log_report(report)
         return report
+
+    async def _unchanged(
+        self,
+        cabinet_id: int,
+        delta: DeltaReads | None,
+        state: CabinetState,
+        fingerprint: str | None,
+        *,
+        force: bool,
+    ) -> bool:
+        """The source says nothing changed since the last success, the index is this
+        embedder's with no generation to build or retire, and no reconciliation is due by
+        age (which the fingerprint, made from the same `updated_at`s, cannot stand for)."""
+        if (
+            force
+            or fingerprint is None
+            or state.source_fingerprint != fingerprint
+            or state.embedder_id != self.embedder.id
+            or state.building_generation is not None
+            or state.retired_generation is not None
+        ):
+            return False
+        plan = GenerationPlan(
+            state.active_generation, rebuild=False, serving=state.active_generation
+        )
+        return not (await self._choose_read(cabinet_id, delta, plan, force=False)).overrides_skip
 
     @staticmethod
     def _log_report(report: IndexReport) -> None:
@@ -326,20 +388,18 @@ class RAGIndexer:
         self,
         cabinet_id: int,
         delta: DeltaReads,
-        seen: set[tuple[str, str]],
+        seen: dict[str, set[str]],
         report: IndexReport,
-    ) -> set[tuple[str, str]]:
-        """After a delta read: what the source has now (`ids_query` of delta kinds, what was
-        read of the others), for the deletion diff. Documents not read count as unchanged."""
-        present = set(seen)
-        for kind in sorted(delta.delta_kinds):
-            async with aclosing(delta.iter_kind_ids(cabinet_id, kind)) as ids:
-                async for doc_id in ids:
-                    key = (kind, doc_id)
-                    if key not in present:
-                        present.add(key)
-                        report.docs_unchanged += 1
-        return present
+    ) -> None:
+        """After a delta read: add to `seen` what the source has now (`ids_query` of delta
+        kinds), for the deletion diff. Documents not read count as unchanged."""
+        kinds = sorted(delta.delta_kinds)
+        found = await asyncio.gather(*(delta.kind_ids(cabinet_id, kind) for kind in kinds))
+        for kind, ids in zip(kinds, found, strict=True):
+            present = seen.setdefault(kind, set())
+            before = len(present)
+            present.update(ids)
+            report.docs_unchanged += len(present) - before
 
     async def search(
         self, cabinet_id: int, query: str, *, k: int = 10, min_similarity: float | None = None
@@ -416,8 +476,10 @@ class RAGIndexer:
         *,
         total: int | None,
         progress: ProgressCallback | None,
-    ) -> set[tuple[str, str]]:
-        seen: set[tuple[str, str]] = set()
+        batch_size: int,
+    ) -> dict[str, set[str]]:
+        """Read, compare and write; returns the doc_ids read, by kind."""
+        seen: dict[str, set[str]] = {}
         batch: list[SourceDocument] = []
         # Writes are gathered across batches and sized by what changed (documents or chunks),
         # not by what was read. A write (COPY, full-text vectors: Postgres's CPU) overlaps the
@@ -456,7 +518,7 @@ class RAGIndexer:
                 progress(report.docs_seen, max(total, report.docs_seen) if total else None)
 
         try:
-            await self._read(documents, report, seen, batch, flush)
+            await self._read(documents, report, seen, batch, flush, batch_size)
             if batch or progress is not None:
                 await flush()
             await write()
@@ -471,28 +533,29 @@ class RAGIndexer:
         self,
         documents_in: AsyncGenerator[SourceDocument, None],
         report: IndexReport,
-        seen: set[tuple[str, str]],
+        seen: dict[str, set[str]],
         batch: list[SourceDocument],
         flush: Callable[[], Awaitable[None]],
+        batch_size: int,
     ) -> None:
         """Stream the source into `batch`, calling `flush` whenever a batch is complete."""
         async with aclosing(documents_in) as documents:
             async for doc in documents:
                 report.docs_seen += 1
-                key = (doc.kind, doc.doc_id)
+                of_kind = seen.get(doc.kind)
+                if of_kind is None:
+                    of_kind = seen[doc.kind] = set()
                 if doc.error is not None:
                     # Keep whatever is indexed for it: a rendering problem is not a deletion.
-                    seen.add(key)
+                    of_kind.add(doc.doc_id)
                     self._fail(report, doc.kind, doc.doc_id, doc.error)
                     continue
-                if key in seen:
+                if doc.doc_id in of_kind:
                     reason = "duplicate doc_id in source; first occurrence kept"
                     self._fail(report, doc.kind, doc.doc_id, reason)
                     continue
-                seen.add(key)
-                if batch and (
-                    batch[0].kind != doc.kind or len(batch) >= self.options.batch_size_docs
-                ):
+                of_kind.add(doc.doc_id)
+                if batch and (batch[0].kind != doc.kind or len(batch) >= batch_size):
                     await flush()
                 batch.append(doc)
 
@@ -663,47 +726,57 @@ class RAGIndexer:
     async def _delete_gone(
         self,
         cabinet_id: int,
-        seen: set[tuple[str, str]],
+        seen: dict[str, set[str]],
+        serving: Mapping[str, tuple[list[str], list[int]]],
         report: IndexReport,
         plan: GenerationPlan,
         *,
         allow_mass_delete: bool,
-    ) -> None:
-        """Delete what the source no longer has (guarded). In a rebuild, the guard compares with
-        the serving generation, which the swap retires whole; the new one only sheds documents
-        an earlier attempt of the rebuild wrote and the source has dropped since."""
-        indexed = 0
+    ) -> tuple[int, int] | None:
+        """Delete what the source no longer has (guarded): documents of the serving generation
+        (`serving`: per kind, its doc_ids and chunk counts) not in `seen`. In a rebuild, the
+        guard compares with the serving generation, which the swap retires whole; the new one
+        only sheds documents an earlier attempt of the rebuild wrote and the source has dropped
+        since. Returns the generation's document and chunk counts after the deletion (not for
+        a rebuild)."""
+        indexed = chunks = 0
         gone: list[tuple[str, str]] = []
         gone_chunks = 0
-        async with aclosing(
-            self.store.iter_document_keys(cabinet_id, generation=plan.serving)
-        ) as keys:
-            async for kind, doc_id, chunk_count in keys:
-                indexed += 1
-                if (kind, doc_id) not in seen:
+        nothing: set[str] = set()
+        for kind, (doc_ids, chunk_counts) in serving.items():
+            present = seen.get(kind, nothing)
+            indexed += len(doc_ids)
+            chunks += sum(chunk_counts)
+            for doc_id, chunk_count in zip(doc_ids, chunk_counts, strict=True):
+                if doc_id not in present:
                     gone.append((kind, doc_id))
                     gone_chunks += chunk_count
         if gone and not allow_mass_delete:
             self._guard(cabinet_id, len(gone), indexed, seen)
         if not plan.rebuild:
-            report.chunks_deleted += await self.store.delete_documents(
+            deleted_chunks = await self.store.delete_documents(
                 cabinet_id, gone, generation=plan.generation
             )
+            report.chunks_deleted += deleted_chunks
             report.docs_deleted += len(gone)
-            return
+            return indexed - len(gone), chunks - deleted_chunks
         report.docs_deleted += len(gone)
         report.chunks_deleted += gone_chunks
-        stale: list[tuple[str, str]] = []
-        async with aclosing(
-            self.store.iter_document_keys(cabinet_id, generation=plan.generation)
-        ) as keys:
-            async for kind, doc_id, _ in keys:
-                if (kind, doc_id) not in seen:
-                    stale.append((kind, doc_id))
+        stale = [
+            (kind, doc_id)
+            for kind, (doc_ids, _) in (
+                await self.store.indexed_documents(cabinet_id, generation=plan.generation)
+            ).items()
+            for doc_id in doc_ids
+            if doc_id not in seen.get(kind, nothing)
+        ]
         await self.store.delete_documents(cabinet_id, stale, generation=plan.generation)
+        return None
 
-    def _guard(self, cabinet_id: int, gone: int, indexed: int, seen: set[tuple[str, str]]) -> None:
-        if not seen:
+    def _guard(
+        self, cabinet_id: int, gone: int, indexed: int, seen: Mapping[str, set[str]]
+    ) -> None:
+        if not any(seen.values()):
             raise SourceSuspicious(
                 f"the source returned no documents for cabinet {cabinet_id}, which has "
                 f"{indexed} indexed; refusing to delete them (set RAG_ALLOW_MASS_DELETE=true "

@@ -25,7 +25,7 @@ __all__ = ["STATE_COLUMNS", "CabinetState", "GenerationPlan", "Generations"]
 
 STATE_COLUMNS = (
     "embedder_id, source_fingerprint, document_count, chunk_count, active_generation, "
-    "building_generation, building_embedder_id"
+    "building_generation, building_embedder_id, retired_generation"
 )
 
 
@@ -40,6 +40,8 @@ class CabinetState:
     building_generation: int | None = None
     """A rebuild for another embedder under way (or failed, to be resumed), not yet visible."""
     building_embedder_id: str | None = None
+    retired_generation: int | None = None
+    """Replaced by a rebuild but not deleted yet (the next prepared run deletes it)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -247,21 +247,20 @@ class PgVectorStore:
                 },
             )
 
-    async def iter_document_keys(
+    async def indexed_documents(
         self, cabinet_id: int, *, generation: int = 0
-    ) -> AsyncGenerator[tuple[str, str, int], None]:
-        """Every indexed `(kind, doc_id, chunk_count)` of the cabinet's generation."""
+    ) -> dict[str, tuple[list[str], list[int]]]:
+        """Per kind, every indexed `doc_id` of the cabinet's generation and its chunk count.
+        One array per column: a Postgres array crosses as one value, rows one by one."""
         async with self._engine.connect() as conn:
-            result = await conn.stream(
+            rows = await conn.execute(
                 text(
-                    "SELECT kind, doc_id, chunk_count FROM rag_documents "
-                    "WHERE cabinet_id = :c AND generation = :g"
-                ).execution_options(yield_per=5000),
+                    "SELECT kind, array_agg(doc_id), array_agg(chunk_count) FROM rag_documents "
+                    "WHERE cabinet_id = :c AND generation = :g GROUP BY kind"
+                ),
                 {"c": cabinet_id, "g": generation},
             )
-            async for rows in result.partitions(5000):
-                for kind, doc_id, chunk_count in rows:
-                    yield kind, doc_id, chunk_count
+            return {kind: (ids, counts) for kind, ids, counts in rows}
 
     async def delete_documents(
         self, cabinet_id: int, keys: Sequence[tuple[str, str]], *, generation: int = 0
@@ -286,8 +285,18 @@ class PgVectorStore:
         fingerprint: str | None,
         success: bool,
         generation: int = 0,
+        counts: tuple[int, int] | None = None,
     ) -> CabinetState:
-        """Record a finished run in the active generation `generation` (counts included)."""
+        """Record a finished run in the active generation `generation`, with its document and
+        chunk `counts` (counted in the ledger when not given)."""
+        if counts is None:
+            counted = (
+                "SELECT :c, :e, :f, count(*), COALESCE(sum(chunk_count), 0), now(), "
+                "CASE WHEN :ok THEN now() END "
+                "FROM rag_documents WHERE cabinet_id = :c AND generation = :g "
+            )
+        else:
+            counted = "SELECT :c, :e, :f, :docs, :chunks, now(), CASE WHEN :ok THEN now() END "
         async with self._engine.begin() as conn:
             row = (
                 await conn.execute(
@@ -295,9 +304,7 @@ class PgVectorStore:
                         "INSERT INTO rag_cabinets AS c (cabinet_id, embedder_id, "
                         "source_fingerprint, document_count, chunk_count, last_indexed_at, "
                         "last_success_at) "
-                        "SELECT :c, :e, :f, count(*), COALESCE(sum(chunk_count), 0), now(), "
-                        "CASE WHEN :ok THEN now() END "
-                        "FROM rag_documents WHERE cabinet_id = :c AND generation = :g "
+                        f"{counted}"
                         "ON CONFLICT (cabinet_id) DO UPDATE SET "
                         "embedder_id = EXCLUDED.embedder_id, "
                         "source_fingerprint = EXCLUDED.source_fingerprint, "
@@ -313,10 +320,23 @@ class PgVectorStore:
                         "f": fingerprint,
                         "ok": success,
                         "g": generation,
+                        "docs": None if counts is None else counts[0],
+                        "chunks": None if counts is None else counts[1],
                     },
                 )
             ).one()
         return CabinetState(*row)
+
+    async def mark_unchanged(self, cabinet_id: int) -> None:
+        """A run found the cabinet unchanged: it succeeded now, with nothing to write."""
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "UPDATE rag_cabinets SET last_indexed_at = now(), last_success_at = now() "
+                    "WHERE cabinet_id = :c"
+                ),
+                {"c": cabinet_id},
+            )
 
     async def search(
         self,

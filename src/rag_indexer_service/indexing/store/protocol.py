@@ -8,7 +8,7 @@ the first.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -137,9 +137,11 @@ class IndexStore(Protocol):
         self, cabinet_id: int, writes: Sequence[DocumentWrite], *, generation: int = 0
     ) -> None: ...
 
-    def iter_document_keys(
+    async def indexed_documents(
         self, cabinet_id: int, *, generation: int = 0
-    ) -> AsyncGenerator[tuple[str, str, int], None]: ...
+    ) -> dict[str, tuple[list[str], list[int]]]:
+        """Per kind: the indexed doc_ids of the generation and their chunk counts."""
+        ...
 
     async def delete_documents(
         self, cabinet_id: int, keys: Sequence[tuple[str, str]], *, generation: int = 0
@@ -153,7 +155,10 @@ class IndexStore(Protocol):
         fingerprint: str | None,
         success: bool,
         generation: int = 0,
+        counts: tuple[int, int] | None = None,
     ) -> CabinetState: ...
+
+    async def mark_unchanged(self, cabinet_id: int) -> None: ...
 
     def embedding_cache(self) -> VectorCache: ...
 

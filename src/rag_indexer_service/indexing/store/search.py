@@ -4,8 +4,10 @@ The vector side is exact (`ORDER BY embedding <=> q` over the cabinet's rows, fo
 the primary key prefix) unless the cabinet's generation has a valid ANN index (`ann.py`:
 an IVFFlat index on `embedding::halfvec(dim)`, partial to that cabinet and generation); then
 the `probes_factor` × √lists lists nearest the query give the candidates. The keyword side
-ranks at most `keyword_candidates` matching chunks (the first in primary-key order), so a word
-that occurs in every chunk of a big cabinet costs a bounded amount.
+finds matches through the cabinet's own full-text index where it has one (`ann.py`; else the
+table-wide one) and ranks at most `keyword_candidates` of them, so a word that occurs in
+every chunk of a big cabinet costs a bounded amount. Content, metadata and the tsvector
+(out of line) are read only for the `k` hits returned.
 
 Each hit says why it was found: the cosine similarity of its vector to the query's (exact,
 from the stored vector, also for keyword-only hits), its rank on each side, the query words
@@ -124,46 +126,52 @@ def _hybrid_sql(cabinet_id: int, generation: int, ann_dim: int | None) -> Any:
             SELECT kind, doc_id, chunk_no, tsv
             FROM rag_chunks, q WHERE {where} AND tsv @@ q.tsq LIMIT :kwcap
         ),
-        ranked AS (
-            -- ranked after the cap: ts_rank_cd reads (detoasts) the whole tsvector
-            -- a chunk holding the query's own words ranks above one found by expansions
-            SELECT kind, doc_id, chunk_no, ts_rank_cd(tsv, q.tsq) + ts_rank_cd(tsv, q.own) AS rank
-            FROM matches, q
-        ),
         kw AS (
+            -- ranked after the cap: ts_rank_cd reads (detoasts) the whole tsvector; a
+            -- chunk holding the query's own words ranks above one found by expansions
             SELECT kind, doc_id, chunk_no,
-                   row_number() OVER (ORDER BY rank DESC, kind, doc_id, chunk_no) AS r
-            FROM ranked ORDER BY rank DESC, kind, doc_id, chunk_no LIMIT :pool
+                   row_number() OVER (
+                       ORDER BY ts_rank_cd(tsv, q.tsq) + ts_rank_cd(tsv, q.own) DESC,
+                                kind, doc_id, chunk_no) AS r
+            FROM matches, q ORDER BY r LIMIT :pool
         ),
         fused AS (
-            SELECT kind, doc_id, chunk_no, vr.r AS vector_rank, kw.r AS text_rank,
-                   COALESCE(1.0 / ({_RRF_K} + vr.r), 0)
-                   + COALESCE({_KEYWORD_WEIGHT} / ({_RRF_K} + kw.r), 0)
-                   + CASE WHEN kind = ANY(CAST(:kinds AS text[])) THEN {_KIND_BONUS} ELSE 0 END
-                   AS score
+            SELECT kind, doc_id, chunk_no, vr.r AS vector_rank, kw.r AS text_rank
             FROM vr FULL OUTER JOIN kw USING (kind, doc_id, chunk_no)
         ),
-        terms AS MATERIALIZED (
-            SELECT to_tsquery('russian', t.tq) AS tq, t.n
-            FROM unnest(CAST(:terms AS text[])) WITH ORDINALITY AS t(tq, n)
-        ),
-        hits AS (
-            SELECT f.kind, f.doc_id, f.chunk_no, ch.content, ch.metadata, f.score,
-                   f.vector_rank, f.text_rank,
-                   1 - (ch.embedding <=> CAST(:qv AS vector)) AS similarity, ch.tsv
+        scored AS (
+            SELECT f.kind, f.doc_id, f.chunk_no, f.vector_rank, f.text_rank,
+                   COALESCE(1.0 / ({_RRF_K} + f.vector_rank), 0)
+                   + COALESCE({_KEYWORD_WEIGHT} / ({_RRF_K} + f.text_rank), 0)
+                   + CASE WHEN f.kind = ANY(CAST(:kinds AS text[])) THEN {_KIND_BONUS} ELSE 0 END
+                   AS score,
+                   1 - (ch.embedding <=> CAST(:qv AS vector)) AS similarity
             FROM fused f
             JOIN rag_chunks ch ON ch.cabinet_id = {int(cabinet_id)}
                  AND ch.generation = {int(generation)}
                  AND ch.kind = f.kind AND ch.doc_id = f.doc_id AND ch.chunk_no = f.chunk_no
+        ),
+        top AS MATERIALIZED (
+            -- only the vector (inline in the row) is read for every candidate; content,
+            -- metadata and the tsvector (out of line, in TOAST) only for the k returned
+            SELECT * FROM scored
+            WHERE text_rank IS NOT NULL OR CAST(:minsim AS float8) IS NULL
+                  OR similarity >= CAST(:minsim AS float8)
+            ORDER BY score DESC, kind, doc_id, chunk_no
+            LIMIT :k
+        ),
+        terms AS MATERIALIZED (
+            SELECT to_tsquery('russian', t.tq) AS tq, t.n
+            FROM unnest(CAST(:terms AS text[])) WITH ORDINALITY AS t(tq, n)
         )
-        SELECT h.kind, h.doc_id, h.chunk_no, h.content, h.metadata, h.score, h.vector_rank,
-               h.text_rank, h.similarity,
-               ARRAY(SELECT t.n FROM terms t WHERE h.tsv @@ t.tq ORDER BY t.n) AS matched
-        FROM hits h
-        WHERE h.text_rank IS NOT NULL OR CAST(:minsim AS float8) IS NULL
-              OR h.similarity >= CAST(:minsim AS float8)
-        ORDER BY h.score DESC, h.kind, h.doc_id, h.chunk_no
-        LIMIT :k
+        SELECT t.kind, t.doc_id, t.chunk_no, ch.content, ch.metadata, t.score, t.vector_rank,
+               t.text_rank, t.similarity,
+               ARRAY(SELECT tm.n FROM terms tm WHERE ch.tsv @@ tm.tq ORDER BY tm.n) AS matched
+        FROM top t
+        JOIN rag_chunks ch ON ch.cabinet_id = {int(cabinet_id)}
+             AND ch.generation = {int(generation)} AND ch.kind = t.kind
+             AND ch.doc_id = t.doc_id AND ch.chunk_no = t.chunk_no
+        ORDER BY t.score DESC, t.kind, t.doc_id, t.chunk_no
         """
     )
 
