@@ -44,8 +44,11 @@ async def search_indexed_cabinet(
 ) -> list[SearchHit]:
     """Hybrid search in a cabinet's index. One without an index is `CabinetNotFound` when the
     source does not list it (asking to index it cannot help), else `CabinetNotIndexed`. An
-    index the source no longer lists is still searched until the purge removes it."""
-    if await store.cabinet_state(cabinet_id) is None:
+    index the source no longer lists is still searched until the purge removes it. The
+    state is read only when nothing came back (a search of a cabinet without an index finds
+    nothing)."""
+    hits = await indexer.search(cabinet_id, query, k=k, min_similarity=min_similarity)
+    if not hits and await store.cabinet_state(cabinet_id) is None:
         await ensure_listed(source=source, cabinet_id=cabinet_id)
         raise CabinetNotIndexed(cabinet_id)
-    return await indexer.search(cabinet_id, query, k=k, min_similarity=min_similarity)
+    return hits

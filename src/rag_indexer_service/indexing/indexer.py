@@ -404,8 +404,10 @@ class RAGIndexer:
     async def search(
         self, cabinet_id: int, query: str, *, k: int = 10, min_similarity: float | None = None
     ) -> list[SearchHit]:
-        """Hybrid search in the cabinet's index; refused if another embedder built it."""
-        self._check_embedder(cabinet_id, await self.store.cabinet_state(cabinet_id))
+        """Hybrid search in the cabinet's index; refused if another embedder built it.
+
+        The store searches only an index built by this embedder, so the state is read only
+        when nothing came back: to tell "nothing found" from "built by another embedder"."""
         keywords = build_keyword_query(query, self.synonyms)
         hits = await self.store.search(
             cabinet_id,
@@ -416,7 +418,7 @@ class RAGIndexer:
             min_similarity=min_similarity,
             keyword_query=keywords,
         )
-        if not hits:  # perhaps a rebuild for another embedder was swapped in meanwhile
+        if not hits:
             self._check_embedder(cabinet_id, await self.store.cabinet_state(cabinet_id))
         return hits
 
