@@ -57,6 +57,8 @@ def test_the_packaged_synonyms_match_inflected_forms_and_name_kinds() -> None:
         ('equivalent = [["a", "!!"]]', "equivalent[0][1]: '!!' has no words"),
         ('[broader]\n"обувь" = "кеды"', "broader.'обувь': expected a list"),
         ('[kinds]\nreview = ["вопрос"]\nquestion = ["вопросы"]', "names both 'review' and"),
+        ('[kind_cues]\nreview = "брак"', "kind_cues.review: expected a list"),
+        ('[kinds]\nreview = ["жалоба"]\n[kind_cues]\nreview = ["жалобы"]', "in [kinds] too"),
     ],
 )
 def test_a_malformed_synonyms_file_is_refused_at_load_saying_where(
@@ -80,6 +82,19 @@ async def test_the_service_refuses_to_start_on_a_missing_synonyms_file(
     with pytest.raises(ConfigError, match=r"nowhere\.toml: cannot be read"):
         async with open_runtime(with_options(settings, search_synonyms_file=missing)):
             pass
+
+
+def test_complaint_phrasing_suggests_reviews_and_its_words_are_still_searched() -> None:
+    synonyms = load_synonyms()
+
+    complaint = build_keyword_query("Проблемы с размером", synonyms)
+    asked = build_keyword_query("можно ли стирать в машинке", synonyms)
+    product = build_keyword_query("кроссовки для бега", synonyms)
+
+    assert complaint.kinds == ("review",)
+    assert [g.words for g in complaint.groups] == [("проблемы",), ("с",), ("размером",)]
+    assert asked.kinds == ("question",)
+    assert product.kinds == ()
 
 
 def test_the_keyword_query_is_made_of_word_tokens_only() -> None:

@@ -43,7 +43,8 @@ _KEYWORD_WEIGHT = 1.5
 synonyms included, is the more precise signal (benchmarks/relevance.py: +0.01 to +0.02
 nDCG@10 on every query set against 1)."""
 _KIND_BONUS = 1.0 / _RRF_K
-"""Added to the fused score of a chunk whose kind the query names: above any one rank."""
+"""Added to the fused score of a chunk whose kind the query names or suggests
+(`keyword_query.py`): above any one rank."""
 _WORK_MEM_MB = 64
 
 _STATE_SQL = text(
@@ -90,7 +91,7 @@ class SearchHit:
     metadata: dict[str, Any]
     score: float
     """Weighted reciprocal-rank fusion: 1.5 / (60 + keyword rank) + 1 / (60 + vector rank),
-    plus 1/60 when the query names the chunk's kind (`kind_match`)."""
+    plus 1/60 when the query names or suggests the chunk's kind (`kind_match`)."""
     vector_rank: int | None
     text_rank: int | None
     similarity: float
@@ -100,7 +101,8 @@ class SearchHit:
     expansions: tuple[str, ...] = ()
     """Synonyms the chunk was found by, as "query words → synonym" (`keyword_query.py`)."""
     kind_match: bool = False
-    """The query names this chunk's kind ("отзывы …" and a review)."""
+    """The query names this chunk's kind ("отзывы …" and a review) or suggests it
+    ("проблемы с …": a customer's complaint, so a review)."""
 
 
 def _hybrid_sql(cabinet_id: int, generation: int, ann_dim: int | None) -> Any:
