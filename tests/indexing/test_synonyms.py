@@ -8,6 +8,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from sqlalchemy import text
 
 from rag_indexer_service.config import Settings, load_settings
 from rag_indexer_service.errors import ConfigError
@@ -165,6 +166,36 @@ async def test_a_custom_file_replaces_the_packaged_one_and_a_kind_word_ranks_tha
         1 / 60 + 1.5 / (60 + (top.text_rank or 0)) + 1 / (60 + (top.vector_rank or 0))
     )
     assert all(h.text_rank is None for h in phone)
+
+
+async def test_a_word_most_chunks_hold_is_not_required_but_still_ranks(
+    settings: Settings, source_conn: asyncpg.Connection
+) -> None:
+    # Given a cabinet where "товар" is in nearly every chunk, "упаковка" in two
+    await source_conn.execute("INSERT INTO src_cabinets (id) VALUES (5)")
+    docs = [(f"t{n}", f"Товар {n}", "Описание товара.") for n in range(16)]
+    docs += [
+        ("box", "Коробка для товара", "Упаковка из картона, товар не мнётся."),
+        ("parcel", "Отзыв о посылке", "Упаковка была повреждена, коробка мятая."),
+    ]
+    await source_conn.executemany(
+        "INSERT INTO src_docs (cabinet_id, id, title, body, tag, price) "
+        "VALUES (5, $1, $2, $3, 'a', 1)",
+        docs,
+    )
+    async with open_runtime(settings) as rt:
+        await rt.indexer.index_cabinet(5)
+        async with rt.db.engine.begin() as conn:  # what autovacuum does a minute later
+            await conn.execute(text("ANALYZE rag_chunks"))
+
+        # When the query holds both words
+        hits = await rt.indexer.search(5, "упаковка товара", k=18)
+
+    # Then the common word is not required (the parcel lacks it), but the chunk holding
+    # both ranks first
+    found = [h.doc_id for h in sorted(hits, key=lambda h: h.text_rank or 99) if h.text_rank]
+    assert found == ["box", "parcel"]
+    assert next(h for h in hits if h.doc_id == "parcel").matched_terms == ("упаковка",)
 
 
 @pytest.fixture

@@ -6,7 +6,9 @@ an IVFFlat index on `embedding::halfvec(dim)`, partial to that cabinet and gener
 the `probes_factor` × √lists lists nearest the query give the candidates. The keyword side
 finds matches through the cabinet's own full-text index where it has one (`ann.py`; else the
 table-wide one) and ranks at most `keyword_candidates` of them, so a word that occurs in
-every chunk of a big cabinet costs a bounded amount. Content, metadata and the tsvector
+every chunk of a big cabinet costs a bounded amount. A word that many chunks of the table
+hold (`_COMMON_FREQ`: "товар", "заказ", the reviews' headers) is not required, only ranked
+by, as in Elasticsearch's common terms query. Content, metadata and the tsvector
 (out of line) are read only for the `k` hits returned.
 
 Each hit says why it was found: the cosine similarity of its vector to the query's (exact,
@@ -24,6 +26,7 @@ only ever compared with vectors of the same model.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from rag_indexer_service.indexing.embedders import Vectors
 from rag_indexer_service.indexing.store.ann import ann_index_name
 from rag_indexer_service.indexing.store.keyword_query import KeywordQuery, build_keyword_query
+from rag_indexer_service.indexing.synonyms import stems
 
 __all__ = ["SearchHit", "SearchOptions", "search_chunks"]
 
@@ -46,6 +50,15 @@ _KIND_BONUS = 1.0 / _RRF_K
 """Added to the fused score of a chunk whose kind the query names or suggests
 (`keyword_query.py`): above any one rank."""
 _WORK_MEM_MB = 64
+_COMMON_FREQ = 0.15
+"""A word in at least this share of the table's chunks is common (Elasticsearch's common
+terms query, `cutoff_frequency`): matched chunks need not hold it, though it still ranks
+them. Frequencies from Postgres' own statistics of `tsv` (`pg_stats.most_common_elems`,
+what ANALYZE or autovacuum gathered; none yet: no word is common). benchmarks/relevance.py:
+0.5 leaves only "товар" common and changes nothing; 0.15 (also "заказ", "цена", "отличный",
+the reviews' headers) +0.025 on one query set, no query lower."""
+_COMMON_TTL_S = 300.0
+_lexeme_freqs_cache: dict[str, tuple[float, dict[str, float]]] = {}
 
 _STATE_SQL = text(
     """
@@ -57,6 +70,16 @@ _STATE_SQL = text(
               AND o.option_name = 'lists') AS lists
     FROM rag_cabinets c
     WHERE c.cabinet_id = :c AND (CAST(:e AS text) IS NULL OR c.embedder_id = CAST(:e AS text))
+    """
+)
+
+
+_LEXEME_FREQS_SQL = text(
+    """
+    SELECT CAST(CAST(most_common_elems AS text) AS text[]) AS lexemes,
+           most_common_elem_freqs AS freqs
+    FROM pg_stats
+    WHERE schemaname = current_schema() AND tablename = 'rag_chunks' AND attname = 'tsv'
     """
 )
 
@@ -117,7 +140,8 @@ def _hybrid_sql(cabinet_id: int, generation: int, ann_dim: int | None) -> Any:
     return text(
         f"""
         WITH q AS (
-            SELECT to_tsquery('russian', :qt) AS tsq, to_tsquery('russian', :qown) AS own
+            SELECT to_tsquery('russian', :qt) AS tsq, to_tsquery('russian', :qrank) AS rank,
+                   to_tsquery('russian', :qown) AS own
         ),
         vr AS (
             SELECT kind, doc_id, chunk_no, row_number() OVER (ORDER BY {distance}) AS r
@@ -130,10 +154,11 @@ def _hybrid_sql(cabinet_id: int, generation: int, ann_dim: int | None) -> Any:
         ),
         kw AS (
             -- ranked after the cap: ts_rank_cd reads (detoasts) the whole tsvector; a
-            -- chunk holding the query's own words ranks above one found by expansions
+            -- chunk holding the query's own words ranks above one found by expansions, and
+            -- one holding the common words too above one without
             SELECT kind, doc_id, chunk_no,
                    row_number() OVER (
-                       ORDER BY ts_rank_cd(tsv, q.tsq) + ts_rank_cd(tsv, q.own) DESC,
+                       ORDER BY ts_rank_cd(tsv, q.rank) + ts_rank_cd(tsv, q.own) DESC,
                                 kind, doc_id, chunk_no) AS r
             FROM matches, q ORDER BY r LIMIT :pool
         ),
@@ -225,8 +250,12 @@ async def search_chunks(
     keywords = keyword_query or build_keyword_query(query_text)
     terms = keywords.terms()
     sql = _hybrid_sql(cabinet_id, state.gen, len(vector) if ann else None)
+    groups = frozenset(range(len(keywords.groups)))
+    common = await _common_groups(conn, keywords) if len(groups) > 1 else frozenset()
+    required = groups - common if common != groups else groups
     params = {
-        "qt": keywords.tsquery(),
+        "qt": keywords.tsquery(required),
+        "qrank": keywords.tsquery(),
         "qown": keywords.own_words_tsquery(),
         "terms": [t.tsquery for t in terms],
         "kinds": list(keywords.kinds),
@@ -238,13 +267,14 @@ async def search_chunks(
         "k": k,
     }
     rows = (await conn.execute(sql, params)).all()
-    if len(keywords.groups) > 1 and not (rows and rows[0].keyword_found):
+    if len(required) > 1 and not (rows and rows[0].keyword_found):
         # Every group is required only if the cabinet holds it somewhere: drop the absent
         # ones and ask again. Checked only now: when all groups match a chunk together (the
         # common case) all are present, and a common word's full bitmap is never built.
         present = await _present_groups(conn, cabinet_id, state.gen, keywords)
-        if len(present) < len(keywords.groups):
-            params["qt"] = keywords.tsquery(present)
+        if len(present & required) < len(required):
+            params["qt"] = keywords.tsquery(present & required)
+            params["qrank"] = keywords.tsquery(present)
             rows = (await conn.execute(sql, params)).all()
     return [
         SearchHit(
@@ -264,6 +294,38 @@ async def search_chunks(
         for r in rows
         for found in ([terms[n - 1] for n in r.matched],)
     ]
+
+
+async def _common_groups(conn: AsyncConnection, keywords: KeywordQuery) -> frozenset[int]:
+    """The single-word groups without synonyms of which some form is a common word."""
+    freqs = await _lexeme_freqs(conn)
+    if not freqs:
+        return frozenset()
+    common: set[int] = set()
+    for n, group in enumerate(keywords.groups):
+        if len(group.words) != 1 or group.expansions:
+            continue
+        forms = (group.words[0], *(group.forms[0] if group.forms else ()))
+        if any(freqs.get(stem, 0.0) >= _COMMON_FREQ for stem in stems(forms)):
+            common.add(n)
+    return frozenset(common)
+
+
+async def _lexeme_freqs(conn: AsyncConnection) -> dict[str, float]:
+    """Share of `rag_chunks` rows holding each of the table's most common lexemes, from its
+    statistics; read again after `_COMMON_TTL_S`."""
+    key = str(conn.engine.url)
+    now = time.monotonic()
+    cached = _lexeme_freqs_cache.get(key)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    row = (await conn.execute(_LEXEME_FREQS_SQL)).first()
+    freqs: dict[str, float] = {}
+    if row is not None and row.lexemes:
+        # most_common_elem_freqs: one per lexeme, then the minimum, maximum and null share
+        freqs = {lexeme: float(f) for lexeme, f in zip(row.lexemes, row.freqs, strict=False)}
+    _lexeme_freqs_cache[key] = (now + _COMMON_TTL_S, freqs)
+    return freqs
 
 
 async def _present_groups(
