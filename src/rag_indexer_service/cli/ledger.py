@@ -132,7 +132,7 @@ def _when(value: str | None) -> str:
     return "-" if value is None else value[:19].replace("T", " ")
 
 
-@app.command()
+@app.command(short_help="Show the schedulers, recent ticks and runs by status.")
 def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
 ) -> None:
