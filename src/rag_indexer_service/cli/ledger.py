@@ -220,7 +220,7 @@ def status(
         out.print(
             f"tick {_when(t['tick_at'])} by {t['claimed_by']} ({done}): "
             f"{t['cabinets_seen']} seen, {t['cabinets_enqueued']} queued, "
-            f"{t['cabinets_skipped']} skipped, {t['cabinets_active']} already active, "
+            f"{t['cabinets_skipped']} skipped as unchanged, {t['cabinets_active']} already active, "
             f"{t['cabinets_purged']} purged" + (f"; {t['error']}" if t["error"] else ""),
             markup=False,
             soft_wrap=True,
