@@ -113,6 +113,7 @@ def test_up_demo_serves_indexes_and_restarts_with_the_same_data_and_key(
     assert key in output and "/docs" in output
     # what a newcomer reads: the console and its key first, then a line once the demo is indexed
     assert f":{port}/ui  (log in with the API key)" in output
+    assert f":{port}/api/v1/rag/runs?limit=5'" in output  # quoted, pastes into zsh too
     up_at, indexed_at = output.index("rag-indexer is up"), output.index("demo indexed: ")
     assert up_at < indexed_at and re.search(r"demo indexed: (\d+) of \1 cabinets", output), output
     assert output.count("embedded postgres ready") == 1 and f"pid {proc.pid})" not in output
