@@ -96,7 +96,7 @@ def test_up_demo_serves_indexes_and_restarts_with_the_same_data_and_key(
             found = client.post("/api/v1/rag/cabinets/2/search", json={"query": "товар", "k": 3})
             assert found.status_code == 200 and found.json()["results"]
             chunks = client.get("/api/v1/rag/cabinets/2").json()["chunks"]
-            deadline = time.monotonic() + 60  # the demo's first index done: its line follows
+            deadline = time.monotonic() + 120  # the demo's first index done: its line follows
             while client.get("/api/v1/rag/cabinets", params={"status": "never"}).json()["total"]:
                 assert time.monotonic() < deadline, "the demo was not indexed in time"
                 time.sleep(0.2)
