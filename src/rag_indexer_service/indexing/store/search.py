@@ -23,7 +23,6 @@ only ever compared with vectors of the same model.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,14 +47,28 @@ _WORK_MEM_MB = 64
 
 _STATE_SQL = text(
     """
-    SELECT c.active_generation AS gen,
-           (SELECT CAST(o.option_value AS int)
-            FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid,
-                 pg_options_to_table(x.reloptions) o
-            WHERE i.indexrelid = to_regclass(:prefix || c.active_generation) AND i.indisvalid
-              AND o.option_name = 'lists') AS lists
-    FROM rag_cabinets c
-    WHERE c.cabinet_id = :c AND (CAST(:e AS text) IS NULL OR c.embedder_id = CAST(:e AS text))
+    -- The state and, in the same round trip, the transaction's settings for the search:
+    -- probes = min(lists, ⌈factor × √lists⌉) of the generation's ANN index (1 without one).
+    -- Custom plans: how common the query's words are decides between the full-text index
+    -- (rare words) and walking the cabinet's primary key until enough matches (common ones);
+    -- a generic plan cannot know. work_mem: a common word must not make the full-text bitmap
+    -- lossy (a lossy bitmap rechecks, and so detoasts, every row of the pages it covers).
+    SELECT s.gen, s.lists,
+           set_config('ivfflat.probes', CAST(CASE WHEN s.lists IS NULL THEN 1 ELSE LEAST(
+               s.lists, CAST(ceil(CAST(:pf AS float8) * sqrt(CAST(s.lists AS float8))) AS int)
+           ) END AS text), true) AS probes,
+           set_config('work_mem', :wm, true) AS work_mem,
+           set_config('plan_cache_mode', 'force_custom_plan', true) AS plan_cache_mode
+    FROM (
+        SELECT c.active_generation AS gen,
+               (SELECT CAST(o.option_value AS int)
+                FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid,
+                     pg_options_to_table(x.reloptions) o
+                WHERE i.indexrelid = to_regclass(:prefix || c.active_generation)
+                  AND i.indisvalid AND o.option_name = 'lists') AS lists
+        FROM rag_cabinets c
+        WHERE c.cabinet_id = :c AND (CAST(:e AS text) IS NULL OR c.embedder_id = CAST(:e AS text))
+    ) s
     """
 )
 
@@ -129,9 +142,14 @@ def _hybrid_sql(cabinet_id: int, generation: int, ann_dim: int | None) -> Any:
         kw AS (
             -- ranked after the cap: ts_rank_cd reads (detoasts) the whole tsvector; a
             -- chunk holding the query's own words ranks above one found by expansions
+            -- (when they are the whole query, as for one word without synonyms, the sum is
+            -- twice the one rank: exact in float4, computed once)
             SELECT kind, doc_id, chunk_no,
                    row_number() OVER (
-                       ORDER BY ts_rank_cd(tsv, q.tsq) + ts_rank_cd(tsv, q.own) DESC,
+                       ORDER BY CASE WHEN q.tsq = q.own
+                                     THEN ts_rank_cd(tsv, q.tsq) * CAST(2 AS real)
+                                     ELSE ts_rank_cd(tsv, q.tsq) + ts_rank_cd(tsv, q.own)
+                                END DESC,
                                 kind, doc_id, chunk_no) AS r
             FROM matches, q ORDER BY r LIMIT :pool
         ),
@@ -196,7 +214,13 @@ async def search_chunks(
     state = (
         await conn.execute(
             _STATE_SQL,
-            {"c": cabinet_id, "e": embedder_id, "prefix": ann_index_name(cabinet_id, "")},
+            {
+                "c": cabinet_id,
+                "e": embedder_id,
+                "prefix": ann_index_name(cabinet_id, ""),
+                "pf": options.probes_factor,
+                "wm": f"{_WORK_MEM_MB}MB",
+            },
         )
     ).first()
     if state is None:
@@ -206,20 +230,6 @@ async def search_chunks(
     # anything is undefined (NaN), so the vector side has nothing to say.
     vector_side = bool(np.any(vector))
     ann = state.lists is not None
-    probes = (
-        min(state.lists, math.ceil(options.probes_factor * math.sqrt(state.lists))) if ann else 1
-    )
-    # Custom plans: how common the query's words are decides between the full-text index
-    # (rare words) and walking the cabinet's primary key until enough matches (common ones);
-    # a generic plan cannot know. work_mem: a common word must not make the full-text bitmap
-    # lossy (a lossy bitmap rechecks, and so detoasts, every row of the pages it covers).
-    await conn.execute(
-        text(
-            "SELECT set_config('ivfflat.probes', :p, true), set_config('work_mem', :wm, true), "
-            "set_config('plan_cache_mode', 'force_custom_plan', true)"
-        ),
-        {"p": str(probes), "wm": f"{_WORK_MEM_MB}MB"},
-    )
     keywords = keyword_query or build_keyword_query(query_text)
     terms = keywords.terms()
     sql = _hybrid_sql(cabinet_id, state.gen, len(vector) if ann else None)
