@@ -120,23 +120,29 @@ def _hybrid_sql(cabinet_id: int, generation: int, ann_dim: int | None) -> Any:
     # Cabinet and generation are inlined integers: the planner can match the ANN index's
     # partial predicate only against constants, whatever it does with prepared statements.
     where = f"cabinet_id = {int(cabinet_id)} AND generation = {int(generation)}"
+    similarity = "1 - (embedding <=> CAST(:qv AS vector))"
     if ann_dim is None:
         distance = "embedding <=> CAST(:qv AS vector)"
+        # Here the vector side sorts the cabinet: carrying each row's vector through that
+        # sort for its similarity would cost more than reading the ≤ `vpool` rows again.
+        vector_similarity = "CAST(NULL AS float8)"
     else:
         half = f"halfvec({int(ann_dim)})"
         distance = f"CAST(embedding AS {half}) <=> CAST(CAST(:qv AS vector) AS {half})"
+        vector_similarity = similarity
     return text(
         f"""
         WITH q AS (
             SELECT to_tsquery('russian', :qt) AS tsq, to_tsquery('russian', :qown) AS own
         ),
         vr AS (
-            SELECT kind, doc_id, chunk_no, row_number() OVER (ORDER BY {distance}) AS r
+            SELECT kind, doc_id, chunk_no, row_number() OVER (ORDER BY {distance}) AS r,
+                   {vector_similarity} AS similarity
             FROM rag_chunks WHERE {where}
             ORDER BY {distance} LIMIT :vpool
         ),
         matches AS MATERIALIZED (
-            SELECT kind, doc_id, chunk_no, tsv
+            SELECT kind, doc_id, chunk_no, tsv, {similarity} AS similarity
             FROM rag_chunks, q WHERE {where} AND tsv @@ q.tsq LIMIT :kwcap
         ),
         kw AS (
@@ -144,7 +150,7 @@ def _hybrid_sql(cabinet_id: int, generation: int, ann_dim: int | None) -> Any:
             -- chunk holding the query's own words ranks above one found by expansions
             -- (when they are the whole query, as for one word without synonyms, the sum is
             -- twice the one rank: exact in float4, computed once)
-            SELECT kind, doc_id, chunk_no,
+            SELECT kind, doc_id, chunk_no, similarity,
                    row_number() OVER (
                        ORDER BY CASE WHEN q.tsq = q.own
                                      THEN ts_rank_cd(tsv, q.tsq) * CAST(2 AS real)
@@ -154,7 +160,8 @@ def _hybrid_sql(cabinet_id: int, generation: int, ann_dim: int | None) -> Any:
             FROM matches, q ORDER BY r LIMIT :pool
         ),
         fused AS (
-            SELECT kind, doc_id, chunk_no, vr.r AS vector_rank, kw.r AS text_rank
+            SELECT kind, doc_id, chunk_no, vr.r AS vector_rank, kw.r AS text_rank,
+                   COALESCE(vr.similarity, kw.similarity) AS similarity
             FROM vr FULL OUTER JOIN kw USING (kind, doc_id, chunk_no)
         ),
         scored AS (
@@ -163,15 +170,18 @@ def _hybrid_sql(cabinet_id: int, generation: int, ann_dim: int | None) -> Any:
                    + COALESCE({_KEYWORD_WEIGHT} / ({_RRF_K} + f.text_rank), 0)
                    + CASE WHEN f.kind = ANY(CAST(:kinds AS text[])) THEN {_KIND_BONUS} ELSE 0 END
                    AS score,
-                   1 - (ch.embedding <=> CAST(:qv AS vector)) AS similarity
+                   COALESCE(f.similarity, (
+                       SELECT 1 - (ch.embedding <=> CAST(:qv AS vector)) FROM rag_chunks ch
+                       WHERE ch.cabinet_id = {int(cabinet_id)}
+                         AND ch.generation = {int(generation)} AND ch.kind = f.kind
+                         AND ch.doc_id = f.doc_id AND ch.chunk_no = f.chunk_no
+                   )) AS similarity
             FROM fused f
-            JOIN rag_chunks ch ON ch.cabinet_id = {int(cabinet_id)}
-                 AND ch.generation = {int(generation)}
-                 AND ch.kind = f.kind AND ch.doc_id = f.doc_id AND ch.chunk_no = f.chunk_no
         ),
         top AS MATERIALIZED (
-            -- only the vector (inline in the row) is read for every candidate; content,
-            -- metadata and the tsvector (out of line, in TOAST) only for the k returned
+            -- each candidate's similarity comes from the row its side read anyway (the
+            -- vector is inline in it); content, metadata and the tsvector (out of line, in
+            -- TOAST) are read only for the k returned
             SELECT * FROM scored
             WHERE text_rank IS NOT NULL OR CAST(:minsim AS float8) IS NULL
                   OR similarity >= CAST(:minsim AS float8)
