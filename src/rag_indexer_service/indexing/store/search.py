@@ -142,14 +142,17 @@ def _hybrid_sql(cabinet_id: int, generation: int, ann_dim: int | None) -> Any:
             ORDER BY {distance} LIMIT :vpool
         ),
         matches AS MATERIALIZED (
-            SELECT kind, doc_id, chunk_no, tsv, {similarity} AS similarity
+            -- `|| ''` detoasts the tsvector once, into the materialized rows (the same value:
+            -- byte for byte); else each ts_rank_cd below fetches it from TOAST again
+            SELECT kind, doc_id, chunk_no, tsv || CAST('' AS tsvector) AS tsv,
+                   {similarity} AS similarity
             FROM rag_chunks, q WHERE {where} AND tsv @@ q.tsq LIMIT :kwcap
         ),
         kw AS (
-            -- ranked after the cap: ts_rank_cd reads (detoasts) the whole tsvector; a
-            -- chunk holding the query's own words ranks above one found by expansions
-            -- (when they are the whole query, as for one word without synonyms, the sum is
-            -- twice the one rank: exact in float4, computed once)
+            -- ranked after the cap: ts_rank_cd reads the whole tsvector; a chunk holding
+            -- the query's own words ranks above one found by expansions (when they are the
+            -- whole query, as for one word without synonyms, the sum is twice the one rank:
+            -- exact in float4, computed once)
             SELECT kind, doc_id, chunk_no, similarity,
                    row_number() OVER (
                        ORDER BY CASE WHEN q.tsq = q.own
