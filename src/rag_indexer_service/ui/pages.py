@@ -21,6 +21,7 @@ from rag_indexer_service.api.views import cabinet_summary, run_out
 from rag_indexer_service.errors import CabinetNotFound, RagIndexerError
 from rag_indexer_service.runs import COUNTER_FIELDS, RUN_STATUSES, Run
 from rag_indexer_service.scheduling import scheduler_records
+from rag_indexer_service.service import trigger_listed_cabinet
 from rag_indexer_service.ui.charts import duration_bars, status_bars
 from rag_indexer_service.ui.guard import ConsoleDep, SessionDep, verify_post
 
@@ -190,13 +191,20 @@ async def queue_run(
     session: SessionDep,
 ) -> Response:
     form = await verify_post(request, session)
-    if not await context.runtime.source.cabinet_exists(cabinet_id):
+    try:
+        result = await trigger_listed_cabinet(
+            source=context.runtime.source,
+            dispatcher=context.dispatcher,
+            cabinet_id=cabinet_id,
+            trigger="manual",
+            force=form.get("force") == "1",
+        )
+    except CabinetNotFound:
         return console.renderer.page(
             "refused.html",
             status_code=404,
             reason=f"The source does not list cabinet {cabinet_id}.",
         )
-    result = await context.dispatcher.trigger(cabinet_id, "manual", force=form.get("force") == "1")
     log.info(
         "console: run %s of cabinet %s requested (deduplicated=%s)",
         result.run.id,
