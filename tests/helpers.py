@@ -1,7 +1,9 @@
-"""Plain helpers shared by test modules (fixtures live in the conftest files).
+"""Plain helpers shared by test modules (fixtures live in the conftest files). A test module
+imports helpers from here, never from another test module.
 
 `add_cabinet` fills the small SQL source whose tables `tests/conftest.py` creates
-(`src_cabinets`, `src_docs`).
+(`src_cabinets`, `src_docs`); `rag` runs the installed `rag-indexer` console script;
+`flat_routes` lists an app's routes with included routers expanded.
 """
 
 from __future__ import annotations
@@ -9,13 +11,36 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import asyncpg
 import pytest
 import redis
+from starlette.routing import BaseRoute
 
 from rag_indexer_service.runs import Ledger, Run
+
+RAG = str(Path(sys.executable).with_name("rag-indexer"))
+
+
+def rag(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """Run `rag-indexer *args` with exactly `env`; the result, whatever the exit code."""
+    return subprocess.run(
+        [RAG, *args], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def flat_routes(routes: list[BaseRoute]) -> Iterator[BaseRoute]:
+    """`app.routes`, with included routers expanded (newer FastAPI keeps them nested)."""
+    for route in routes:
+        nested = getattr(route, "original_router", None)
+        if nested is not None:
+            yield from flat_routes(nested.routes)
+        else:
+            yield route
 
 
 async def add_cabinet(conn: asyncpg.Connection, cabinet_id: int, docs: int = 0) -> None:

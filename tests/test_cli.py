@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import asyncpg
@@ -14,15 +12,7 @@ from sqlalchemy import text
 
 from rag_indexer_service.runtime import Runtime
 from rag_indexer_service.scheduling import Heartbeats
-from tests.helpers import add_cabinet
-
-RAG = str(Path(sys.executable).with_name("rag-indexer"))
-
-
-def rag(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [RAG, *args], env=env, capture_output=True, text=True, timeout=60, check=False
-    )
+from tests.helpers import add_cabinet, rag
 
 
 @pytest.fixture
