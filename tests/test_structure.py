@@ -6,12 +6,17 @@ package says what it owns and may import, and test modules share helpers through
 from __future__ import annotations
 
 import ast
+import importlib.metadata
 import re
 from pathlib import Path
 
+import dramatiq
 import pytest
+from packaging.requirements import Requirement
+from packaging.version import Version
 
 import rag_indexer_service
+from rag_indexer_service.jobs.redis_fast_path import VERIFIED_DRAMATIQ
 
 PACKAGE = Path(rag_indexer_service.__file__).parent
 TESTS = Path(__file__).parent
@@ -136,7 +141,20 @@ def test_no_test_module_imports_another_test_module() -> None:
     offenders = []
     for path in sorted(TESTS.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom) and node.module:
-                if any(part.startswith("test_") for part in node.module.split(".")):
-                    offenders.append(f"{path.relative_to(TESTS)}: from {node.module}")
+            module = node.module if isinstance(node, ast.ImportFrom) else None
+            if module and any(part.startswith("test_") for part in module.split(".")):
+                offenders.append(f"{path.relative_to(TESTS)}: from {module}")
     assert not offenders, f"import shared helpers from tests/helpers.py: {offenders}"
+
+
+def test_the_dramatiq_pin_is_the_range_the_fast_path_was_verified_against() -> None:
+    [pin] = [
+        Requirement(r)
+        for r in importlib.metadata.requires("rag-indexer-service") or ()
+        if r.startswith("dramatiq")
+    ]
+    low, high = (Version(v) for v in VERIFIED_DRAMATIQ.split(" to "))
+    assert low in pin.specifier and high in pin.specifier
+    assert Version(f"{high.major}.{high.minor + 1}.0") not in pin.specifier, "no upper bound"
+    assert Version(f"{low.major - 1}.99.0") not in pin.specifier
+    assert low <= Version(dramatiq.__version__) <= high

@@ -24,9 +24,11 @@ async def _connect_to_nothing() -> None:
 
 
 async def test_a_refused_connection_is_database_unavailable_naming_what() -> None:
-    with pytest.raises(DatabaseUnavailable) as caught:
-        with database_errors("service database unreachable during run"):
-            await _connect_to_nothing()
+    with (
+        pytest.raises(DatabaseUnavailable) as caught,
+        database_errors("service database unreachable during run"),
+    ):
+        await _connect_to_nothing()
     message = str(caught.value)
     assert message.startswith("service database unreachable during run: ")
     assert "\n" not in message
@@ -35,9 +37,7 @@ async def test_a_refused_connection_is_database_unavailable_naming_what() -> Non
 
 
 async def test_our_own_errors_and_other_errors_pass_unchanged() -> None:
-    with pytest.raises(CabinetNotFound):
-        with database_errors():
-            raise CabinetNotFound(7)
-    with pytest.raises(ValueError, match="not a connection problem"):
-        with database_errors():
-            raise ValueError("not a connection problem")
+    with pytest.raises(CabinetNotFound), database_errors():
+        raise CabinetNotFound(7)
+    with pytest.raises(ValueError, match="not a connection problem"), database_errors():
+        raise ValueError("not a connection problem")
