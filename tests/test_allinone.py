@@ -38,7 +38,7 @@ def rag(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([RAG, *args], env=env, capture_output=True, text=True, timeout=60)
 
 
-def wait_ready(base: str, proc: subprocess.Popen[str], timeout_s: float = 90) -> None:
+def wait_ready(base: str, proc: subprocess.Popen[str], timeout_s: float = 180) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
@@ -73,7 +73,7 @@ def up_env(tmp_path: Path) -> dict[str, str]:
     return {**env, "RAG_DATA_DIR": str(tmp_path / "data")}
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(480)
 def test_up_demo_serves_indexes_and_restarts_with_the_same_data_and_key(
     up_env: dict[str, str], tmp_path: Path
 ) -> None:
