@@ -50,3 +50,37 @@ async def test_reports_the_newest_tick_and_the_freshest_schedulers_plan(
     assert [s["scheduler_id"] for s in body["schedulers"]] == ["b:2", "a:1"]
     assert body["schedulers"][0]["last_reaper"] == {"resent": 0}
     assert 0 <= body["schedulers"][0]["heartbeat_age_s"] < body["schedulers"][1]["heartbeat_age_s"]
+
+
+SCHEDULERS = [  # (id, heartbeat age, stopped): the default reaper interval is 60 s
+    ("beating:1", dt.timedelta(seconds=1), False),
+    ("silent:2", dt.timedelta(minutes=10), False),
+    ("stopped:3", dt.timedelta(seconds=5), True),
+]
+
+
+async def add_schedulers(conn: asyncpg.Connection) -> None:
+    await conn.executemany(
+        "INSERT INTO rag_scheduler_heartbeats (scheduler_id, heartbeat_at, stopped_at) "
+        "VALUES ($1, now() - $2::interval, CASE WHEN $3 THEN now() - interval '2 s' END)",
+        SCHEDULERS,
+    )
+
+
+async def test_only_schedulers_with_a_recent_heartbeat_are_alive(
+    idle_client: httpx.AsyncClient, source_conn: asyncpg.Connection
+) -> None:
+    await add_schedulers(source_conn)
+
+    body = (await idle_client.get("/api/v1/rag/scheduler")).json()
+
+    shown = {s["scheduler_id"]: s for s in body["schedulers"]}
+    assert {i: s["alive"] for i, s in shown.items()} == {
+        "beating:1": True,
+        "silent:2": False,
+        "stopped:3": False,
+    }
+    assert shown["beating:1"]["gone_since"] is None
+    assert shown["silent:2"]["gone_since"] == shown["silent:2"]["heartbeat_at"]
+    stopped = shown["stopped:3"]
+    assert stopped["stopped_at"] is not None and stopped["gone_since"] == stopped["stopped_at"]

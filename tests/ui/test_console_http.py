@@ -206,3 +206,20 @@ async def test_probes_stay_open_and_docs_are_served_from_this_process(console: F
             assert assets and all(a.startswith("/") for a in assets), assets
             for asset in assets:
                 assert (await client.get(asset)).status_code == 200, asset
+
+
+async def test_the_overview_marks_schedulers_without_a_recent_heartbeat_as_gone(
+    console: FastAPI, source_conn: asyncpg.Connection
+) -> None:
+    from tests.api.test_scheduler import add_schedulers
+
+    await add_schedulers(source_conn)
+    async with logged_in(console) as client:
+        html = (await client.get("/ui")).text
+
+    replicas = {
+        m.group(1): m.group(2) for m in re.finditer(r"<code>([^<]+)</code>(.*?)</dl>", html, re.S)
+    }
+    assert "gone" not in replicas["beating:1"] and "next tick" in replicas["beating:1"]
+    assert "gone since" in replicas["silent:2"] and "(no heartbeat)" in replicas["silent:2"]
+    assert "gone since" in replicas["stopped:3"] and "(stopped)" in replicas["stopped:3"]
