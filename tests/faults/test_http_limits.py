@@ -5,6 +5,7 @@ bulk trigger takes run ids only for the runs it actually inserts."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from typing import Any
@@ -142,6 +143,41 @@ async def test_a_chunked_body_past_the_limit_is_413_and_a_slow_one_408(served_ap
     status, _, body = await exchange(served_api, slow, b'{"query": ')
     assert (status, error_code(body)) == (408, "request_timeout")
     assert time.perf_counter() - started < READ_TIMEOUT_S + 1.5
+
+
+async def trickle_until_closed(served: Served, head: bytes, *, for_s: float) -> bytes:
+    """Send `head`, then a byte of body every 0.1 s until the server closes the connection
+    (or `for_s` has passed); what the server answered."""
+    reader, writer = await asyncio.open_connection(served.host, served.port)
+    writer.write(head)
+    reading = asyncio.create_task(reader.read())
+    deadline = time.perf_counter() + for_s
+    try:
+        while not reading.done() and time.perf_counter() < deadline:
+            with contextlib.suppress(ConnectionError):
+                writer.write(b"1\r\na\r\n")
+                await writer.drain()
+            await asyncio.sleep(0.1)
+        assert reading.done(), f"the connection is still open after {for_s:g} s"
+        return reading.result()
+    finally:
+        reading.cancel()
+        writer.close()
+
+
+async def test_a_body_no_route_reads_is_not_drained_the_connection_closes(
+    served_api: Served,
+) -> None:
+    # A body announced to a route that takes none (a 405, a 404) and trickled in forever:
+    # the server answers and hangs up instead of reading on at the client's pace (which
+    # keeps the connection from ever being idle, so no keep-alive timeout ends it).
+    for path, expected in (("/healthz", 405), ("/no/such/page", 404)):
+        for framing in ("Transfer-Encoding: chunked", "Content-Length: 100000"):
+            head = request_head("POST", path, "Content-Type: application/json", framing)
+            raw = await trickle_until_closed(served_api, head, for_s=8 * READ_TIMEOUT_S)
+            status_line, _, rest = raw.partition(b"\r\n")
+            assert status_line.split()[1] == str(expected).encode(), (path, framing, raw)
+            assert b"\r\nconnection: close\r\n" in rest.lower(), (path, framing, raw)
 
 
 async def test_malformed_json_and_a_nul_in_a_query_are_precise_422s(served_api: Served) -> None:
