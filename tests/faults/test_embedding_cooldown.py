@@ -66,12 +66,15 @@ async def test_retry_after_pauses_every_slot_and_every_worker(
         second = await other.embed(["другой"])
         vectors = await first
 
-    # then nobody sends anything until Retry-After has passed since the 429 was answered.
-    throttled_at = next(h.at for h in embedding_api.hits if h.status == 429)
+    # then nobody sends anything until Retry-After has passed since the 429 was answered:
+    # past the four first requests (on their way as it came), every one waits.
+    hits = sorted(embedding_api.hits, key=lambda h: h.at)
+    throttled_at = next(h.at for h in hits if h.status == 429)
     resumed_after = throttled_at + RETRY_AFTER_S - 0.1
-    later = [h.at for h in embedding_api.hits if h.at > throttled_at + ANSWER_S / 2]
+    later = [h.at for h in hits[4:]]
     assert later, "nothing was sent after the 429"
-    assert min(later) >= resumed_after, [round(at - throttled_at, 3) for at in later]
+    assert min(later) >= resumed_after, [round(h.at - throttled_at, 3) for h in hits]
+    assert next(h.at for h in hits if h.inputs == ["другой"]) >= resumed_after
     assert vectors.shape == (12, MODELS["fake-small"]) and second.shape[0] == 1
     assert usage.retries == 1
     assert usage.throttled_s >= RETRY_AFTER_S - 0.2
