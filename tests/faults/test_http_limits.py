@@ -200,6 +200,21 @@ async def test_malformed_json_and_a_nul_in_a_query_are_precise_422s(served_api: 
     )
 
 
+async def test_a_query_of_letters_without_a_unicode_name_is_searched_not_a_500(
+    served_api: Served,
+) -> None:
+    # Tangut ideographs (U+17000...) are letters that `unicodedata.name()` cannot name, which
+    # the morphology's analyser asked about: schemathesis found the 500.
+    async with httpx.AsyncClient(
+        base_url=served_api.base_url, headers={"X-API-Key": API_KEY}, timeout=60
+    ) as client:  # the first search of a process loads the embedder and the dictionary
+        found = await client.post(
+            "/api/v1/rag/cabinets/404/search", json={"query": "кроссовки \U000176f9\U00018d08"}
+        )
+
+    assert (found.status_code, error_code(found.json())) == (404, "cabinet_not_found")
+
+
 CABINETS = 200
 
 
