@@ -18,7 +18,7 @@ from rag_indexer_service.errors import ConfigError
 from rag_indexer_service.jobs.broker import build_broker
 from rag_indexer_service.jobs.parent_watch import exit_with_parent
 from rag_indexer_service.jobs.worker import setup_worker
-from rag_indexer_service.logs import configure_logging
+from rag_indexer_service.logs import configure_logging, quiet_chatty_libraries
 
 __all__ = ["broker"]
 
@@ -36,5 +36,6 @@ if _settings.log_format == "json":  # Dramatiq's CLI owns the root logger's text
     configure_logging(_settings.log_level, "json", package_only=True)
 else:
     logging.getLogger("rag_indexer_service").setLevel(_settings.log_level)
+quiet_chatty_libraries(_settings.log_level)
 dramatiq.set_broker(broker)
 setup_worker(broker, _settings)

@@ -191,7 +191,7 @@ class Scheduler:
         else:
             await self.claims.finish(tick_at, self.id, report)
             log.info(
-                "tick %s: done: %s seen, %s queued, %s unchanged, %s already active, "
+                "tick %s: done: %s seen, %s queued, %s skipped as unchanged, %s already active, "
                 "%s purged in %.2f s%s",
                 when,
                 report.seen,
