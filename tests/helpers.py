@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -30,6 +31,22 @@ def rag(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     """Run `rag-indexer *args` with exactly `env`; the result, whatever the exit code."""
     return subprocess.run(
         [RAG, *args], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+SCHEDULERS = [  # (id, heartbeat age, stopped): the default reaper interval is 60 s
+    ("beating:1", dt.timedelta(seconds=1), False),
+    ("silent:2", dt.timedelta(minutes=10), False),
+    ("stopped:3", dt.timedelta(seconds=5), True),
+]
+
+
+async def add_schedulers(conn: asyncpg.Connection) -> None:
+    """Three scheduler replicas in `rag_scheduler_heartbeats`: beating, silent, stopped."""
+    await conn.executemany(
+        "INSERT INTO rag_scheduler_heartbeats (scheduler_id, heartbeat_at, stopped_at) "
+        "VALUES ($1, now() - $2::interval, CASE WHEN $3 THEN now() - interval '2 s' END)",
+        SCHEDULERS,
     )
 
 

@@ -82,7 +82,9 @@ async def overview(context: ContextDep, console: ConsoleDep, session: SessionDep
     totals: dict[str, int] = {}
     for _, status, n in counts:
         totals[status] = totals.get(status, 0) + n
-    records = await scheduler_records(context.runtime.db.engine)
+    records = await scheduler_records(
+        context.runtime.db.engine, silent_after_s=3 * context.runtime.settings.reaper_interval_s
+    )
     failures = await context.ledger.list_runs(status="failed", limit=8)
     return console.renderer.page(
         "overview.html",
