@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-RAG = str(Path(sys.executable).with_name("rag-indexer"))
+from rag_indexer_service.allinone import DEMO_POLL_S
+from tests.helpers import RAG, rag
 
 
 def free_port() -> int:
@@ -34,11 +35,7 @@ def start_up(env: dict[str, str], port: int, *args: str) -> subprocess.Popen[str
     )
 
 
-def rag(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([RAG, *args], env=env, capture_output=True, text=True, timeout=60)
-
-
-def wait_ready(base: str, proc: subprocess.Popen[str], timeout_s: float = 90) -> None:
+def wait_ready(base: str, proc: subprocess.Popen[str], timeout_s: float = 180) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
@@ -73,7 +70,7 @@ def up_env(tmp_path: Path) -> dict[str, str]:
     return {**env, "RAG_DATA_DIR": str(tmp_path / "data")}
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(480)
 def test_up_demo_serves_indexes_and_restarts_with_the_same_data_and_key(
     up_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -93,10 +90,27 @@ def test_up_demo_serves_indexes_and_restarts_with_the_same_data_and_key(
             found = client.post("/api/v1/rag/cabinets/2/search", json={"query": "товар", "k": 3})
             assert found.status_code == 200 and found.json()["results"]
             chunks = client.get("/api/v1/rag/cabinets/2").json()["chunks"]
+            deadline = time.monotonic() + 120  # the demo's first index done: its line follows
+            while client.get("/api/v1/rag/cabinets", params={"status": "never"}).json()["total"]:
+                assert time.monotonic() < deadline, "the demo was not indexed in time"
+                time.sleep(0.2)
+            while any(
+                client.get("/api/v1/rag/runs", params={"status": s}).json()["runs"]
+                for s in ("queued", "running", "retrying")
+            ):
+                assert time.monotonic() < deadline, "runs still active"
+                time.sleep(0.2)
+            time.sleep(DEMO_POLL_S + 1)
     finally:
         output = stop(proc)
     assert proc.returncode == 0, output
     assert key in output and "/docs" in output
+    # what a newcomer reads: the console and its key first, then a line once the demo is indexed
+    assert f":{port}/ui  (log in with the API key)" in output
+    assert f":{port}/api/v1/rag/runs?limit=5'" in output  # quoted, pastes into zsh too
+    up_at, indexed_at = output.index("rag-indexer is up"), output.index("demo indexed: ")
+    assert up_at < indexed_at and re.search(r"demo indexed: (\d+) of \1 cabinets", output), output
+    assert output.count("embedded postgres ready") == 1 and f"pid {proc.pid})" not in output
     assert "seeded the demo source" in output and "could not describe" not in output
 
     proc = start_up(up_env, port)

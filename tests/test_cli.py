@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import pty
 import re
+import struct
 import subprocess
-import sys
+import termios
 from pathlib import Path
 
 import asyncpg
@@ -14,15 +18,7 @@ from sqlalchemy import text
 
 from rag_indexer_service.runtime import Runtime
 from rag_indexer_service.scheduling import Heartbeats
-from tests.helpers import add_cabinet
-
-RAG = str(Path(sys.executable).with_name("rag-indexer"))
-
-
-def rag(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [RAG, *args], env=env, capture_output=True, text=True, timeout=60, check=False
-    )
+from tests.helpers import RAG, add_cabinet, rag
 
 
 @pytest.fixture
@@ -94,6 +90,51 @@ async def test_the_runs_table_says_how_each_run_read_the_source(
         ["skipped"],
         ["full (no delta queries)"],
     ], table.stdout
+
+
+def rag_in_terminal(env: dict[str, str], columns: int, *args: str) -> str:
+    """`rag-indexer ARGS` with its stdout on a real terminal (a pty) `columns` wide."""
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
+    env = {k: v for k, v in env.items() if k not in ("COLUMNS", "LINES")}
+    with subprocess.Popen(
+        [RAG, *args], env={**env, "NO_COLOR": "1"}, stdout=follower, stderr=subprocess.PIPE
+    ) as proc:
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the terminal closed: the command is done
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        assert proc.wait(timeout=60) == 0, proc.stderr.read() if proc.stderr else ""
+    os.close(leader)
+    text = b"".join(chunks).decode().replace("\r\n", "\n")
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)  # bold headers
+
+
+async def test_the_runs_table_fits_an_80_column_terminal_with_its_durations(
+    cli_env: dict[str, str], source_conn: asyncpg.Connection
+) -> None:
+    await add_cabinet(source_conn, 9, docs=2)
+    for _ in range(2):
+        assert rag(cli_env, "index", "9").returncode == 0
+
+    table = rag_in_terminal(cli_env, 80, "runs", "--cabinet", "9")
+
+    lines = [line.rstrip() for line in table.splitlines() if line.strip()]
+    assert all(len(line) <= 80 for line in lines), table
+    assert "…" not in table, table  # nothing cut: ids, timestamps and durations are whole
+    assert lines[0].split() == [
+        "run", "cabinet", "status", "trigger", "try", "docs", "embedded", "queued", "UTC", "took"
+    ], table  # fmt: skip
+    row = r"\s*\d+\s+9\s+succeeded\s+cli\s+1\s+\d+\s+\d+\s+\d\d-\d\d \d\d:\d\d\s+\d+\.\ds"
+    assert len([line for line in lines if re.fullmatch(row, line)]) == 2, table
+    wide = rag_in_terminal(cli_env, 200, "runs", "--cabinet", "9")
+    assert "read" in wide and "counters" in wide and "skipped" in wide, wide
 
 
 @pytest.mark.parametrize(

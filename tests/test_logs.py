@@ -83,5 +83,12 @@ async def test_a_process_logs_json_lines_with_fields(
     done = [line for line in lines if line.get("event") == "tick_done"]
     assert len(done) == 1 and done[0]["seen"] == 1 and done[0]["enqueued"] == 1
     assert (
-        "done: 1 seen, 1 queued, 0 unchanged, 0 already active, 0 purged in" in (done[0]["message"])
+        "done: 1 seen, 1 queued, 0 skipped as unchanged, 0 already active, 0 purged in"
+        in (done[0]["message"])
     )
+    assert not [line for line in lines if "{" in line["message"]], lines  # no dict as text
+    status = subprocess.run(
+        [RAG, "status"], env=worker_env, capture_output=True, text=True, timeout=120
+    )
+    # `status` names the tick's counts with the log line's words
+    assert "1 seen, 1 queued, 0 skipped as unchanged, 0 already active" in status.stdout

@@ -140,7 +140,8 @@ def _banner(settings: Settings, host: str, port: int, key: str | None, *, demo: 
         f"  API docs  {base}/docs",
         f"  metrics   {base}/metrics",
         "  try       curl -X POST " + header + f"{base}/api/v1/rag/index/1",
-        "            curl " + header + f"{base}/api/v1/rag/runs?limit=5",
+        # quoted: an unquoted `?` is a glob in zsh ("no matches found")
+        "            curl " + header + f"'{base}/api/v1/rag/runs?limit=5'",
         "  stop      Ctrl-C",
     ]
     if demo:

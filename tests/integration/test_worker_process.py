@@ -71,6 +71,7 @@ async def test_a_permanent_failure_is_one_attempt_and_one_line_without_traceback
     logged = log_path.read_text()
     assert f"run {run.id} attempt failed (cabinet 404 is not listed by the source)" in logged
     assert "Traceback" not in logged and "Retries exceeded" not in logged, logged
+    assert "alembic" not in logged, logged  # its INFO lines at import say nothing to an operator
 
 
 async def test_killed_worker_run_is_recovered_without_duplicates(

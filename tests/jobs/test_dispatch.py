@@ -4,6 +4,7 @@ worker process in tests/integration/test_worker_process.py)."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -70,7 +71,11 @@ def dead_broker(settings: Settings) -> Iterator[RedisBroker]:
 
 
 async def test_a_follow_up_or_redrive_the_broker_refuses_stays_queued_for_the_reaper(
-    dead_broker: RedisBroker, redis_broker: RedisBroker, ledger: Ledger, settings: Settings
+    dead_broker: RedisBroker,
+    redis_broker: RedisBroker,
+    ledger: Ledger,
+    settings: Settings,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     # Given a run that a second request asked to repeat, finishing while Redis is down
     options = dataclasses.replace(DispatchOptions.from_settings(settings), redrive_queued_after_s=0)
@@ -89,8 +94,11 @@ async def test_a_follow_up_or_redrive_the_broker_refuses_stays_queued_for_the_re
     # Then the follow-up is still queued, and the reaper sends it once Redis is back
     waiting = await ledger.get(follow_up.id)
     assert waiting is not None and waiting.status == "queued" and waiting.error is None
+    caplog.set_level(logging.INFO, logger="rag_indexer_service.jobs.dispatch")
     report = await Dispatcher(redis_broker, ledger, options).redrive_stale()
     assert report.run_ids == [follow_up.id]
+    [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("stale runs")]
+    assert line.startswith(f"stale runs: 1 re-sent (runs {follow_up.id}) (0 of them from"), line
     sent = await ledger.get(follow_up.id)
     assert sent is not None and sent.message_key is not None
     assert message_present(redis_broker, sent.queue, sent.message_key)

@@ -17,8 +17,7 @@ from rag_indexer_service.api import create_app
 from rag_indexer_service.config import Settings
 from rag_indexer_service.ui.session import COOKIE_NAME
 from tests.api.conftest import API_KEY, asgi_client, running
-from tests.api.test_auth import flat_routes
-from tests.helpers import add_cabinet
+from tests.helpers import add_cabinet, add_schedulers, flat_routes
 
 PAGES = ("/ui", "/ui/cabinets", "/ui/runs", "/ui/cabinets/7", "/ui/live/overview")
 
@@ -58,7 +57,7 @@ async def test_every_page_needs_a_session(console: FastAPI) -> None:
 
 async def test_every_console_route_but_login_is_guarded(console: FastAPI) -> None:
     routes = [
-        (method, getattr(route, "path", "").replace("{cabinet_id}", "7").replace("{run_id}", "1"))
+        (method, re.sub(r"\{cabinet\}|\{run\}|\{path:path\}", "7", getattr(route, "path", "")))
         for route in flat_routes(console.routes)
         if getattr(route, "path", "").startswith("/ui/")
         and getattr(route, "path", "") != "/ui/login"
@@ -136,6 +135,45 @@ async def test_posts_need_the_sessions_csrf_token_and_origin(
         assert (await client.get("/ui")).status_code == 303
 
 
+async def test_bad_addresses_and_filters_get_a_console_page_not_json_nor_every_row(
+    console: FastAPI, source_conn: asyncpg.Connection
+) -> None:
+    await add_cabinet(source_conn, 7, docs=2)
+    async with logged_in(console) as client:
+        token = csrf_of((await client.get("/ui/cabinets/7")).text)
+        queued = await client.post("/ui/cabinets/7/runs", data={"csrf": token})
+        run_link = f'href="{queued.headers["location"]}"'
+        assert run_link in (await client.get("/ui/runs")).text
+
+        for path, code, says in (
+            ("/ui/cabinets/abc", 404, "&#39;abc&#39; is not a cabinet id"),
+            ("/ui/cabinets/0", 404, "&#39;0&#39; is not a cabinet id"),
+            ("/ui/runs/abc", 404, "&#39;abc&#39; is not a run id"),
+            ("/ui/live/runs/abc", 404, "no such run"),
+            ("/ui/live/cabinets/x", 404, "no such cabinet"),
+            ("/ui/nowhere/at/all", 404, "no console page at /ui/nowhere/at/all"),
+            ("/ui/runs?cabinet=abc", 400, "&#39;abc&#39; is not a cabinet id"),
+            ("/ui/runs?cabinet_id=-1", 400, "&#39;-1&#39; is not a cabinet id"),
+            ("/ui/runs?status=done", 400, "&#39;done&#39; is not a run status"),
+            ("/ui/cabinets?q=abc", 400, "&#39;abc&#39; is not the start of a cabinet id"),
+            ("/ui/cabinets?status=broken", 400, "&#39;broken&#39; is not a filter"),
+        ):
+            page = await client.get(path)
+            assert (page.status_code, page.headers["content-type"]) == (
+                code,
+                "text/html; charset=utf-8",
+            ), path
+            assert says in page.text, (path, page.text[-800:])
+            if not path.startswith("/ui/live/"):  # a page of the console, with its navigation
+                assert 'id="logout"' in page.text, path
+            assert run_link not in page.text and 'href="/ui/cabinets/7"' not in page.text, path
+        # `cabinet` is the CLI's name for the filter (`runs --cabinet`): it works here too
+        assert run_link in (await client.get("/ui/runs?cabinet=7")).text
+        assert run_link not in (await client.get("/ui/runs?cabinet=8")).text
+        bad_post = await client.post("/ui/cabinets/abc/runs", data={"csrf": token})
+        assert bad_post.status_code == 404 and "is not a cabinet id" in bad_post.text
+
+
 async def test_a_tampered_cookie_or_a_removed_key_ends_the_session(
     api_settings: Settings, idle_broker: dramatiq.Broker, console: FastAPI
 ) -> None:
@@ -167,3 +205,32 @@ async def test_probes_stay_open_and_docs_are_served_from_this_process(console: F
             assert assets and all(a.startswith("/") for a in assets), assets
             for asset in assets:
                 assert (await client.get(asset)).status_code == 200, asset
+
+
+async def test_queueing_a_cabinet_the_source_does_not_list_is_refused_without_a_run(
+    console: FastAPI, source_conn: asyncpg.Connection
+) -> None:
+    await add_cabinet(source_conn, 7, docs=1)
+    async with logged_in(console) as client:
+        token = csrf_of((await client.get("/ui/cabinets/7")).text)
+        refused = await client.post(
+            "/ui/cabinets/99/runs", data={"csrf": token}, headers={"Origin": "http://api.test"}
+        )
+        assert refused.status_code == 404
+        assert "The source does not list cabinet 99." in refused.text
+        assert (await client.get("/ui/runs")).text.count('href="/ui/runs/') == 0
+
+
+async def test_the_overview_marks_schedulers_without_a_recent_heartbeat_as_gone(
+    console: FastAPI, source_conn: asyncpg.Connection
+) -> None:
+    await add_schedulers(source_conn)
+    async with logged_in(console) as client:
+        html = (await client.get("/ui")).text
+
+    replicas = {
+        m.group(1): m.group(2) for m in re.finditer(r"<code>([^<]+)</code>(.*?)</dl>", html, re.S)
+    }
+    assert "gone" not in replicas["beating:1"] and "next tick" in replicas["beating:1"]
+    assert "gone since" in replicas["silent:2"] and "(no heartbeat)" in replicas["silent:2"]
+    assert "gone since" in replicas["stopped:3"] and "(stopped)" in replicas["stopped:3"]

@@ -20,7 +20,7 @@ from rag_indexer_service.cli.base import (
 from rag_indexer_service.config import Settings
 
 
-@db_app.command("upgrade")
+@db_app.command("upgrade", short_help="Create the schema or apply pending migrations.")
 def db_upgrade() -> None:
     """Create the database objects, or apply pending migrations (idempotent)."""
 
@@ -37,7 +37,7 @@ def db_upgrade() -> None:
     out.print(f"schema at revision {run_command(go)}")
 
 
-@demo_app.command("seed")
+@demo_app.command("seed", short_help="Create and fill the demo source (replaces demo data).")
 def demo_seed(
     cabinets: Annotated[int, typer.Option(min=1, metavar="N", help="Cabinets to create.")] = 5,
     products: Annotated[int, typer.Option(min=0, metavar="N", help="Products per cabinet.")] = 50,
@@ -102,11 +102,13 @@ def demo_seed(
     out.print(run_command(go), markup=False)
 
 
-@sources_app.command("check")
+@sources_app.command("check", short_help="Check the sources file; print one document per kind.")
 def sources_check(
     cabinet: Annotated[
         str | None,
-        typer.Option(help="Cabinet to render samples from (default: the first one listed)."),
+        typer.Option(
+            metavar="ID", help="Cabinet to render samples from (default: the first one listed)."
+        ),
     ] = None,
 ) -> None:
     """Check the sources file against the source's real columns and print one rendered

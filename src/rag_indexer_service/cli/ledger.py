@@ -68,17 +68,32 @@ def runs(
     if as_json:
         out.print_json(json.dumps(found, ensure_ascii=False))
         return
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), collapse_padding=True)
-    for name in ("run", "cabinet", "status", "trigger", "try", "docs", "embedded"):
-        numeric = name not in ("status", "trigger")
-        table.add_column(name, no_wrap=True, justify="right" if numeric else "left")
-    table.add_column("queued UTC", no_wrap=True)
-    table.add_column("took", no_wrap=True, justify="right")
-    table.add_column("read", no_wrap=True)
-    table.add_column("counters", no_wrap=True)
-    table.add_column("error", overflow="ellipsis", no_wrap=True)
+    printer = out if out.is_terminal else Console(width=max(out.width, 120))
+    printer.print(runs_table(found, width=printer.width))
+
+
+_ESSENTIAL = (
+    "run",
+    "cabinet",
+    "status",
+    "trigger",
+    "try",
+    "docs",
+    "embedded",
+    "queued UTC",
+    "took",
+)
+_GAP = 2  # rich's padding between two columns (SIMPLE_HEAD, padding (0, 1), collapsed)
+
+
+def runs_table(found: list[dict[str, Any]], *, width: int) -> Table:
+    """The runs as a table that fits `width`: its essential columns whole (ids, status,
+    counts, when, how long), then the read mode, the error and the counters as room allows.
+    Piped output is given 120 columns or more, so every counter name stays readable."""
+    cells: dict[str, list[str]] = {name: [] for name in (*_ESSENTIAL, "read", "counters")}
+    cells["error"] = []
     for r in found:
-        table.add_row(
+        row = (
             str(r["run_id"]),
             str(r["cabinet_id"]),
             r["status"],
@@ -92,8 +107,33 @@ def runs(
             _counters_cell(r),
             r["error"] or "",
         )
-    # Piped output is not cut to 80 columns: every counter name stays readable.
-    (out if out.is_terminal else Console(width=max(out.width, 120))).print(table)
+        for name, value in zip(cells, row, strict=True):
+            cells[name].append(value)
+
+    def natural(name: str) -> int:
+        return max(len(line) for v in [name, *cells[name]] for line in v.splitlines() or [""])
+
+    shown = list(_ESSENTIAL)
+    used = sum(natural(n) for n in shown) + _GAP * (len(shown) - 1)
+    errors = any(cells["error"])
+    for name in ("read", "counters"):
+        keep_for_error = 20 + _GAP if errors and name == "counters" else 0
+        if used + _GAP + natural(name) + keep_for_error <= width:
+            shown.append(name)
+            used += _GAP + natural(name)
+    if errors and width - used - _GAP >= 12:
+        shown.append("error")
+
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), collapse_padding=True)
+    for name in shown:
+        numeric = name in ("run", "cabinet", "try", "docs", "embedded", "took")
+        if name == "error":
+            table.add_column(name, overflow="ellipsis", no_wrap=True)
+        else:
+            table.add_column(name, no_wrap=True, justify="right" if numeric else "left")
+    for i in range(len(found)):
+        table.add_row(*(cells[name][i] for name in shown))
+    return table
 
 
 def _read(run: dict[str, Any]) -> str:
@@ -132,7 +172,7 @@ def _when(value: str | None) -> str:
     return "-" if value is None else value[:19].replace("T", " ")
 
 
-@app.command()
+@app.command(short_help="Show the schedulers, recent ticks and runs by status.")
 def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
 ) -> None:
@@ -180,7 +220,7 @@ def status(
         out.print(
             f"tick {_when(t['tick_at'])} by {t['claimed_by']} ({done}): "
             f"{t['cabinets_seen']} seen, {t['cabinets_enqueued']} queued, "
-            f"{t['cabinets_skipped']} skipped, {t['cabinets_active']} already active, "
+            f"{t['cabinets_skipped']} skipped as unchanged, {t['cabinets_active']} already active, "
             f"{t['cabinets_purged']} purged" + (f"; {t['error']}" if t["error"] else ""),
             markup=False,
             soft_wrap=True,

@@ -20,7 +20,7 @@ from rag_indexer_service.config import Settings, load_settings
 from rag_indexer_service.errors import RagIndexerError
 
 
-@app.command()
+@app.command(short_help="Start Dramatiq workers that execute queued runs.")
 def worker(
     processes: Annotated[
         int,
@@ -84,7 +84,7 @@ def worker(
     os.execvpe(sys.executable, argv, env)
 
 
-@app.command()
+@app.command(short_help="Run API, console, worker and scheduler in one process.")
 def up(
     demo: Annotated[
         bool, typer.Option("--demo", help="Seed the demo source if empty and index it once.")
@@ -113,7 +113,7 @@ def up(
     raise typer.Exit(code)
 
 
-@app.command()
+@app.command(short_help="Serve the HTTP API and the console (uvicorn).")
 def api(
     host: Annotated[
         str | None, typer.Option(metavar="HOST", help="Address to bind (default: RAG_API_HOST).")
@@ -133,13 +133,14 @@ def api(
         raise fail(str(exc)) from None
 
 
-@app.command()
+@app.command(short_help="Start the scheduler: the cron fan-out and the reaper.")
 def scheduler(
     once: Annotated[bool, typer.Option("--once", help="Run one fan-out now and exit.")] = False,
     tick_at: Annotated[
         str | None,
         typer.Option(
             "--tick-at",
+            metavar="TIME",
             help="With --once: the tick to serve (ISO 8601, UTC if no offset) instead of now; "
             "replicas given the same time fan out once.",
             show_default=False,

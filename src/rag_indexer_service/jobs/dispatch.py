@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import dramatiq
@@ -210,5 +210,14 @@ class Dispatcher:
         await self._send(to_send, fail_unsent=False)
         report.resent = len(to_send)
         if stale:
-            log.info("redrive: %s", report)
+            log.info(
+                "stale runs: %s re-sent%s (%s of them from a stopped worker), %s failed for good "
+                "(no attempts left), %s still queued with their message",
+                report.resent,
+                f" (runs {', '.join(map(str, report.run_ids[:20]))})" if report.run_ids else "",
+                report.recovered,
+                report.failed,
+                report.still_queued,
+                extra={"fields": {"event": "redrive", **asdict(report)}},
+            )
         return report

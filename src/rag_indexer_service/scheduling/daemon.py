@@ -134,9 +134,15 @@ async def _run_once(scheduler: Scheduler, tick_at: dt.datetime | None) -> int:
     report = await scheduler.run_tick(tick_at or _utcnow())
     if report is None:  # another replica serves (or served) this tick: nothing went wrong
         return 0
-    level = logging.INFO if report.error is None and not report.interrupted else logging.ERROR
-    log.log(level, "fan-out: %s", report.to_dict())
-    return 0 if level == logging.INFO else 1
+    if report.error is None and not report.interrupted:
+        return 0  # the tick's own "done: ..." line has said what it did
+    log.error(
+        "the fan-out did not finish: %s (%s of the cabinets seen)",
+        report.summary() or "interrupted",
+        report.seen,
+        extra={"fields": {"event": "tick_unfinished", **report.to_dict()}},
+    )
+    return 1
 
 
 async def run_scheduler(
