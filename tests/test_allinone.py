@@ -9,7 +9,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,8 +16,7 @@ import httpx
 import pytest
 
 from rag_indexer_service.allinone import DEMO_POLL_S
-
-RAG = str(Path(sys.executable).with_name("rag-indexer"))
+from tests.helpers import RAG, rag
 
 
 def free_port() -> int:
@@ -35,10 +33,6 @@ def start_up(env: dict[str, str], port: int, *args: str) -> subprocess.Popen[str
         stderr=subprocess.STDOUT,
         text=True,
     )
-
-
-def rag(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([RAG, *args], env=env, capture_output=True, text=True, timeout=60)
 
 
 def wait_ready(base: str, proc: subprocess.Popen[str], timeout_s: float = 180) -> None:

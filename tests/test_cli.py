@@ -9,7 +9,6 @@ import pty
 import re
 import struct
 import subprocess
-import sys
 import termios
 from pathlib import Path
 
@@ -19,15 +18,7 @@ from sqlalchemy import text
 
 from rag_indexer_service.runtime import Runtime
 from rag_indexer_service.scheduling import Heartbeats
-from tests.helpers import add_cabinet
-
-RAG = str(Path(sys.executable).with_name("rag-indexer"))
-
-
-def rag(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [RAG, *args], env=env, capture_output=True, text=True, timeout=60, check=False
-    )
+from tests.helpers import RAG, add_cabinet, rag
 
 
 @pytest.fixture

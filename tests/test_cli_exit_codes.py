@@ -14,8 +14,7 @@ import pytest
 
 from rag_indexer_service.jobs.execution import run_inline
 from rag_indexer_service.runtime import Runtime
-from tests.helpers import add_cabinet
-from tests.test_cli import rag
+from tests.helpers import add_cabinet, rag
 
 NO_DATABASE = "postgresql+asyncpg://nobody@127.0.0.1:1/none"
 DEMO_SMALL = ("demo", "seed", "--cabinets", "1", "--products", "2", "--reviews", "1")

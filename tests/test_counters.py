@@ -13,7 +13,7 @@ from rag_indexer_service.api.views import run_out
 from rag_indexer_service.indexing.report import COUNTER_FIELDS, COUNTER_TYPES, IndexReport
 from rag_indexer_service.runs import Ledger
 from rag_indexer_service.runtime import Runtime
-from tests.test_cli import rag
+from tests.helpers import rag
 
 SQL_TYPES = {int: {"integer", "bigint"}, bool: {"boolean"}}
 

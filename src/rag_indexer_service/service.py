@@ -1,4 +1,4 @@
-"""What both front ends (CLI and HTTP API) do the same way: keyword-only service functions over
+"""What the front ends (CLI, HTTP API, console) do the same way: keyword-only service functions over
 the runtime's components. Each front end only adds its own wording and output shape."""
 
 from __future__ import annotations

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+import psutil
 
 from rag_indexer_service.jobs.execution import run_inline
 from rag_indexer_service.runtime import Runtime
-from tests.api.conftest import API_KEY, Spawn
+from tests.api.conftest import API_KEY, Spawn, free_port, wait_ready
 from tests.helpers import add_cabinet
 
 BIN = Path(sys.executable).parent
@@ -107,3 +108,36 @@ def test_api_command_without_keys_refuses_to_start(worker_env: dict[str, str]) -
         "error: no API keys configured: set RAG_API_KEYS or RAG_API_KEYS_FILE "
         "(or RAG_API_AUTH=disabled to serve the API without authentication)"
     ]
+
+
+def server_processes(parent: int) -> set[int]:
+    """The pids of uvicorn's server processes under `parent` (multiprocessing spawns them)."""
+    children = psutil.Process(parent).children()
+    return {p.pid for p in children if any("spawn_main" in part for part in p.cmdline())}
+
+
+async def test_api_with_two_server_processes_serves_and_keeps_them(
+    spawn: Spawn, worker_env: dict[str, str], tmp_path: Path
+) -> None:
+    port = free_port()
+    log = tmp_path / "api.log"
+    with log.open("wb") as stderr:
+        proc = spawn(
+            "api",
+            *("--port", str(port), "--workers", "2"),
+            env={**worker_env, "RAG_API_KEYS": API_KEY},
+            stderr=stderr,
+        )
+    base_url = f"http://127.0.0.1:{port}"
+    await wait_ready(base_url, proc, timeout_s=120)
+    servers = server_processes(proc.pid)
+
+    # Past uvicorn's default 5 s health check: a server process still starting up (imports
+    # on a loaded machine) was killed and replaced, over and over.
+    async with httpx.AsyncClient(base_url=base_url, timeout=5) as client:
+        for _ in range(8):
+            assert (await client.get("/healthz")).status_code == 200
+            await asyncio.sleep(1)
+
+    assert len(servers) == 2 and server_processes(proc.pid) == servers
+    assert "died" not in log.read_text(), log.read_text()

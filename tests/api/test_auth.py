@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,24 +9,14 @@ import dramatiq
 import httpx
 import pytest
 from fastapi import FastAPI
-from starlette.routing import BaseRoute
 
 from rag_indexer_service.api import create_app
 from rag_indexer_service.config import Settings
 from rag_indexer_service.errors import ConfigError
 from tests.api.conftest import API_KEY, OTHER_KEY, asgi_client, running
+from tests.helpers import flat_routes
 
 OPEN_PATHS = {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/redoc"}
-
-
-def flat_routes(routes: list[BaseRoute]) -> Iterator[BaseRoute]:
-    """`app.routes`, with included routers expanded (newer FastAPI keeps them nested)."""
-    for route in routes:
-        nested = getattr(route, "original_router", None)
-        if nested is not None:
-            yield from flat_routes(nested.routes)
-        else:
-            yield route
 
 
 def protected_requests(app: FastAPI) -> list[tuple[str, str]]:

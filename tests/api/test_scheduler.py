@@ -7,6 +7,8 @@ import datetime as dt
 import asyncpg
 import httpx
 
+from tests.helpers import add_schedulers
+
 
 async def test_no_scheduler_yet_answers_nulls(idle_client: httpx.AsyncClient) -> None:
     response = await idle_client.get("/api/v1/rag/scheduler")
@@ -50,3 +52,22 @@ async def test_reports_the_newest_tick_and_the_freshest_schedulers_plan(
     assert [s["scheduler_id"] for s in body["schedulers"]] == ["b:2", "a:1"]
     assert body["schedulers"][0]["last_reaper"] == {"resent": 0}
     assert 0 <= body["schedulers"][0]["heartbeat_age_s"] < body["schedulers"][1]["heartbeat_age_s"]
+
+
+async def test_only_schedulers_with_a_recent_heartbeat_are_alive(
+    idle_client: httpx.AsyncClient, source_conn: asyncpg.Connection
+) -> None:
+    await add_schedulers(source_conn)
+
+    body = (await idle_client.get("/api/v1/rag/scheduler")).json()
+
+    shown = {s["scheduler_id"]: s for s in body["schedulers"]}
+    assert {i: s["alive"] for i, s in shown.items()} == {
+        "beating:1": True,
+        "silent:2": False,
+        "stopped:3": False,
+    }
+    assert shown["beating:1"]["gone_since"] is None
+    assert shown["silent:2"]["gone_since"] == shown["silent:2"]["heartbeat_at"]
+    stopped = shown["stopped:3"]
+    assert stopped["stopped_at"] is not None and stopped["gone_since"] == stopped["stopped_at"]

@@ -248,3 +248,35 @@ async def test_a_value_postgres_refuses_at_write_fails_only_its_document(
     ]
     assert (report.docs_added, report.docs_failed, report.docs_seen) == (5, 1, 6)
     assert chunks == ledger_chunks == cabinet_chunks and documents == 5
+
+
+REFUSE_ONE_TRIGGER = """
+CREATE FUNCTION rag_test_refuse_one() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.doc_id = 'd25' THEN
+        RAISE EXCEPTION 'refused by a trigger';  -- P0001: not a data error, the run fails
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER rag_test_refuse_one BEFORE INSERT ON rag_documents
+    FOR EACH ROW EXECUTE FUNCTION rag_test_refuse_one();
+"""
+
+
+async def test_a_run_failing_after_some_batches_leaves_the_counters_of_what_it_committed(
+    settings: Settings, source_conn: asyncpg.Connection
+) -> None:
+    # Given batches of 10 documents, the third of which the service database refuses ...
+    await add_cabinet(source_conn, 4, docs=40)
+    await source_conn.execute(REFUSE_ONE_TRIGGER)
+    small = settings.model_copy(update={"batch_size_docs": 10, "write_batch_docs": 10})
+
+    async with open_runtime(small) as rt:
+        with pytest.raises(Exception, match="refused by a trigger"):
+            await run_inline(rt, 4)
+        # ... the run fails, the batches before it stay committed, and the cabinet's
+        # counters are exactly those rows.
+        indexed, chunks, ledger_chunks, documents, cabinet_chunks = await index_state(rt, 4)
+
+    assert 0 < len(indexed) < 40
+    assert chunks == ledger_chunks == cabinet_chunks and documents == len(indexed)

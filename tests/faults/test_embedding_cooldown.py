@@ -49,9 +49,12 @@ async def make(embedding_api: FakeEmbeddingAPI, broker_url: str) -> AsyncIterato
 async def test_retry_after_pauses_every_slot_and_every_worker(
     make: Make, embedding_api: FakeEmbeddingAPI
 ) -> None:
-    # Given four slots in flight, the first request answered 429 Retry-After: 1 ...
-    embedding_api.delay_s = ANSWER_S
-    embedding_api.script(Fault(status=429, retry_after=f"{RETRY_AFTER_S:g}"))
+    # Given four slots in flight, the first request answered at once with 429 Retry-After: 1
+    # and the other three still being answered (a 429 answered as slowly as they are races
+    # their next requests: those may leave before this process has read the 429) ...
+    embedding_api.script(
+        Fault(status=429, retry_after=f"{RETRY_AFTER_S:g}"), *[Fault(delay_s=ANSWER_S)] * 3
+    )
     busy, other = make(concurrency=4), make(concurrency=1)
 
     with metering() as usage:
@@ -63,12 +66,15 @@ async def test_retry_after_pauses_every_slot_and_every_worker(
         second = await other.embed(["другой"])
         vectors = await first
 
-    # then nobody sends anything until Retry-After has passed since the 429 was answered.
-    throttled_at = next(h.at for h in embedding_api.hits if h.status == 429)
-    resumed_after = throttled_at + ANSWER_S + RETRY_AFTER_S - 0.1
-    later = [h.at for h in embedding_api.hits if h.at > throttled_at + ANSWER_S / 2]
+    # then nobody sends anything until Retry-After has passed since the 429 was answered:
+    # past the four first requests (on their way as it came), every one waits.
+    hits = sorted(embedding_api.hits, key=lambda h: h.at)
+    throttled_at = next(h.at for h in hits if h.status == 429)
+    resumed_after = throttled_at + RETRY_AFTER_S - 0.1
+    later = [h.at for h in hits[4:]]
     assert later, "nothing was sent after the 429"
-    assert min(later) >= resumed_after, [round(at - throttled_at, 3) for at in later]
+    assert min(later) >= resumed_after, [round(h.at - throttled_at, 3) for h in hits]
+    assert next(h.at for h in hits if h.inputs == ["другой"]) >= resumed_after
     assert vectors.shape == (12, MODELS["fake-small"]) and second.shape[0] == 1
     assert usage.retries == 1
     assert usage.throttled_s >= RETRY_AFTER_S - 0.2

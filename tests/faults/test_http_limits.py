@@ -5,6 +5,7 @@ bulk trigger takes run ids only for the runs it actually inserts."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from typing import Any
@@ -144,6 +145,41 @@ async def test_a_chunked_body_past_the_limit_is_413_and_a_slow_one_408(served_ap
     assert time.perf_counter() - started < READ_TIMEOUT_S + 1.5
 
 
+async def trickle_until_closed(served: Served, head: bytes, *, for_s: float) -> bytes:
+    """Send `head`, then a byte of body every 0.1 s until the server closes the connection
+    (or `for_s` has passed); what the server answered."""
+    reader, writer = await asyncio.open_connection(served.host, served.port)
+    writer.write(head)
+    reading = asyncio.create_task(reader.read())
+    deadline = time.perf_counter() + for_s
+    try:
+        while not reading.done() and time.perf_counter() < deadline:
+            with contextlib.suppress(ConnectionError):
+                writer.write(b"1\r\na\r\n")
+                await writer.drain()
+            await asyncio.sleep(0.1)
+        assert reading.done(), f"the connection is still open after {for_s:g} s"
+        return reading.result()
+    finally:
+        reading.cancel()
+        writer.close()
+
+
+async def test_a_body_no_route_reads_is_not_drained_the_connection_closes(
+    served_api: Served,
+) -> None:
+    # A body announced to a route that takes none (a 405, a 404) and trickled in forever:
+    # the server answers and hangs up instead of reading on at the client's pace (which
+    # keeps the connection from ever being idle, so no keep-alive timeout ends it).
+    for path, expected in (("/healthz", 405), ("/no/such/page", 404)):
+        for framing in ("Transfer-Encoding: chunked", "Content-Length: 100000"):
+            head = request_head("POST", path, "Content-Type: application/json", framing)
+            raw = await trickle_until_closed(served_api, head, for_s=8 * READ_TIMEOUT_S)
+            status_line, _, rest = raw.partition(b"\r\n")
+            assert status_line.split()[1] == str(expected).encode(), (path, framing, raw)
+            assert b"\r\nconnection: close\r\n" in rest.lower(), (path, framing, raw)
+
+
 async def test_malformed_json_and_a_nul_in_a_query_are_precise_422s(served_api: Served) -> None:
     async with httpx.AsyncClient(
         base_url=served_api.base_url, headers={"X-API-Key": API_KEY}, timeout=5
@@ -162,6 +198,21 @@ async def test_malformed_json_and_a_nul_in_a_query_are_precise_422s(served_api: 
     assert nul.json()["error"]["message"] == (
         "body field query must not contain NUL characters (\\u0000)"
     )
+
+
+async def test_a_query_of_letters_without_a_unicode_name_is_searched_not_a_500(
+    served_api: Served,
+) -> None:
+    # Tangut ideographs (U+17000...) are letters that `unicodedata.name()` cannot name, which
+    # the morphology's analyser asked about: schemathesis found the 500.
+    async with httpx.AsyncClient(
+        base_url=served_api.base_url, headers={"X-API-Key": API_KEY}, timeout=60
+    ) as client:  # the first search of a process loads the embedder and the dictionary
+        found = await client.post(
+            "/api/v1/rag/cabinets/404/search", json={"query": "кроссовки \U000176f9\U00018d08"}
+        )
+
+    assert (found.status_code, error_code(found.json())) == (404, "cabinet_not_found")
 
 
 CABINETS = 200

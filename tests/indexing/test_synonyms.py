@@ -215,3 +215,23 @@ def test_stemming_gives_the_same_stems_from_many_threads_at_once() -> None:
         results = list(pool.map(lambda _: stems(sample), range(64)))
 
     assert all(r == expected for r in results)
+
+
+def test_the_c_stemmer_in_use_gives_the_pure_python_stemmer_s_stems() -> None:
+    # pystemmer is a dependency for speed only: snowballstemmer hands out its C stemmer when
+    # it is installed, and that must stem exactly as the Python one (and Postgres) does.
+    import pymorphy3  # type: ignore[import-untyped]
+    import snowballstemmer  # type: ignore[import-untyped]
+    from snowballstemmer.russian_stemmer import RussianStemmer  # type: ignore[import-untyped]
+
+    morph = pymorphy3.MorphAnalyzer()
+    sample = words(
+        "Мобильник кроссовки повреждённая упаковка доставка отзывы маломерит размер ткань "
+        "качественный быстро пришёл заряжать подошёл ребёнок сильнее лучший ёлка"
+    )
+    forms = sorted({f.word for w in sample for f in morph.parse(w)[0].lexeme} | set(sample))
+    c_stemmer = snowballstemmer.stemmer("russian")
+
+    assert type(c_stemmer).__module__ == "Stemmer"
+    assert c_stemmer.stemWords(forms) == [RussianStemmer().stemWord(w) for w in forms]
+    assert len(forms) > 300

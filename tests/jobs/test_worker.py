@@ -124,3 +124,34 @@ async def test_transient_source_errors_are_retried(
     assert run.status == status and run.attempt == attempts
     if status == "failed":
         assert run.error is not None and "RAG_SOURCE_DATABASE_URL" in run.error
+
+
+REFUSING_CABINETS = """
+CREATE FUNCTION rag_test_refuse_value() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    -- The index's own state (its embedder), not the ledger's last_run_id: a data exception.
+    IF NEW.embedder_id IS NOT NULL AND (TG_OP = 'INSERT' OR OLD.embedder_id IS NULL) THEN
+        RAISE EXCEPTION 'value refused' USING ERRCODE = '22023';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER rag_test_refuse_value BEFORE INSERT OR UPDATE ON rag_cabinets
+    FOR EACH ROW EXECUTE FUNCTION rag_test_refuse_value();
+"""
+
+
+async def test_a_value_postgres_refuses_outside_a_document_is_not_retried(
+    dispatcher: Dispatcher, ledger: Ledger, source_conn: asyncpg.Connection
+) -> None:
+    # Given the service database refusing a value the run writes for its cabinet (not for
+    # one document, which would fail only that document)
+    await add_cabinet(source_conn, 1, docs=3)
+    await source_conn.execute(REFUSING_CABINETS)
+
+    run = await wait_for_run(ledger, (await dispatcher.trigger(1, "manual")).run.id)
+
+    # then the same data would fail the same way: one attempt, one sentence
+    assert run.status == "failed" and run.attempt == 1
+    assert run.error == (
+        "cabinet 1: Postgres refused a value while writing the index; see the worker log"
+    )

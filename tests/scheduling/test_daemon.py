@@ -95,3 +95,23 @@ async def test_the_tick_job_serves_the_current_tick_and_records_it(
     assert beat.next_tick_at is not None and beat.next_tick_at > tick.tick_at
     assert (tick.seen, tick.enqueued) == (3, 3) and tick.finished_at is not None
     assert status.runs_by_status["queued"] == 3 and status.runs_by_status["failed"] == 0
+
+
+async def test_a_failed_reaper_pass_and_tick_show_one_line_without_sql(
+    make_scheduler: MakeScheduler, runtime: Runtime, source_conn: asyncpg.Connection
+) -> None:
+    # Given the run ledger's table gone (a botched migration, say): every statement on it
+    # is a ProgrammingError whose text carries the statement.
+    await add_cabinets(source_conn, range(1, 2), docs=1)
+    await source_conn.execute("ALTER TABLE rag_runs RENAME TO rag_runs_gone")
+    scheduler = make_scheduler()
+    await scheduler.heartbeats.started(scheduler.id, schedule=scheduler.schedule, next_tick_at=None)
+
+    await scheduler.reaper_job()
+    report = await scheduler.run_tick(scheduler.tick_for(dt.datetime.now(dt.UTC)))
+
+    beat = (await scheduler.heartbeats.list(silent_after_s=60))[0]
+    assert beat.last_reaper is not None and report is not None
+    for shown in (beat.last_reaper["error"], *report.problems):
+        assert 'relation "rag_runs" does not exist' in shown, shown
+        assert "[SQL" not in shown and "SELECT" not in shown and "\n" not in shown, shown

@@ -17,8 +17,7 @@ from rag_indexer_service.api import create_app
 from rag_indexer_service.config import Settings
 from rag_indexer_service.ui.session import COOKIE_NAME
 from tests.api.conftest import API_KEY, asgi_client, running
-from tests.api.test_auth import flat_routes
-from tests.helpers import add_cabinet
+from tests.helpers import add_cabinet, add_schedulers, flat_routes
 
 PAGES = ("/ui", "/ui/cabinets", "/ui/runs", "/ui/cabinets/7", "/ui/live/overview")
 
@@ -206,3 +205,32 @@ async def test_probes_stay_open_and_docs_are_served_from_this_process(console: F
             assert assets and all(a.startswith("/") for a in assets), assets
             for asset in assets:
                 assert (await client.get(asset)).status_code == 200, asset
+
+
+async def test_queueing_a_cabinet_the_source_does_not_list_is_refused_without_a_run(
+    console: FastAPI, source_conn: asyncpg.Connection
+) -> None:
+    await add_cabinet(source_conn, 7, docs=1)
+    async with logged_in(console) as client:
+        token = csrf_of((await client.get("/ui/cabinets/7")).text)
+        refused = await client.post(
+            "/ui/cabinets/99/runs", data={"csrf": token}, headers={"Origin": "http://api.test"}
+        )
+        assert refused.status_code == 404
+        assert "The source does not list cabinet 99." in refused.text
+        assert (await client.get("/ui/runs")).text.count('href="/ui/runs/') == 0
+
+
+async def test_the_overview_marks_schedulers_without_a_recent_heartbeat_as_gone(
+    console: FastAPI, source_conn: asyncpg.Connection
+) -> None:
+    await add_schedulers(source_conn)
+    async with logged_in(console) as client:
+        html = (await client.get("/ui")).text
+
+    replicas = {
+        m.group(1): m.group(2) for m in re.finditer(r"<code>([^<]+)</code>(.*?)</dl>", html, re.S)
+    }
+    assert "gone" not in replicas["beating:1"] and "next tick" in replicas["beating:1"]
+    assert "gone since" in replicas["silent:2"] and "(no heartbeat)" in replicas["silent:2"]
+    assert "gone since" in replicas["stopped:3"] and "(stopped)" in replicas["stopped:3"]

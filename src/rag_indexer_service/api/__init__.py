@@ -1,8 +1,9 @@
 """The HTTP API (FastAPI): manual triggers, run status, cabinet state, search, health, metrics.
 
 Routes stay thin over `service` functions and the runtime's components (store, ledger,
-dispatcher); no SQL here. May import: `service`, `runtime`, `runs`, `tasks`,
-`scheduling.ticks`, `scheduling.heartbeats`, `indexing` (types), `config`, `errors`, `db`.
+dispatcher); no SQL here. May import: `service`, `runtime`, `runs`, `jobs` (dispatcher, broker,
+queue depths), `scheduling.ticks`, `indexing` (types), `ui` (the console it serves), `config`,
+`errors`, `logs`, `db`. Not `cli`, `allinone` or the rest of `scheduling`.
 """
 
 from __future__ import annotations

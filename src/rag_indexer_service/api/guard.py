@@ -8,7 +8,10 @@ connection (the unread body is never drained):
 - `/api/v1/...` without an accepted key: 401;
 - a `Content-Length` above `BodyLimits.max_bytes`: 413 at once; a chunked body that grows
   past it: 413 when it does;
-- a body that has not fully arrived `BodyLimits.timeout_s` after the head: 408.
+- a body that has not fully arrived `BodyLimits.timeout_s` after the head: 408;
+- a response given before the request's body was read whole (a 404, a 405, a route that
+  takes no body) closes the connection: the server would otherwise drain that body, of any
+  size and at any pace, to read the next request.
 
 The request head is bounded by the server protocol (`api.protocol`).
 """
@@ -29,6 +32,15 @@ from rag_indexer_service.api.views import API_PREFIX
 __all__ = ["BodyLimits", "BodyTooLarge", "RequestGuard"]
 
 _CLOSE = {"Connection": "close"}
+_CLOSE_HEADER = (b"connection", b"close")
+
+
+@dataclass(slots=True)
+class _Body:
+    announced: bool
+    """The head announced a body (a non-zero Content-Length or a Transfer-Encoding)."""
+    complete: bool = False
+    """The application has received all of it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,17 +81,27 @@ class RequestGuard:
             )
             await response(scope, receive, send)
             return
-        await self.app(scope, self._bounded(receive), send)
+        body = _Body(announced="transfer-encoding" in headers or length.strip("0") != "")
+        await self.app(scope, self._bounded(receive, body), self._closing(send, body))
 
-    def _bounded(self, receive: Receive) -> Receive:
+    @staticmethod
+    def _closing(send: Send, body: _Body) -> Send:
+        async def closing_send(message: Message) -> None:
+            if message["type"] == "http.response.start" and body.announced and not body.complete:
+                kept = [h for h in message.get("headers", ()) if h[0].lower() != b"connection"]
+                message = {**message, "headers": [*kept, _CLOSE_HEADER]}
+            await send(message)
+
+        return closing_send
+
+    def _bounded(self, receive: Receive, body: _Body) -> Receive:
         limits = self.limits
         deadline = asyncio.get_running_loop().time() + limits.timeout_s
         received = 0
-        complete = False
 
         async def bounded_receive() -> Message:
-            nonlocal received, complete
-            if complete:  # past the body: waiting for a disconnect is not bounded
+            nonlocal received
+            if body.complete:  # past the body: waiting for a disconnect is not bounded
                 return await receive()
             try:
                 async with asyncio.timeout_at(deadline):
@@ -92,11 +114,11 @@ class RequestGuard:
                 ) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                complete = not message.get("more_body", False)
+                body.complete = not message.get("more_body", False)
                 if received > limits.max_bytes:
                     raise HTTPException(413, _too_large(limits), headers=_CLOSE)
             else:
-                complete = True
+                body.complete = True
             return message
 
         return bounded_receive

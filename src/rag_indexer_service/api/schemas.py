@@ -378,6 +378,14 @@ class SchedulerInstance(BaseModel):
     started_at: dt.datetime
     heartbeat_at: dt.datetime
     heartbeat_age_s: float = Field(description="Seconds since its last heartbeat.")
+    alive: bool = Field(
+        description="Not stopped, and beaten within 3 × RAG_REAPER_INTERVAL_S "
+        "(as `rag-indexer status` decides)."
+    )
+    stopped_at: dt.datetime | None = Field(description="When it stopped cleanly, if it did.")
+    gone_since: dt.datetime | None = Field(
+        description="Not alive: when it stopped, or its last heartbeat; null while alive."
+    )
     last_tick_at: dt.datetime | None
     next_tick_at: dt.datetime | None
     last_reaper_at: dt.datetime | None
@@ -409,6 +417,9 @@ class SchedulerOut(BaseModel):
                     "started_at": "2026-11-27T09:00:00Z",
                     "heartbeat_at": "2026-11-28T12:05:00Z",
                     "heartbeat_age_s": 4.1,
+                    "alive": True,
+                    "stopped_at": None,
+                    "gone_since": None,
                     "last_tick_at": "2026-11-28T12:00:00Z",
                     "next_tick_at": "2026-11-28T18:00:00Z",
                     "last_reaper_at": "2026-11-28T12:05:00Z",

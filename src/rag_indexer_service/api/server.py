@@ -22,6 +22,10 @@ from rag_indexer_service.logs import TEXT_FORMAT, LogFormat
 __all__ = ["APP_FACTORY", "log_config", "serve"]
 
 APP_FACTORY = "rag_indexer_service.api.app:create_app_from_env"
+WORKER_HEALTHCHECK_S = 60
+"""How long uvicorn's supervisor (`--workers N`) waits for a server process to answer its
+ping. Its default, 5 s, is less than a loaded machine takes to start one (the process imports
+the whole service before it can answer): each was killed and replaced, forever."""
 
 
 def log_config(level: str, log_format: LogFormat = "text") -> dict[str, Any]:
@@ -61,4 +65,5 @@ def serve(settings: Settings, *, host: str | None, port: int | None, workers: in
         lifespan="on",
         timeout_graceful_shutdown=30,
         http=limited_protocol(HeadLimits(timeout_s=settings.api_read_timeout_s)),
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
     )

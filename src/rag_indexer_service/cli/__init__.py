@@ -1,4 +1,15 @@
-"""`rag-indexer`: the command line of the service (one module per group of commands)."""
+"""`rag-indexer`: the command line of the service, one module per group of commands.
+
+    base.py        the Typer apps, consoles, one-line errors, cabinet ids
+    indexing.py    index, search
+    ledger.py      runs, status
+    processes.py   worker, scheduler, api, up (the long-running processes)
+    admin.py       db upgrade, demo seed, sources check
+
+Owns no SQL and no state: each command opens the runtime and calls `service`, the ledger, the
+dispatcher or a process's entry point. May import every other package except `api`'s
+internals (it starts `api.server` only) and `ui`.
+"""
 
 from __future__ import annotations
 

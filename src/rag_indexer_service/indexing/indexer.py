@@ -15,6 +15,9 @@
    learns which from the `ids_query` of its kinds), unless that looks like a broken source
    (mass-delete guard). Then, and only then, advance the watermarks.
 
+This module decides (skip, read mode, generation, what to save); steps 3 and 4 are
+`batches.py` (`BatchPipeline.scan()`), step 5 is `deletions.py`, the knobs `index_options.py`.
+
 Vectors come, in this order, from the document's own unchanged chunks, the embedding cache
 (identical text anywhere, same embedder), and the embedder. A run with another embedder than
 the one that built the index rebuilds it into a new generation that replaces the old one
@@ -25,45 +28,31 @@ search with an embedder other than the index's is refused (`EmbedderMismatch`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import hashlib
-import json
 import logging
 import time
-from collections import Counter
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
-from dataclasses import dataclass
 
 import numpy as np
 from sqlalchemy.exc import DBAPIError
 
 from rag_indexer_service.canonical import digest
-from rag_indexer_service.config import Settings
-from rag_indexer_service.db.engine import is_data_error, short_error
-from rag_indexer_service.errors import (
-    CabinetNotFound,
-    DocumentsFailed,
-    EmbedderMismatch,
-    SourceSuspicious,
+from rag_indexer_service.errors import CabinetNotFound, EmbedderMismatch
+from rag_indexer_service.indexing.batches import (
+    BatchPipeline,
+    ProgressCallback,
+    check_not_all_failed,
 )
-from rag_indexer_service.indexing.chunking import split_text
+from rag_indexer_service.indexing.deletions import delete_gone
 from rag_indexer_service.indexing.delta import ReadPlan, choose_read
 from rag_indexer_service.indexing.embedders import Embedder, Vectors
-from rag_indexer_service.indexing.report import DocFailure, IndexReport
+from rag_indexer_service.indexing.index_options import IndexOptions
+from rag_indexer_service.indexing.report import IndexReport
 from rag_indexer_service.indexing.sources import CabinetSource, DeltaReads, SourceDocument
-from rag_indexer_service.indexing.storable import shown
-from rag_indexer_service.indexing.store import (
-    CabinetState,
-    ChunkRow,
-    DocumentWrite,
-    GenerationPlan,
-    IndexStore,
-    SearchHit,
-)
+from rag_indexer_service.indexing.store import CabinetState, GenerationPlan, IndexStore, SearchHit
 from rag_indexer_service.indexing.store.keyword_query import KeywordQuery, build_keyword_query
 from rag_indexer_service.indexing.synonyms import Synonyms
-from rag_indexer_service.indexing.usage import EmbeddingUsage, current_usage, metering
+from rag_indexer_service.indexing.usage import EmbeddingUsage, metering
 
 __all__ = ["IndexOptions", "ProgressCallback", "RAGIndexer"]
 
@@ -71,60 +60,6 @@ log = logging.getLogger(__name__)
 
 EXPANSION_WEIGHT = 1.0
 """How far a query's vector moves towards its synonyms' (1: as far as its own words)."""
-
-ProgressCallback = Callable[[int, int | None], None]
-"""Called as `progress(docs_done, docs_total_estimate_or_None)` after every batch."""
-
-
-def _hash(value: str) -> str:
-    return hashlib.blake2b(value.encode("utf-8"), digest_size=16).hexdigest()
-
-
-def _meta_hash(metadata: Mapping[str, object]) -> str:
-    return _hash(json.dumps(metadata, sort_keys=True, ensure_ascii=False))
-
-
-@dataclass(frozen=True, slots=True)
-class IndexOptions:
-    chunk_size_chars: int = 1200
-    chunk_overlap_chars: int = 200
-    batch_size_docs: int = 500
-    delta_batch_size_docs: int = 2000
-    write_batch_docs: int = 1000
-    write_batch_chunks: int = 4000
-    embed_batch_size: int = 256
-    max_delete_share: float = 0.5
-    mass_delete_min_docs: int = 20
-    allow_mass_delete: bool = False
-    embedding_cache: bool = False
-    cache_max_age_s: float = 30 * 86400.0
-    cache_max_rows: int = 1_000_000
-    cache_prune_every_s: float = 3600.0
-    delta_overlap_s: float = 300.0
-    full_scan_every_runs: int = 48
-    full_scan_max_age_s: float = 86400.0
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> IndexOptions:
-        return cls(
-            chunk_size_chars=settings.chunk_size_chars,
-            chunk_overlap_chars=settings.chunk_overlap_chars,
-            batch_size_docs=settings.batch_size_docs,
-            delta_batch_size_docs=settings.delta_batch_size_docs,
-            write_batch_docs=settings.write_batch_docs,
-            write_batch_chunks=settings.write_batch_chunks,
-            embed_batch_size=settings.embed_batch_size,
-            max_delete_share=settings.max_delete_share,
-            mass_delete_min_docs=settings.mass_delete_min_docs,
-            allow_mass_delete=settings.allow_mass_delete,
-            # The offline embedders compute a vector faster than the cache could look it up.
-            embedding_cache=settings.embedding_cache and settings.embedder == "openai",
-            cache_max_age_s=settings.embedding_cache_max_age_days * 86400.0,
-            cache_max_rows=settings.embedding_cache_max_rows,
-            delta_overlap_s=settings.delta_overlap_s,
-            full_scan_every_runs=settings.full_scan_every_runs,
-            full_scan_max_age_s=settings.full_scan_max_age_s,
-        )
 
 
 class RAGIndexer:
@@ -146,6 +81,9 @@ class RAGIndexer:
         self.options = options or IndexOptions()
         self.cache = store.embedding_cache() if self.options.embedding_cache else None
         self._pruned_at: float | None = None
+        self._batches = BatchPipeline(
+            store=store, embedder=embedder, cache=self.cache, options=self.options
+        )
 
     async def index_cabinet(
         self,
@@ -229,7 +167,7 @@ class RAGIndexer:
                         documents = self._delta_documents(cabinet_id, delta, read)
                     else:
                         documents = self.source.iter_documents(cabinet_id)
-                    seen = await self._scan(
+                    seen = await self._batches.scan(
                         cabinet_id,
                         documents,
                         report,
@@ -243,7 +181,7 @@ class RAGIndexer:
                         ),
                     )
                     if read.mode == "full":
-                        _check_not_all_failed(report)
+                        check_not_all_failed(report)
                     indexed = self.store.indexed_documents(cabinet_id, generation=plan.serving)
                     if delta is not None and read.mode == "delta":
                         # What the source has now and what the index has: two databases.
@@ -252,8 +190,15 @@ class RAGIndexer:
                         )
                     else:
                         serving = await indexed
-                    counts = await self._delete_gone(
-                        cabinet_id, seen, serving, report, plan, allow_mass_delete=allow
+                    counts = await delete_gone(
+                        self.store,
+                        self.options,
+                        cabinet_id,
+                        seen,
+                        serving,
+                        report,
+                        plan,
+                        allow_mass_delete=allow,
                     )
                 except BaseException:
                     if not plan.rebuild:
@@ -468,352 +413,6 @@ class RAGIndexer:
             return
         if pruned:
             log.info("embedding cache: pruned %s entries", pruned)
-
-    async def _scan(
-        self,
-        cabinet_id: int,
-        documents: AsyncGenerator[SourceDocument, None],
-        report: IndexReport,
-        plan: GenerationPlan,
-        *,
-        total: int | None,
-        progress: ProgressCallback | None,
-        batch_size: int,
-    ) -> dict[str, set[str]]:
-        """Read, compare and write; returns the doc_ids read, by kind."""
-        seen: dict[str, set[str]] = {}
-        batch: list[SourceDocument] = []
-        # Writes are gathered across batches and sized by what changed (documents or chunks),
-        # not by what was read. A write (COPY, full-text vectors: Postgres's CPU) overlaps the
-        # next batches' read, hashing and embedding (ours). At most one write is in flight.
-        pending: list[DocumentWrite] = []
-        pending_tallies: dict[tuple[str, str], Counter[str]] = {}
-        pending_chunks = 0
-        writing: asyncio.Task[None] | None = None
-
-        async def write() -> None:
-            nonlocal writing, pending, pending_tallies, pending_chunks
-            if writing is not None:
-                await writing
-                writing = None
-            if pending:
-                writing = asyncio.create_task(
-                    self._write(cabinet_id, pending, pending_tallies, report, plan)
-                )
-                pending, pending_tallies, pending_chunks = [], {}, 0
-
-        async def flush() -> None:
-            nonlocal pending_chunks
-            tallies: dict[str, Counter[str]] = {}
-            kind = batch[0].kind if batch else ""
-            writes = await self._process_batch(cabinet_id, batch, report, plan, tallies)
-            batch.clear()
-            pending.extend(writes)
-            pending_chunks += sum(len(w.chunks or ()) for w in writes)
-            pending_tallies.update(((kind, d), t) for d, t in tallies.items())
-            if (
-                len(pending) >= self.options.write_batch_docs
-                or pending_chunks >= self.options.write_batch_chunks
-            ):
-                await write()
-            if progress is not None:
-                progress(report.docs_seen, max(total, report.docs_seen) if total else None)
-
-        try:
-            await self._read(documents, report, seen, batch, flush, batch_size)
-            if batch or progress is not None:
-                await flush()
-            await write()
-            if writing is not None:
-                await writing
-        except BaseException as exc:
-            await _settle(writing, cancel=isinstance(exc, asyncio.CancelledError))
-            raise
-        return seen
-
-    async def _read(
-        self,
-        documents_in: AsyncGenerator[SourceDocument, None],
-        report: IndexReport,
-        seen: dict[str, set[str]],
-        batch: list[SourceDocument],
-        flush: Callable[[], Awaitable[None]],
-        batch_size: int,
-    ) -> None:
-        """Stream the source into `batch`, calling `flush` whenever a batch is complete."""
-        async with aclosing(documents_in) as documents:
-            async for doc in documents:
-                report.docs_seen += 1
-                of_kind = seen.get(doc.kind)
-                if of_kind is None:
-                    of_kind = seen[doc.kind] = set()
-                if doc.error is not None:
-                    # Keep whatever is indexed for it: a rendering problem is not a deletion.
-                    of_kind.add(doc.doc_id)
-                    self._fail(report, doc.kind, doc.doc_id, doc.error)
-                    continue
-                if doc.doc_id in of_kind:
-                    reason = "duplicate doc_id in source; first occurrence kept"
-                    self._fail(report, doc.kind, doc.doc_id, reason)
-                    continue
-                of_kind.add(doc.doc_id)
-                if batch and (batch[0].kind != doc.kind or len(batch) >= batch_size):
-                    await flush()
-                batch.append(doc)
-
-    async def _write(
-        self,
-        cabinet_id: int,
-        writes: Sequence[DocumentWrite],
-        tallies: Mapping[tuple[str, str], Counter[str]],
-        report: IndexReport,
-        plan: GenerationPlan,
-    ) -> None:
-        """Write a batch; if Postgres refuses a value in it, write its documents one by one so
-        that only the refused ones fail (their counts move to `docs_failed`)."""
-        try:
-            await self.store.write_batch(cabinet_id, writes, generation=plan.generation)
-            return
-        except Exception as exc:
-            if not is_data_error(exc):
-                raise
-            log.warning(
-                "cabinet %s: Postgres refused a value in a batch of %s documents (%s); "
-                "writing them one by one",
-                cabinet_id,
-                len(writes),
-                short_error(exc),
-            )
-        for write in writes:
-            try:
-                await self.store.write_batch(cabinet_id, [write], generation=plan.generation)
-            except Exception as exc:
-                if not is_data_error(exc):
-                    raise
-                for counter, count in tallies.get((write.kind, write.doc_id), Counter()).items():
-                    setattr(report, counter, getattr(report, counter) - count)
-                reason = f"Postgres cannot store a value of this document: {short_error(exc)}"
-                self._fail(report, write.kind, write.doc_id, reason)
-
-    @staticmethod
-    def _fail(report: IndexReport, kind: str, doc_id: str, reason: str) -> None:
-        report.docs_failed += 1
-        if len(report.failures) < 100:
-            report.failures.append(DocFailure(kind, shown(doc_id), shown(reason, 500)))
-
-    async def _process_batch(
-        self,
-        cabinet_id: int,
-        batch: Sequence[SourceDocument],
-        report: IndexReport,
-        plan: GenerationPlan,
-        tallies: dict[str, Counter[str]],
-    ) -> list[DocumentWrite]:
-        """Compare a batch with the index; what has to be written, embedded where needed.
-        `tallies` receives what each written document added to the report's counters."""
-        if not batch:
-            return []
-        kind = batch[0].kind
-        doc_ids = [d.doc_id for d in batch]
-        known = await self.store.document_hashes(
-            cabinet_id, kind, doc_ids, generation=plan.generation
-        )
-        serving = (
-            await self.store.document_hashes(cabinet_id, kind, doc_ids, generation=plan.serving)
-            if plan.rebuild
-            else known
-        )
-        writes: list[DocumentWrite] = []
-        to_chunk: list[tuple[SourceDocument, str, str]] = []
-        for doc in batch:
-            content_hash, meta_hash = _hash(doc.text), _meta_hash(doc.metadata)
-            old = known.get(doc.doc_id)
-            if old is None:
-                # In a rebuild, a document the serving generation has is rebuilt: updated.
-                outcome = "docs_updated" if doc.doc_id in serving else "docs_added"
-            elif old[0] != content_hash:
-                outcome = "docs_updated"
-            elif old[1] != meta_hash:
-                outcome = "docs_metadata_only"
-            else:
-                report.docs_unchanged += 1
-                continue
-            setattr(report, outcome, getattr(report, outcome) + 1)
-            tallies[doc.doc_id] = Counter({outcome: 1})
-            if outcome == "docs_metadata_only":
-                writes.append(
-                    DocumentWrite(kind, doc.doc_id, content_hash, meta_hash, doc.metadata, None)
-                )
-            else:
-                to_chunk.append((doc, content_hash, meta_hash))
-        if to_chunk:
-            writes.extend(
-                await self._chunk_and_embed(
-                    cabinet_id, kind, to_chunk, known, report, plan, tallies
-                )
-            )
-        return writes
-
-    async def _chunk_and_embed(
-        self,
-        cabinet_id: int,
-        kind: str,
-        docs: Sequence[tuple[SourceDocument, str, str]],
-        known: dict[str, tuple[str, str, int]],
-        report: IndexReport,
-        plan: GenerationPlan,
-        tallies: dict[str, Counter[str]],
-    ) -> list[DocumentWrite]:
-        # Only vectors of the generation being written are reusable: same embedder.
-        updated_ids = [doc.doc_id for doc, _, _ in docs if doc.doc_id in known]
-        reusable = await self.store.chunk_vectors(
-            cabinet_id, kind, updated_ids, generation=plan.generation
-        )
-        pieces = [
-            split_text(
-                doc.text,
-                size=self.options.chunk_size_chars,
-                overlap=self.options.chunk_overlap_chars,
-            )
-            for doc, _, _ in docs
-        ]
-        vectors: dict[str, object] = {}
-        missing: dict[str, str] = {}
-        for chunks in pieces:
-            for chunk in chunks:
-                h = _hash(chunk)
-                if h in reusable:
-                    vectors[h] = reusable[h]
-                else:
-                    missing.setdefault(h, chunk)
-        vectors.update(await self._vectors_for(missing, report))
-
-        writes = []
-        for (doc, content_hash, meta_hash), chunks in zip(docs, pieces, strict=True):
-            rows = []
-            tally = tallies[doc.doc_id]
-            for number, chunk in enumerate(chunks):
-                h = _hash(chunk)
-                if h in reusable:
-                    tally["chunks_reused"] += 1
-                rows.append(ChunkRow(number, chunk, h, vectors[h]))
-            old = known.get(doc.doc_id)
-            if old is not None:
-                tally["chunks_deleted"] += max(0, old[2] - len(rows))
-            report.chunks_reused += tally["chunks_reused"]
-            report.chunks_deleted += tally["chunks_deleted"]
-            writes.append(
-                DocumentWrite(kind, doc.doc_id, content_hash, meta_hash, doc.metadata, rows)
-            )
-        return writes
-
-    async def _vectors_for(self, texts: dict[str, str], report: IndexReport) -> dict[str, object]:
-        """`hash -> vector` for `hash -> text`: from the cache where it has them, else embedded
-        (in one call: the embedder batches and parallelises) and then cached."""
-        vectors: dict[str, object] = {}
-        if self.cache is not None and texts:
-            vectors.update(await self.cache.get(self.embedder.id, list(texts)))
-            current_usage().cache_hits += len(vectors)
-        hashes = [h for h in texts if h not in vectors]
-        if not hashes:
-            return vectors
-        embedded = await self.embedder.embed([texts[h] for h in hashes])
-        report.chunks_embedded += len(hashes)
-        fresh = dict(zip(hashes, embedded, strict=True))
-        if self.cache is not None:
-            await self.cache.put(self.embedder.id, fresh)
-        vectors.update(fresh)
-        return vectors
-
-    async def _delete_gone(
-        self,
-        cabinet_id: int,
-        seen: dict[str, set[str]],
-        serving: Mapping[str, tuple[list[str], list[int]]],
-        report: IndexReport,
-        plan: GenerationPlan,
-        *,
-        allow_mass_delete: bool,
-    ) -> tuple[int, int] | None:
-        """Delete what the source no longer has (guarded): documents of the serving generation
-        (`serving`: per kind, its doc_ids and chunk counts) not in `seen`. In a rebuild, the
-        guard compares with the serving generation, which the swap retires whole; the new one
-        only sheds documents an earlier attempt of the rebuild wrote and the source has dropped
-        since. Returns the generation's document and chunk counts after the deletion (not for
-        a rebuild)."""
-        indexed = chunks = 0
-        gone: list[tuple[str, str]] = []
-        gone_chunks = 0
-        nothing: set[str] = set()
-        for kind, (doc_ids, chunk_counts) in serving.items():
-            present = seen.get(kind, nothing)
-            indexed += len(doc_ids)
-            chunks += sum(chunk_counts)
-            for doc_id, chunk_count in zip(doc_ids, chunk_counts, strict=True):
-                if doc_id not in present:
-                    gone.append((kind, doc_id))
-                    gone_chunks += chunk_count
-        if gone and not allow_mass_delete:
-            self._guard(cabinet_id, len(gone), indexed, seen)
-        if not plan.rebuild:
-            deleted_chunks = await self.store.delete_documents(
-                cabinet_id, gone, generation=plan.generation
-            )
-            report.chunks_deleted += deleted_chunks
-            report.docs_deleted += len(gone)
-            return indexed - len(gone), chunks - deleted_chunks
-        report.docs_deleted += len(gone)
-        report.chunks_deleted += gone_chunks
-        stale = [
-            (kind, doc_id)
-            for kind, (doc_ids, _) in (
-                await self.store.indexed_documents(cabinet_id, generation=plan.generation)
-            ).items()
-            for doc_id in doc_ids
-            if doc_id not in seen.get(kind, nothing)
-        ]
-        await self.store.delete_documents(cabinet_id, stale, generation=plan.generation)
-        return None
-
-    def _guard(
-        self, cabinet_id: int, gone: int, indexed: int, seen: Mapping[str, set[str]]
-    ) -> None:
-        if not any(seen.values()):
-            raise SourceSuspicious(
-                f"the source returned no documents for cabinet {cabinet_id}, which has "
-                f"{indexed} indexed; refusing to delete them (set RAG_ALLOW_MASS_DELETE=true "
-                "or pass --allow-mass-delete if this is intended)"
-            )
-        share = gone / indexed
-        if indexed >= self.options.mass_delete_min_docs and share > self.options.max_delete_share:
-            raise SourceSuspicious(
-                f"cabinet {cabinet_id}: the source no longer has {gone} of {indexed} "
-                f"indexed documents ({share:.0%} > RAG_MAX_DELETE_SHARE="
-                f"{self.options.max_delete_share:.0%}); refusing to delete them"
-            )
-
-
-def _check_not_all_failed(report: IndexReport) -> None:
-    """A scan in which every document failed indexed nothing: the run has failed."""
-    if not report.docs_seen or report.docs_failed < report.docs_seen:
-        return
-    first = report.failures[0]
-    raise DocumentsFailed(
-        f"every one of the {report.docs_seen} documents of cabinet {report.cabinet_id} "
-        f"failed, e.g. {first.kind} {first.doc_id!r}: {first.reason}; check the templates, "
-        "metadata and id_column of RAG_SOURCES_FILE (`rag-indexer sources check`)"
-    )
-
-
-async def _settle(writing: asyncio.Task[None] | None, *, cancel: bool) -> None:
-    """After a failed scan: a batch being written is complete and consistent, so let it commit
-    (the next attempt then finds it unchanged), unless the run itself is being cancelled."""
-    if writing is None or writing.done():
-        return
-    if cancel:
-        writing.cancel()
-    with contextlib.suppress(BaseException if cancel else Exception):
-        await writing
 
 
 def _record_usage(report: IndexReport, usage: EmbeddingUsage) -> None:

@@ -34,7 +34,12 @@ def _analyzer() -> Any:
 @functools.lru_cache(maxsize=50_000)
 def word_forms(word: str) -> tuple[str, ...]:
     """Other forms of `word` (lower-case) whose stems differ from its own and each other's."""
-    parses = _analyzer().parse(word)
+    try:
+        parses = _analyzer().parse(word)
+    except ValueError:
+        # pymorphy3 asks `unicodedata.name()` whether a letter is Latin, and letters with no
+        # name (Tangut ideographs, U+17000...) raise: such a word has no Russian forms.
+        return ()
     if not parses or not parses[0].is_known:
         return ()
     seen = {stems((word,))[0]}

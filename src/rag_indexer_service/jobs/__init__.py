@@ -11,6 +11,6 @@ Owns the broker, its queues and actors, and its Redis keys (nobody else reads th
     worker_main.py     the module `dramatiq` loads in each worker process
     parent_watch.py    a worker process ends when Dramatiq's parent dies
 
-May import `config`, `errors`, `db`, `runs` (the ledger), `runtime` and `indexing`; never
-`api`, `scheduling`, `cli` or `allinone`, which import it.
+May import `config`, `errors`, `logs`, `db`, `runs` (the ledger), `runtime` and `indexing`;
+never `api`, `ui`, `scheduling`, `cli` or `allinone`, which import it.
 """

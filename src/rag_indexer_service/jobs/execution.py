@@ -16,7 +16,12 @@ import socket
 from dramatiq.middleware import TimeLimitExceeded
 from sqlalchemy.exc import DBAPIError
 
-from rag_indexer_service.db.engine import is_connection_error, is_data_error, short_error
+from rag_indexer_service.db.engine import (
+    database_errors,
+    is_connection_error,
+    is_data_error,
+    short_error,
+)
 from rag_indexer_service.errors import (
     BrokerUnavailable,
     CabinetBusy,
@@ -126,15 +131,13 @@ async def execute_claimed_run(
     log.info("run %s: cabinet %s, attempt %s", run.id, run.cabinet_id, run.attempt)
     beating = asyncio.create_task(beat())
     try:
-        report = await rt.indexer.index_cabinet(
-            run.cabinet_id, progress=on_progress, allow_mass_delete=allow_mass_delete, force=force
-        )
-    except Exception as exc:
-        if not isinstance(exc, RagIndexerError) and is_connection_error(exc):
-            raise DatabaseUnavailable(
-                f"service database unreachable during run: {short_error(exc)}"
-            ) from exc
-        raise
+        with database_errors("service database unreachable during run"):
+            report = await rt.indexer.index_cabinet(
+                run.cabinet_id,
+                progress=on_progress,
+                allow_mass_delete=allow_mass_delete,
+                force=force,
+            )
     finally:
         beating.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -19,8 +19,8 @@ from dramatiq.broker import MessageProxy
 from dramatiq.middleware import Middleware
 
 from rag_indexer_service.config import Settings
-from rag_indexer_service.db.engine import is_connection_error, short_error
-from rag_indexer_service.errors import DatabaseUnavailable, PermanentError, RagIndexerError
+from rag_indexer_service.db.engine import database_errors
+from rag_indexer_service.errors import PermanentError, RagIndexerError
 from rag_indexer_service.jobs.broker import (
     ACTOR_MANUAL,
     ACTOR_SCHEDULED,
@@ -97,14 +97,8 @@ class WorkerContext:
     async def run(self, run_id: int, force: bool = False) -> None:
         """The actor body: claim the run, index with heartbeats, record success. `force`
         honours messages sent before the ledger recorded forced runs (`rag_runs.forced`)."""
-        try:
+        with database_errors("service database unreachable"):
             rt = await self.runtime()
-        except Exception as exc:
-            if not isinstance(exc, RagIndexerError) and is_connection_error(exc):
-                raise DatabaseUnavailable(
-                    f"service database unreachable: {short_error(exc)}"
-                ) from exc
-            raise
         ledger = Ledger(rt.db.engine)
         run = await ledger.start_attempt(
             run_id,

@@ -7,24 +7,28 @@ Dramatiq's parent ends when that parent dies (`parent_watch`).
 
 from __future__ import annotations
 
-import logging
 import multiprocessing
-import sys
 
-import dramatiq
-
-from rag_indexer_service.config import load_settings
-from rag_indexer_service.errors import ConfigError
-from rag_indexer_service.jobs.broker import build_broker
 from rag_indexer_service.jobs.parent_watch import exit_with_parent
-from rag_indexer_service.jobs.worker import setup_worker
-from rag_indexer_service.logs import configure_logging, quiet_chatty_libraries
 
-__all__ = ["broker"]
-
+# Before the heavy imports below (seconds on a busy machine): a worker process whose parent
+# is killed while it starts must not finish starting up as an orphan.
 _parent = multiprocessing.parent_process()
 if _parent is not None and _parent.pid is not None:
     exit_with_parent(_parent.pid)
+
+import logging  # noqa: E402
+import sys  # noqa: E402
+
+import dramatiq  # noqa: E402
+
+from rag_indexer_service.config import load_settings  # noqa: E402
+from rag_indexer_service.errors import ConfigError  # noqa: E402
+from rag_indexer_service.jobs.broker import build_broker  # noqa: E402
+from rag_indexer_service.jobs.worker import setup_worker  # noqa: E402
+from rag_indexer_service.logs import configure_logging, quiet_chatty_libraries  # noqa: E402
+
+__all__ = ["broker"]
 
 try:
     _settings = load_settings()

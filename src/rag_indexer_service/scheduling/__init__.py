@@ -12,9 +12,9 @@ and what the scheduler records for operators.
 Crontab parsing (with cron's weekday numbering) lives in `rag_indexer_service.cron`.
 
 May import: `runtime`, `runs` (the ledger), `indexing.sources` and `indexing.store` through their
-protocols, the dispatcher (`tasks`), `db`, `cron`, `config`, `errors`. No SQL on the index or run
-tables: those are the store's and the ledger's. Not imported by `indexing`, `runs` or `api`
-(the API reads `ticks` only).
+protocols, `jobs` (the dispatcher and the broker), `db`, `cron`, `config`, `errors`. No SQL on
+the index or run tables: those are the store's and the ledger's. Not imported by `indexing`,
+`runs` or `jobs` (the API and the console read `ticks` only).
 """
 
 from __future__ import annotations

@@ -142,16 +142,25 @@ class Heartbeats:
             )
             return [from_mapping(SchedulerHeartbeat, r._mapping) for r in rows]
 
-    async def records(self, *, limit: int = 20) -> builtins.list[dict[str, Any]]:
-        """The newest heartbeat rows as plain columns, with their age by the database clock."""
+    async def records(
+        self, *, limit: int = 20, silent_after_s: float = 180.0
+    ) -> builtins.list[dict[str, Any]]:
+        """The newest heartbeat rows as plain columns, with their age by the database clock;
+        `alive` as in `list()` (not stopped, beaten within `silent_after_s`), and for the
+        others `gone_since`."""
         async with self._engine.connect() as conn:
             rows = await conn.execute(
                 text(
-                    "SELECT scheduler_id, started_at, heartbeat_at, "
+                    "SELECT scheduler_id, started_at, heartbeat_at, stopped_at, "
                     "EXTRACT(EPOCH FROM now() - heartbeat_at)::float8 AS heartbeat_age_s, "
-                    "last_tick_at, next_tick_at, last_reaper_at, last_reaper "
-                    "FROM rag_scheduler_heartbeats ORDER BY heartbeat_at DESC LIMIT :n"
+                    "last_tick_at, next_tick_at, last_reaper_at, last_reaper, alive, "
+                    "CASE WHEN alive THEN NULL ELSE COALESCE(stopped_at, heartbeat_at) END "
+                    "AS gone_since FROM ("
+                    "SELECT *, stopped_at IS NULL AND "
+                    "heartbeat_at >= now() - make_interval(secs => :silent) AS alive "
+                    "FROM rag_scheduler_heartbeats) AS beats "
+                    "ORDER BY heartbeat_at DESC LIMIT :n"
                 ),
-                {"n": limit},
+                {"n": limit, "silent": silent_after_s},
             )
             return [dict(r._mapping) for r in rows]

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rag_indexer_service.config import Settings
 from rag_indexer_service.cron import crontab_trigger, next_fire_times, previous_fire_time
-from rag_indexer_service.db.engine import is_connection_error
+from rag_indexer_service.db.engine import is_connection_error, short_error
 from rag_indexer_service.db.locks import try_advisory_lock
 from rag_indexer_service.errors import RagIndexerError, TransientError
 from rag_indexer_service.jobs.dispatch import Dispatcher, RedriveReport
@@ -219,7 +219,7 @@ class Scheduler:
         elif isinstance(exc, RagIndexerError):
             report.error = str(exc)
         else:
-            report.error = f"{type(exc).__name__}: {exc}"
+            report.error = f"{type(exc).__name__}: {short_error(exc)}"
         log.error(
             "tick %s: fan-out failed after %s cabinets: %s (%s)",
             tick_at.isoformat(),
@@ -308,7 +308,8 @@ class Scheduler:
                 )
             except Exception as exc:
                 log.exception("reaper pass failed")
-                summary = {"error": f"{type(exc).__name__}: {exc}"[:500]}
+                # Shown by `status` and the API: the driver's line, no SQL or parameters.
+                summary = {"error": f"{type(exc).__name__}: {short_error(exc)}"[:500]}
             await self._beat(reaper=summary)
             if not self._stopping:
                 try:

@@ -224,8 +224,11 @@ class SchedulerRecords:
     schedulers: list[dict[str, Any]]
 
 
-async def scheduler_records(engine: AsyncEngine, *, max_schedulers: int = 20) -> SchedulerRecords:
-    """The newest claimed tick and the schedulers' heartbeat rows, newest first."""
+async def scheduler_records(
+    engine: AsyncEngine, *, max_schedulers: int = 20, silent_after_s: float = 180.0
+) -> SchedulerRecords:
+    """The newest claimed tick and the schedulers' heartbeat rows, newest first; one without a
+    heartbeat for `silent_after_s` (or stopped) is not `alive`."""
     async with engine.connect() as conn:
         tick = (
             await conn.execute(
@@ -238,5 +241,7 @@ async def scheduler_records(engine: AsyncEngine, *, max_schedulers: int = 20) ->
         ).first()
     return SchedulerRecords(
         last_tick=None if tick is None else dict(tick._mapping),
-        schedulers=await Heartbeats(engine).records(limit=max_schedulers),
+        schedulers=await Heartbeats(engine).records(
+            limit=max_schedulers, silent_after_s=silent_after_s
+        ),
     )

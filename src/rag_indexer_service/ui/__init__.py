@@ -7,6 +7,10 @@
 
 Templates and assets are package data; nothing is loaded from another origin. The few lines of
 `static/console.js` refresh the `data-refresh` parts of a page and nothing else.
+
+Owns no SQL: pages read through the API's views and context (runtime, ledger, dispatcher) and
+trigger through `service`. May import `api` (auth, views, schemas, deps), `service`, `runs`,
+`scheduling` (operator records), `errors`; installed by `api.app`.
 """
 
 from __future__ import annotations

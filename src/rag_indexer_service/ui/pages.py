@@ -21,6 +21,7 @@ from rag_indexer_service.api.views import cabinet_summary, run_out
 from rag_indexer_service.errors import CabinetNotFound, RagIndexerError
 from rag_indexer_service.runs import COUNTER_FIELDS, RUN_STATUSES, Run
 from rag_indexer_service.scheduling import scheduler_records
+from rag_indexer_service.service import trigger_listed_cabinet
 from rag_indexer_service.ui.charts import duration_bars, status_bars
 from rag_indexer_service.ui.guard import Console, ConsoleDep, SessionDep, verify_post
 from rag_indexer_service.ui.session import Session
@@ -81,7 +82,9 @@ async def overview(context: ContextDep, console: ConsoleDep, session: SessionDep
     totals: dict[str, int] = {}
     for _, status, n in counts:
         totals[status] = totals.get(status, 0) + n
-    records = await scheduler_records(context.runtime.db.engine)
+    records = await scheduler_records(
+        context.runtime.db.engine, silent_after_s=3 * context.runtime.settings.reaper_interval_s
+    )
     failures = await context.ledger.list_runs(status="failed", limit=8)
     return console.renderer.page(
         "overview.html",
@@ -226,9 +229,16 @@ async def queue_run(
     cabinet_id = _positive_int(cabinet)
     if cabinet_id is None:
         return _refused(console, _not_an_id("cabinet", cabinet), session=session)
-    if not await context.runtime.source.cabinet_exists(cabinet_id):
+    try:
+        result = await trigger_listed_cabinet(
+            source=context.runtime.source,
+            dispatcher=context.dispatcher,
+            cabinet_id=cabinet_id,
+            trigger="manual",
+            force=form.get("force") == "1",
+        )
+    except CabinetNotFound:
         return _refused(console, f"The source does not list cabinet {cabinet_id}.", session=session)
-    result = await context.dispatcher.trigger(cabinet_id, "manual", force=form.get("force") == "1")
     log.info(
         "console: run %s of cabinet %s requested (deduplicated=%s)",
         result.run.id,

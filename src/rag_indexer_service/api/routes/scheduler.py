@@ -23,7 +23,9 @@ def _as_object(value: Any) -> dict[str, Any] | None:
 
 @router.get("/rag/scheduler", summary="Scheduler ticks and reaper passes")
 async def get_scheduler(runtime: RuntimeDep) -> SchedulerOut:
-    records = await scheduler_records(runtime.db.engine)
+    records = await scheduler_records(
+        runtime.db.engine, silent_after_s=3 * runtime.settings.reaper_interval_s
+    )
     schedulers = [
         SchedulerInstance(**{**row, "last_reaper": _as_object(row["last_reaper"])})
         for row in records.schedulers

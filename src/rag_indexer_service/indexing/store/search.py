@@ -25,7 +25,6 @@ only ever compared with vectors of the same model.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -62,14 +61,28 @@ _lexeme_freqs_cache: dict[str, tuple[float, dict[str, float]]] = {}
 
 _STATE_SQL = text(
     """
-    SELECT c.active_generation AS gen,
-           (SELECT CAST(o.option_value AS int)
-            FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid,
-                 pg_options_to_table(x.reloptions) o
-            WHERE i.indexrelid = to_regclass(:prefix || c.active_generation) AND i.indisvalid
-              AND o.option_name = 'lists') AS lists
-    FROM rag_cabinets c
-    WHERE c.cabinet_id = :c AND (CAST(:e AS text) IS NULL OR c.embedder_id = CAST(:e AS text))
+    -- The state and, in the same round trip, the transaction's settings for the search:
+    -- probes = min(lists, ⌈factor × √lists⌉) of the generation's ANN index (1 without one).
+    -- Custom plans: how common the query's words are decides between the full-text index
+    -- (rare words) and walking the cabinet's primary key until enough matches (common ones);
+    -- a generic plan cannot know. work_mem: a common word must not make the full-text bitmap
+    -- lossy (a lossy bitmap rechecks, and so detoasts, every row of the pages it covers).
+    SELECT s.gen, s.lists,
+           set_config('ivfflat.probes', CAST(CASE WHEN s.lists IS NULL THEN 1 ELSE LEAST(
+               s.lists, CAST(ceil(CAST(:pf AS float8) * sqrt(CAST(s.lists AS float8))) AS int)
+           ) END AS text), true) AS probes,
+           set_config('work_mem', :wm, true) AS work_mem,
+           set_config('plan_cache_mode', 'force_custom_plan', true) AS plan_cache_mode
+    FROM (
+        SELECT c.active_generation AS gen,
+               (SELECT CAST(o.option_value AS int)
+                FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid,
+                     pg_options_to_table(x.reloptions) o
+                WHERE i.indexrelid = to_regclass(:prefix || c.active_generation)
+                  AND i.indisvalid AND o.option_name = 'lists') AS lists
+        FROM rag_cabinets c
+        WHERE c.cabinet_id = :c AND (CAST(:e AS text) IS NULL OR c.embedder_id = CAST(:e AS text))
+    ) s
     """
 )
 
@@ -132,11 +145,16 @@ def _hybrid_sql(cabinet_id: int, generation: int, ann_dim: int | None) -> Any:
     # Cabinet and generation are inlined integers: the planner can match the ANN index's
     # partial predicate only against constants, whatever it does with prepared statements.
     where = f"cabinet_id = {int(cabinet_id)} AND generation = {int(generation)}"
+    similarity = "1 - (embedding <=> CAST(:qv AS vector))"
     if ann_dim is None:
         distance = "embedding <=> CAST(:qv AS vector)"
+        # Here the vector side sorts the cabinet: carrying each row's vector through that
+        # sort for its similarity would cost more than reading the ≤ `vpool` rows again.
+        vector_similarity = "CAST(NULL AS float8)"
     else:
         half = f"halfvec({int(ann_dim)})"
         distance = f"CAST(embedding AS {half}) <=> CAST(CAST(:qv AS vector) AS {half})"
+        vector_similarity = similarity
     return text(
         f"""
         WITH q AS (
@@ -144,26 +162,36 @@ def _hybrid_sql(cabinet_id: int, generation: int, ann_dim: int | None) -> Any:
                    to_tsquery('russian', :qown) AS own
         ),
         vr AS (
-            SELECT kind, doc_id, chunk_no, row_number() OVER (ORDER BY {distance}) AS r
+            SELECT kind, doc_id, chunk_no, row_number() OVER (ORDER BY {distance}) AS r,
+                   {vector_similarity} AS similarity
             FROM rag_chunks WHERE {where}
             ORDER BY {distance} LIMIT :vpool
         ),
         matches AS MATERIALIZED (
-            SELECT kind, doc_id, chunk_no, tsv
+            -- `|| ''` detoasts the tsvector once, into the materialized rows (the same value:
+            -- byte for byte); else each ts_rank_cd below fetches it from TOAST again
+            SELECT kind, doc_id, chunk_no, tsv || CAST('' AS tsvector) AS tsv,
+                   {similarity} AS similarity
             FROM rag_chunks, q WHERE {where} AND tsv @@ q.tsq LIMIT :kwcap
         ),
         kw AS (
-            -- ranked after the cap: ts_rank_cd reads (detoasts) the whole tsvector; a
-            -- chunk holding the query's own words ranks above one found by expansions, and
-            -- one holding the common words too above one without
-            SELECT kind, doc_id, chunk_no,
+            -- ranked after the cap: ts_rank_cd reads the whole tsvector; a chunk holding
+            -- the query's own words ranks above one found by expansions, and one holding
+            -- the common words too above one without (when the own words are the whole
+            -- query, as for one word without synonyms, the sum is twice the one rank:
+            -- exact in float4, computed once)
+            SELECT kind, doc_id, chunk_no, similarity,
                    row_number() OVER (
-                       ORDER BY ts_rank_cd(tsv, q.rank) + ts_rank_cd(tsv, q.own) DESC,
+                       ORDER BY CASE WHEN q.rank = q.own
+                                     THEN ts_rank_cd(tsv, q.rank) * CAST(2 AS real)
+                                     ELSE ts_rank_cd(tsv, q.rank) + ts_rank_cd(tsv, q.own)
+                                END DESC,
                                 kind, doc_id, chunk_no) AS r
             FROM matches, q ORDER BY r LIMIT :pool
         ),
         fused AS (
-            SELECT kind, doc_id, chunk_no, vr.r AS vector_rank, kw.r AS text_rank
+            SELECT kind, doc_id, chunk_no, vr.r AS vector_rank, kw.r AS text_rank,
+                   COALESCE(vr.similarity, kw.similarity) AS similarity
             FROM vr FULL OUTER JOIN kw USING (kind, doc_id, chunk_no)
         ),
         scored AS (
@@ -172,15 +200,18 @@ def _hybrid_sql(cabinet_id: int, generation: int, ann_dim: int | None) -> Any:
                    + COALESCE({_KEYWORD_WEIGHT} / ({_RRF_K} + f.text_rank), 0)
                    + CASE WHEN f.kind = ANY(CAST(:kinds AS text[])) THEN {_KIND_BONUS} ELSE 0 END
                    AS score,
-                   1 - (ch.embedding <=> CAST(:qv AS vector)) AS similarity
+                   COALESCE(f.similarity, (
+                       SELECT 1 - (ch.embedding <=> CAST(:qv AS vector)) FROM rag_chunks ch
+                       WHERE ch.cabinet_id = {int(cabinet_id)}
+                         AND ch.generation = {int(generation)} AND ch.kind = f.kind
+                         AND ch.doc_id = f.doc_id AND ch.chunk_no = f.chunk_no
+                   )) AS similarity
             FROM fused f
-            JOIN rag_chunks ch ON ch.cabinet_id = {int(cabinet_id)}
-                 AND ch.generation = {int(generation)}
-                 AND ch.kind = f.kind AND ch.doc_id = f.doc_id AND ch.chunk_no = f.chunk_no
         ),
         top AS MATERIALIZED (
-            -- only the vector (inline in the row) is read for every candidate; content,
-            -- metadata and the tsvector (out of line, in TOAST) only for the k returned
+            -- each candidate's similarity comes from the row its side read anyway (the
+            -- vector is inline in it); content, metadata and the tsvector (out of line, in
+            -- TOAST) are read only for the k returned
             SELECT * FROM scored
             WHERE text_rank IS NOT NULL OR CAST(:minsim AS float8) IS NULL
                   OR similarity >= CAST(:minsim AS float8)
@@ -223,7 +254,13 @@ async def search_chunks(
     state = (
         await conn.execute(
             _STATE_SQL,
-            {"c": cabinet_id, "e": embedder_id, "prefix": ann_index_name(cabinet_id, "")},
+            {
+                "c": cabinet_id,
+                "e": embedder_id,
+                "prefix": ann_index_name(cabinet_id, ""),
+                "pf": options.probes_factor,
+                "wm": f"{_WORK_MEM_MB}MB",
+            },
         )
     ).first()
     if state is None:
@@ -233,20 +270,6 @@ async def search_chunks(
     # anything is undefined (NaN), so the vector side has nothing to say.
     vector_side = bool(np.any(vector))
     ann = state.lists is not None
-    probes = (
-        min(state.lists, math.ceil(options.probes_factor * math.sqrt(state.lists))) if ann else 1
-    )
-    # Custom plans: how common the query's words are decides between the full-text index
-    # (rare words) and walking the cabinet's primary key until enough matches (common ones);
-    # a generic plan cannot know. work_mem: a common word must not make the full-text bitmap
-    # lossy (a lossy bitmap rechecks, and so detoasts, every row of the pages it covers).
-    await conn.execute(
-        text(
-            "SELECT set_config('ivfflat.probes', :p, true), set_config('work_mem', :wm, true), "
-            "set_config('plan_cache_mode', 'force_custom_plan', true)"
-        ),
-        {"p": str(probes), "wm": f"{_WORK_MEM_MB}MB"},
-    )
     keywords = keyword_query or build_keyword_query(query_text)
     terms = keywords.terms()
     sql = _hybrid_sql(cabinet_id, state.gen, len(vector) if ann else None)
