@@ -9,6 +9,11 @@ protocol refuses, in the API's one error shape, and closes the connection:
 - a head that has not arrived within `HeadLimits.timeout_s` of its first byte (408),
 - a head the parser cannot read (400, where uvicorn answers in plain text).
 
+Closing is lingering, as nginx's `lingering_close`: the write side is shut first and whatever
+the client still sends is read and dropped for up to `HeadLimits.linger_s` and 1 MiB, so a
+client still sending a body it was refused gets the answer instead of a reset that discards
+it, while one that streams on is cut off after that much.
+
 Bodies are bounded by `api.guard.RequestGuard`, after authentication.
 
     uvicorn.run(..., http=limited_protocol(HeadLimits(timeout_s=10)))
@@ -21,7 +26,7 @@ import functools
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -37,6 +42,7 @@ class HeadLimits:
     max_bytes: int = 32 * 1024
     max_headers: int = 100
     timeout_s: float = 10.0
+    linger_s: float = 2.0
 
 
 def raw_error_response(status: int, code: str, message: str) -> bytes:
@@ -53,6 +59,49 @@ def raw_error_response(status: int, code: str, message: str) -> bytes:
     )
 
 
+_LINGER_MAX_BYTES = 1 << 20
+
+
+class _LingeringTransport:
+    """The connection's transport, whose `close()` half-closes and closes `linger_s` later
+    (or when the client closes its side); everything else is the transport's own."""
+
+    def __init__(self, transport: asyncio.Transport, linger_s: float) -> None:
+        self._transport = transport
+        self._linger_s = linger_s
+        self.lingering = False
+        self._dropped = 0
+        self._timer: asyncio.TimerHandle | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+    def is_closing(self) -> bool:
+        return self.lingering or self._transport.is_closing()
+
+    def close(self) -> None:
+        transport = self._transport
+        if self.lingering or transport.is_closing():
+            return
+        self.lingering = True
+        if not transport.can_write_eof():
+            transport.close()
+            return
+        transport.write_eof()  # after the answer still buffered
+        self._timer = asyncio.get_running_loop().call_later(self._linger_s, transport.close)
+
+    def drop(self, data: bytes) -> None:
+        self._dropped += len(data)
+        if self._dropped > _LINGER_MAX_BYTES:
+            self.closed()
+
+    def closed(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._transport.close()
+
+
 class _Refused(Exception):
     """Raised in a parser callback to stop parsing; the answer is already chosen."""
 
@@ -67,9 +116,25 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._head_timer: asyncio.TimerHandle | None = None
         self._refusal: bytes | None = None
         self._closed_by_us = False
+        self._lingering: _LingeringTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._lingering = _LingeringTransport(
+            cast(asyncio.Transport, transport), self.limits.linger_s
+        )
+        super().connection_made(cast(asyncio.Transport, self._lingering))
+
+    def eof_received(self) -> None:
+        if self._lingering is not None and self._lingering.lingering:
+            self._lingering.closed()
+            return
+        super().eof_received()
 
     # -- counting --------------------------------------------------------------------------
     def data_received(self, data: bytes) -> None:
+        if self._lingering is not None and self._lingering.lingering:
+            self._lingering.drop(data)
+            return
         if self._closed_by_us:
             return
         if self._in_head:
@@ -110,6 +175,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._end_head()
+        if self._lingering is not None:
+            self._lingering.closed()
         super().connection_lost(exc)
 
     # -- answering -------------------------------------------------------------------------
