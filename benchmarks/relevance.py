@@ -1,15 +1,16 @@
 """Relevance benchmark: nDCG@10 and recall@10 of labeled queries over the demo cabinets.
 
     .venv/bin/python benchmarks/relevance.py [--cabinets 20] [--embedders hashing,navec]
-        [--per-query]
+        [--per-query] [--blind-per-query]
 
 Seeds the demo source (`--cabinets` × `--products`, seed 42: cabinets 1–5 are the ones
 `rag-indexer up --demo` shows), indexes every cabinet with each embedder in turn and asks
-every query of `relevance_queries.toml` (the tuning set), `relevance_heldout.toml` and
-`relevance_fresh.toml` (held-out sets, reported as their own "held-out …" and "fresh …"
-sets) in every cabinet that holds at least one fully relevant document. Relevance comes
-from the seeded rows (see the TOML's header), never from search results. Three rankings
-per query, all from the service's one search statement:
+every query of `relevance_queries.toml` (the tuning set), `relevance_heldout.toml`,
+`relevance_fresh.toml` and `relevance_blind.toml` (held-out sets, reported as their own
+"held-out …", "fresh …" and "blind …" sets; the blind set's per-query figures only with
+`--blind-per-query`) in every cabinet that holds at least one fully relevant document.
+Relevance comes from the seeded rows (see the TOML's header), never from search results.
+Three rankings per query, all from the service's one search statement:
 
 * hybrid: `RAGIndexer.search`, the fused ranking callers get;
 * keyword: its full-text side alone (hits ordered by `text_rank`),
@@ -39,6 +40,7 @@ from typing import Any
 import asyncpg
 import ir_measures
 from ir_measures import R, nDCG
+from sqlalchemy import text
 
 from rag_indexer_service import demo
 from rag_indexer_service.config import load_settings
@@ -50,6 +52,7 @@ from rag_indexer_service.runtime import Runtime, open_runtime
 QUERIES_FILE = Path(__file__).with_name("relevance_queries.toml")
 HELDOUT_FILE = Path(__file__).with_name("relevance_heldout.toml")
 FRESH_FILE = Path(__file__).with_name("relevance_fresh.toml")
+BLIND_FILE = Path(__file__).with_name("relevance_blind.toml")
 DEPTH = 10
 POOL = 100  # candidates per side: the fused list of 2 × POOL holds both sides whole
 MEASURES = {"nDCG@10": nDCG @ DEPTH, "recall@10": R(rel=2) @ DEPTH}
@@ -221,6 +224,10 @@ async def evaluate(
     async with open_runtime(settings) as rt:
         for cabinet in sorted(corpus.products):
             await rt.indexer.index_cabinet(cabinet)
+        # The statistics autovacuum gathers a minute or so after the rows came (the search
+        # reads how common each word is from them): gathered now, so every run sees the same.
+        async with rt.db.engine.begin() as conn:
+            await conn.execute(text("ANALYZE rag_chunks"))
         for n, q in enumerate(queries):
             for cabinet in sorted(corpus.products):
                 grades = judge(q, corpus, cabinet)
@@ -228,8 +235,8 @@ async def evaluate(
                     continue
                 qid = f"{n}:{q.text}@{cabinet}"
                 qrels[q.set][qid] = grades
-                for mode, run in (await rankings(rt, cabinet, q.text)).items():
-                    runs[q.set, mode][qid] = run
+                for mode, ranked in (await rankings(rt, cabinet, q.text)).items():
+                    runs[q.set, mode][qid] = ranked
     table: dict[str, Any] = {}
     for query_set, set_qrels in sorted(qrels.items()):
         table[query_set] = {"queries": len(set_qrels)}
@@ -250,7 +257,8 @@ def by_text(per_qid: dict[str, float]) -> dict[str, float]:
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     queries = [Query.from_toml(q) for q in tomllib.loads(QUERIES_FILE.read_text())["query"]]
-    for prefix, path in (("held-out ", HELDOUT_FILE), ("fresh ", FRESH_FILE)):
+    held_out = (("held-out ", HELDOUT_FILE), ("fresh ", FRESH_FILE), ("blind ", BLIND_FILE))
+    for prefix, path in held_out:
         queries += [Query.from_toml(q, prefix) for q in tomllib.loads(path.read_text())["query"]]
     data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="rag-relevance-"))
     settings_kw: dict[str, Any] = {"data_dir": data_dir}
@@ -266,10 +274,11 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 await conn.close()
         for embedder in args.embedders.split(","):
             table = await evaluate(settings_kw, embedder, queries, corpus)
-            for sets in table.values():
+            for query_set, sets in table.items():
+                shown = args.blind_per_query if query_set.startswith("blind ") else args.per_query
                 for mode in MODES:
                     per_qid = sets[mode].pop("per_query_ndcg")
-                    if args.per_query:
+                    if shown:
                         sets[mode]["per_query_ndcg"] = by_text(per_qid)
             result[embedder] = table
     finally:
@@ -284,5 +293,8 @@ if __name__ == "__main__":
     parser.add_argument("--products", type=int, default=50)
     parser.add_argument("--embedders", default="hashing,navec")
     parser.add_argument("--per-query", action="store_true", help="nDCG@10 of each query too")
+    parser.add_argument(
+        "--blind-per-query", action="store_true", help="nDCG@10 of each blind query too"
+    )
     parser.add_argument("--data-dir", default=None, help="keep the embedded database here")
     print(json.dumps(asyncio.run(main(parser.parse_args())), indent=2, ensure_ascii=False))

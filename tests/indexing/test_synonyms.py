@@ -8,6 +8,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from sqlalchemy import text
 
 from rag_indexer_service.config import Settings, load_settings
 from rag_indexer_service.errors import ConfigError
@@ -57,6 +58,8 @@ def test_the_packaged_synonyms_match_inflected_forms_and_name_kinds() -> None:
         ('equivalent = [["a", "!!"]]', "equivalent[0][1]: '!!' has no words"),
         ('[broader]\n"обувь" = "кеды"', "broader.'обувь': expected a list"),
         ('[kinds]\nreview = ["вопрос"]\nquestion = ["вопросы"]', "names both 'review' and"),
+        ('[kind_cues]\nreview = "брак"', "kind_cues.review: expected a list"),
+        ('[kinds]\nreview = ["жалоба"]\n[kind_cues]\nreview = ["жалобы"]', "in [kinds] too"),
     ],
 )
 def test_a_malformed_synonyms_file_is_refused_at_load_saying_where(
@@ -80,6 +83,19 @@ async def test_the_service_refuses_to_start_on_a_missing_synonyms_file(
     with pytest.raises(ConfigError, match=r"nowhere\.toml: cannot be read"):
         async with open_runtime(with_options(settings, search_synonyms_file=missing)):
             pass
+
+
+def test_complaint_phrasing_suggests_reviews_and_its_words_are_still_searched() -> None:
+    synonyms = load_synonyms()
+
+    complaint = build_keyword_query("Проблемы с размером", synonyms)
+    asked = build_keyword_query("можно ли стирать в машинке", synonyms)
+    product = build_keyword_query("кроссовки для бега", synonyms)
+
+    assert complaint.kinds == ("review",)
+    assert [g.words for g in complaint.groups] == [("проблемы",), ("с",), ("размером",)]
+    assert asked.kinds == ("question",)
+    assert product.kinds == ()
 
 
 def test_the_keyword_query_is_made_of_word_tokens_only() -> None:
@@ -152,6 +168,36 @@ async def test_a_custom_file_replaces_the_packaged_one_and_a_kind_word_ranks_tha
     assert all(h.text_rank is None for h in phone)
 
 
+async def test_a_word_most_chunks_hold_is_not_required_but_still_ranks(
+    settings: Settings, source_conn: asyncpg.Connection
+) -> None:
+    # Given a cabinet where "товар" is in nearly every chunk, "упаковка" in two
+    await source_conn.execute("INSERT INTO src_cabinets (id) VALUES (5)")
+    docs = [(f"t{n}", f"Товар {n}", "Описание товара.") for n in range(16)]
+    docs += [
+        ("box", "Коробка для товара", "Упаковка из картона, товар не мнётся."),
+        ("parcel", "Отзыв о посылке", "Упаковка была повреждена, коробка мятая."),
+    ]
+    await source_conn.executemany(
+        "INSERT INTO src_docs (cabinet_id, id, title, body, tag, price) "
+        "VALUES (5, $1, $2, $3, 'a', 1)",
+        docs,
+    )
+    async with open_runtime(settings) as rt:
+        await rt.indexer.index_cabinet(5)
+        async with rt.db.engine.begin() as conn:  # what autovacuum does a minute later
+            await conn.execute(text("ANALYZE rag_chunks"))
+
+        # When the query holds both words
+        hits = await rt.indexer.search(5, "упаковка товара", k=18)
+
+    # Then the common word is not required (the parcel lacks it), but the chunk holding
+    # both ranks first
+    found = [h.doc_id for h in sorted(hits, key=lambda h: h.text_rank or 99) if h.text_rank]
+    assert found == ["box", "parcel"]
+    assert next(h for h in hits if h.doc_id == "parcel").matched_terms == ("упаковка",)
+
+
 @pytest.fixture
 async def runtime_with_docs(settings: Settings, source_conn: asyncpg.Connection) -> Settings:
     await seed(source_conn, 2)
@@ -169,3 +215,23 @@ def test_stemming_gives_the_same_stems_from_many_threads_at_once() -> None:
         results = list(pool.map(lambda _: stems(sample), range(64)))
 
     assert all(r == expected for r in results)
+
+
+def test_the_c_stemmer_in_use_gives_the_pure_python_stemmer_s_stems() -> None:
+    # pystemmer is a dependency for speed only: snowballstemmer hands out its C stemmer when
+    # it is installed, and that must stem exactly as the Python one (and Postgres) does.
+    import pymorphy3  # type: ignore[import-untyped]
+    import snowballstemmer  # type: ignore[import-untyped]
+    from snowballstemmer.russian_stemmer import RussianStemmer  # type: ignore[import-untyped]
+
+    morph = pymorphy3.MorphAnalyzer()
+    sample = words(
+        "Мобильник кроссовки повреждённая упаковка доставка отзывы маломерит размер ткань "
+        "качественный быстро пришёл заряжать подошёл ребёнок сильнее лучший ёлка"
+    )
+    forms = sorted({f.word for w in sample for f in morph.parse(w)[0].lexeme} | set(sample))
+    c_stemmer = snowballstemmer.stemmer("russian")
+
+    assert type(c_stemmer).__module__ == "Stemmer"
+    assert c_stemmer.stemWords(forms) == [RussianStemmer().stemWord(w) for w in forms]
+    assert len(forms) > 300

@@ -298,7 +298,7 @@ class SearchHitOut(BaseModel):
     chunk_no: int
     score: float = Field(
         description="Weighted reciprocal-rank fusion: 1.5 / (60 + keyword rank) + "
-        "1 / (60 + vector rank), plus 1/60 when the query names the hit's kind."
+        "1 / (60 + vector rank), plus 1/60 when the query names or suggests the hit's kind."
     )
     content: str
     metadata: dict[str, Any]
@@ -320,7 +320,10 @@ class SearchHitOut(BaseModel):
     )
     kind_match: bool = Field(
         default=False,
-        description='The query names the hit\'s kind ("отзывы о доставке" and a review).',
+        description=(
+            'The query names the hit\'s kind ("отзывы о доставке" and a review) or suggests '
+            'it ("проблемы с размером": a complaint, so a review).'
+        ),
     )
 
 

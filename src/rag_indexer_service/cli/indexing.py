@@ -292,7 +292,7 @@ def search(
         if hit["expansions"]:
             words += "; synonyms: " + ", ".join(hit["expansions"])
         if hit["kind_match"]:
-            words += f"; kind {hit['kind']} named"
+            words += f"; kind {hit['kind']} asked for"
         where = escape(f"{hit['kind']}/{hit['doc_id']}#{hit['chunk_no']}")
         out.print(
             f"[bold]{n}. {where}[/] score={hit['score']} similarity={hit['similarity']} "

@@ -9,11 +9,12 @@ loads: anything malformed is a `ConfigError` naming the file and the entry.
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from rag_indexer_service.errors import ConfigError
 __all__ = ["Synonyms", "load_synonyms", "stems", "words"]
 
 _WORD = re.compile(r"[^\W_]+(?:-[^\W_]+)*")
-_KEYS = frozenset({"equivalent", "brands", "broader", "kinds"})
+_KEYS = frozenset({"equivalent", "brands", "broader", "kinds", "kind_cues"})
 
 Phrase = tuple[str, ...]
 """The words of a term, lower-cased."""
@@ -47,8 +48,16 @@ def words(text: str) -> Phrase:
     return tuple(_WORD.findall(text.lower().replace("ё", "е")))
 
 
+@functools.lru_cache(maxsize=100_000)
+def _stem(word: str) -> str:
+    # The pure-Python stemmer costs ~50 µs a word, and a query's words are stemmed many
+    # times over (every look-ahead of the synonym rules, every inflected form): once each.
+    stem: str = _stemmer().stemWord(word)
+    return stem
+
+
 def stems(phrase: Iterable[str]) -> Phrase:
-    return tuple(_stemmer().stemWords(list(phrase)))
+    return tuple(map(_stem, phrase))
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,12 +70,27 @@ class Synonyms:
     longest: int
     """Words in the longest rule or kind key: how far a query is looked ahead."""
     source: str
+    cues: Mapping[Phrase, str] = field(default_factory=dict)
+    """Stems of phrases that suggest a document kind ("проблемы": a review) -> the kind;
+    unlike `kinds`, the words are still searched for."""
+    longest_cue: int = 0
 
     def expansions(self, key: Phrase) -> tuple[Phrase, ...]:
         return self.rules.get(stems(key), ())
 
     def kind(self, key: Phrase) -> str | None:
         return self.kinds.get(stems(key))
+
+    def cued_kinds(self, tokens: Phrase) -> tuple[str, ...]:
+        """The kinds that phrases of `tokens` suggest (`kind_cues`), in query order."""
+        found: list[str] = []
+        stemmed = stems(tokens)
+        for i in range(len(stemmed)):
+            for length in range(1, min(self.longest_cue, len(stemmed) - i) + 1):
+                kind = self.cues.get(stemmed[i : i + length])
+                if kind is not None and kind not in found:
+                    found.append(kind)
+        return tuple(found)
 
 
 def _phrase(value: object, where: str) -> Phrase:
@@ -84,15 +108,15 @@ def _phrases(value: object, where: str, least: int) -> list[Phrase]:
     return [_phrase(v, f"{where}[{i}]") for i, v in enumerate(value)]
 
 
-def _kinds(raw: object) -> dict[Phrase, str]:
+def _kinds(raw: object, section: str = "kinds") -> dict[Phrase, str]:
     if not isinstance(raw, dict):
-        raise ValueError("kinds: expected a table of kind = [words that name it]")
+        raise ValueError(f"{section}: expected a table of kind = [words that name it]")
     kinds: dict[Phrase, str] = {}
     for kind, names in raw.items():
-        for name in _phrases(names, f"kinds.{kind}", least=1):
+        for name in _phrases(names, f"{section}.{kind}", least=1):
             other = kinds.setdefault(stems(name), kind)
             if other != kind:
-                raise ValueError(f"kinds: {' '.join(name)!r} names both {other!r} and {kind!r}")
+                raise ValueError(f"{section}: {' '.join(name)!r} names both {other!r} and {kind!r}")
     return kinds
 
 
@@ -144,8 +168,19 @@ def load_synonyms(path: Path | None = None) -> Synonyms:
     try:
         rules = _parse(raw)
         kinds = _kinds(raw.get("kinds", {}))
+        cues = _kinds(raw.get("kind_cues", {}), "kind_cues")
+        both = sorted(" ".join(k) for k in set(kinds) & set(cues))
+        if both:
+            raise ValueError(f"kind_cues: {both} are in [kinds] too")
     except ValueError as exc:
         raise ConfigError(f"{source}: {exc}") from None
     frozen = {key: tuple(found) for key, found in rules.items() if found}
     longest = max(map(len, [*frozen, *kinds]), default=0)
-    return Synonyms(rules=frozen, kinds=kinds, longest=longest, source=source)
+    return Synonyms(
+        rules=frozen,
+        kinds=kinds,
+        longest=longest,
+        source=source,
+        cues=cues,
+        longest_cue=max(map(len, cues), default=0),
+    )

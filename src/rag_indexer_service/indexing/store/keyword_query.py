@@ -3,8 +3,10 @@
 The query's words are read left to right; at each position the longest run of words that
 names a document kind is set aside (`kinds`: those hits rank first, `search.py`), the
 longest run that has a synonym rule becomes one group, and any other word a group of its
-own. A group matches a chunk holding its own words, each in any inflected form
-(`morphology.py`), or all the words of any one of its expansions. The query is the AND of
+own. Phrasing that suggests a kind without naming it (`kind_cues`: "проблемы с размером",
+"можно ли стирать") adds that kind too, and its words stay in the groups. A group matches a
+chunk holding its own words, each in any inflected form (`morphology.py`), or all the words
+of any one of its expansions. The query is the AND of
 the groups that occur in the cabinet at all (`search.py` asks first), so a word no
 document holds ("проблемы с размером") does not empty the result, much as a
 `minimum_should_match` would. The texts are `to_tsquery` syntax over words of letters,
@@ -68,7 +70,8 @@ class KeywordGroup:
 class KeywordQuery:
     groups: tuple[KeywordGroup, ...]
     kinds: tuple[str, ...] = ()
-    """Document kinds the query names ("отзывы": review); their hits rank first."""
+    """Document kinds the query names ("отзывы": review) or suggests ("проблемы": review);
+    their hits rank first."""
 
     def tsquery(self, present: frozenset[int] | None = None) -> str:
         """AND of the groups (of those numbered in `present`, if given)."""
@@ -122,4 +125,6 @@ def build_keyword_query(text: str, synonyms: Synonyms | None = None) -> KeywordQ
                 groups.append(KeywordGroup(key, found, forms, spelt[i : i + length]))
                 i += length
                 break
+    if synonyms is not None:
+        kinds += synonyms.cued_kinds(tokens)
     return KeywordQuery(tuple(groups), tuple(dict.fromkeys(kinds)))
