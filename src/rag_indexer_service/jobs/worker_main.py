@@ -2,7 +2,8 @@
 
 It builds the broker from `RAG_*` settings and declares the actors on it; connections to
 Postgres and Redis open later, on each worker's event loop. A worker process forked by
-Dramatiq's parent ends when that parent dies (`parent_watch`).
+Dramatiq's parent ends when that parent dies (`parent_watch`), and leaves the embedded
+Postgres when it shuts down (`LeaveEmbeddedPostgres`: it ends without `atexit`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,11 @@ import dramatiq  # noqa: E402
 from rag_indexer_service.config import load_settings  # noqa: E402
 from rag_indexer_service.errors import ConfigError  # noqa: E402
 from rag_indexer_service.jobs.broker import build_broker  # noqa: E402
-from rag_indexer_service.jobs.worker import setup_worker  # noqa: E402
+from rag_indexer_service.jobs.worker import (  # noqa: E402
+    LeaveEmbeddedPostgres,
+    RunBookkeeping,
+    setup_worker,
+)
 from rag_indexer_service.logs import configure_logging, quiet_chatty_libraries  # noqa: E402
 
 __all__ = ["broker"]
@@ -43,3 +48,4 @@ else:
 quiet_chatty_libraries(_settings.log_level)
 dramatiq.set_broker(broker)
 setup_worker(broker, _settings)
+broker.add_middleware(LeaveEmbeddedPostgres(), before=RunBookkeeping)
