@@ -55,7 +55,7 @@ async def open_runtime(
             db.engine,
             search=SearchOptions(
                 ann_min_chunks=settings.search_ann_min_chunks,
-                probes_factor=settings.search_probes_factor,
+                ef_search=settings.search_ef_search,
                 keyword_candidates=settings.search_keyword_candidates,
             ),
         )
