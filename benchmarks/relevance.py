@@ -6,11 +6,11 @@
 Seeds the demo source (`--cabinets` × `--products`, seed 42: cabinets 1–5 are the ones
 `rag-indexer up --demo` shows), indexes every cabinet with each embedder in turn and asks
 every query of `relevance_queries.toml` (the tuning set), `relevance_heldout.toml`,
-`relevance_fresh.toml` and `relevance_blind.toml` (held-out sets, reported as their own
-"held-out …", "fresh …" and "blind …" sets; the blind set's per-query figures only with
-`--blind-per-query`) in every cabinet that holds at least one fully relevant document.
-Relevance comes from the seeded rows (see the TOML's header), never from search results.
-Three rankings per query, all from the service's one search statement:
+`relevance_fresh.toml`, `relevance_blind.toml` and `relevance_late.toml` (held-out sets,
+reported as their own "held-out …", "fresh …", "blind …" and "late …" sets; the blind
+set's per-query figures only with `--blind-per-query`) in every cabinet that holds at least
+one fully relevant document. Relevance comes from the seeded rows (see the TOML's header),
+never from search results. Three rankings per query, all from the service's one search statement:
 
 * hybrid: `RAGIndexer.search`, the fused ranking callers get;
 * keyword: its full-text side alone (hits ordered by `text_rank`),
@@ -53,6 +53,7 @@ QUERIES_FILE = Path(__file__).with_name("relevance_queries.toml")
 HELDOUT_FILE = Path(__file__).with_name("relevance_heldout.toml")
 FRESH_FILE = Path(__file__).with_name("relevance_fresh.toml")
 BLIND_FILE = Path(__file__).with_name("relevance_blind.toml")
+LATE_FILE = Path(__file__).with_name("relevance_late.toml")
 DEPTH = 10
 POOL = 100  # candidates per side: the fused list of 2 × POOL holds both sides whole
 MEASURES = {"nDCG@10": nDCG @ DEPTH, "recall@10": R(rel=2) @ DEPTH}
@@ -257,7 +258,12 @@ def by_text(per_qid: dict[str, float]) -> dict[str, float]:
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     queries = [Query.from_toml(q) for q in tomllib.loads(QUERIES_FILE.read_text())["query"]]
-    held_out = (("held-out ", HELDOUT_FILE), ("fresh ", FRESH_FILE), ("blind ", BLIND_FILE))
+    held_out = (
+        ("held-out ", HELDOUT_FILE),
+        ("fresh ", FRESH_FILE),
+        ("blind ", BLIND_FILE),
+        ("late ", LATE_FILE),
+    )
     for prefix, path in held_out:
         queries += [Query.from_toml(q, prefix) for q in tomllib.loads(path.read_text())["query"]]
     data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="rag-relevance-"))
