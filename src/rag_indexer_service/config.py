@@ -214,13 +214,13 @@ class Settings(BaseSettings):
     )
     search_ann_min_chunks: Annotated[int, Field(ge=1)] = Field(
         default=10_000,
-        description="Cabinets with at least this many chunks get an ANN (HNSW) index, built "
+        description="Cabinets with at least this many chunks get an ANN (IVFFlat) index, built "
         "concurrently at the end of a run; smaller ones are searched exactly.",
     )
-    search_ef_search: Annotated[int, Field(ge=1, le=1000)] = Field(
-        default=100,
-        description="Candidates an ANN (HNSW) search keeps while walking the graph "
-        "(hnsw.ef_search; at least the vector side's 50): recall against speed.",
+    search_probes_factor: Annotated[float, Field(gt=0.0, le=1000.0)] = Field(
+        default=3.0,
+        description="A search reads this times the square root of an ANN index's lists "
+        "(ivfflat.probes): recall against speed.",
     )
     search_keyword_candidates: Annotated[int, Field(ge=50, le=100_000)] = Field(
         default=300,

@@ -55,7 +55,7 @@ async def open_runtime(
             db.engine,
             search=SearchOptions(
                 ann_min_chunks=settings.search_ann_min_chunks,
-                ef_search=settings.search_ef_search,
+                probes_factor=settings.search_probes_factor,
                 keyword_candidates=settings.search_keyword_candidates,
             ),
         )

@@ -1,13 +1,12 @@
-"""Indexes of their own for big cabinets: per (cabinet, generation) an HNSW index on the
+"""Indexes of their own for big cabinets: per (cabinet, generation) an IVFFlat index on the
 vectors and a GIN index on the full text, both partial to that cabinet's rows.
 
 `rag_chunks.embedding` has no fixed dimension (an embedder change needs no migration), so the
 vector index is on the expression `embedding::halfvec(dim)` (half the size of `vector`, and
 the dimension every row of one generation shares) and partial: `WHERE cabinet_id = c AND
 generation = g`. It holds only that cabinet's rows, so a search needs no filter (no
-post-filtering recall loss, no iterative scan) and writes into other cabinets never touch it.
-Small cabinets get none: an exact scan through the primary key prefix is fast and exact for
-them.
+post-filtering recall loss) and writes into other cabinets never touch it. Small cabinets
+get none: an exact scan through the primary key prefix is fast and exact for them.
 
 The full-text index covers all cabinets: the posting list of a common word spans the whole
 table (every seller sells "товар"), and a search had to AND it with the primary-key range of
@@ -15,14 +14,15 @@ its cabinet (`btree_gin`, which would put the cabinet into the GIN key, is not i
 embedded Postgres). The partial GIN index of a big cabinet holds its own postings only, so a
 common word costs what the cabinet holds, not what the table holds.
 
-HNSW (pgvector's defaults, m = 16, ef_construction = 64), not IVFFlat: an IVFFlat search
-computes the distance to, and sorts, every vector of the lists it probes (24k of a 250k
-cabinet for recall@10 ≈ 0.96: ~25 ms on this service's 2 cores, ~17 ms for 14 of a 20k
-cabinet's 20 lists), an HNSW search walks ~1k graph nodes (~1 ms; docs/benchmarks.md). The
-price is the build: ~1.7× IVFFlat's at 250k chunks (its k-means over 1,000 lists), run in
-parallel by `max_parallel_maintenance_workers`; an insert into a built graph walks it too.
-An index of another access method (an IVFFlat index of an older release) counts as missing:
-the next refresh drops it and builds the HNSW one.
+IVFFlat, not HNSW: on this service's vectors an HNSW build cost ~0.8 ms a vector and an
+insert into a built graph ~3 ms (measured, see docs/benchmarks.md), several times the whole
+indexing cost of a chunk; IVFFlat builds in a fraction of that, an insert is one pass over
+the list centroids, and a search reads `probes` contiguous lists of halfvecs (no heap, no
+TOAST). Lists: one per 1,000 chunks, as pgvector recommends, below 100k chunks; one per 250
+from there: a search then reads fewer vectors for the same recall (250k navec chunks, recall@10
+≈ 0.96: 96 of 1,000 lists, 24k vectors, against 48 of 250, 48k), for a build that takes ~4×
+as long (k-means over more centroids). A small cabinet would lose recall with short lists at
+its √lists probes (20k chunks: 0.94 with 80 lists, 0.99 with 20) and gains little.
 
 Indexes are built with CREATE INDEX CONCURRENTLY (writes and searches go on) by the run that
 leaves a generation at `min_chunks` or more: for a rebuild before the swap, so the new
@@ -45,7 +45,10 @@ __all__ = ["AnnIndexes", "ann_index_name", "text_index_name"]
 
 log = logging.getLogger(__name__)
 
-_VECTOR_METHOD = "hnsw"
+_ROWS_PER_LIST = 1000
+_ROWS_PER_SHORT_LIST = 250
+_SHORT_LISTS_FROM = 100_000
+_MAX_LISTS = 2000
 
 
 def ann_index_name(cabinet_id: int, generation: int | str) -> str:
@@ -108,12 +111,11 @@ class AnnIndexes:
     async def _existing(self, conn: AsyncConnection, prefix: str) -> dict[int, bool]:
         rows = await conn.execute(
             text(
-                "SELECT substr(c.relname, length(:p) + 1), "
-                "i.indisvalid AND am.amname IN ('gin', :vector_method) FROM pg_index i "
-                "JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am am ON am.oid = c.relam "
+                "SELECT substr(c.relname, length(:p) + 1), i.indisvalid FROM pg_index i "
+                "JOIN pg_class c ON c.oid = i.indexrelid "
                 "WHERE i.indrelid = 'rag_chunks'::regclass AND starts_with(c.relname, :p)"
             ),
-            {"p": prefix, "vector_method": _VECTOR_METHOD},
+            {"p": prefix},
         )
         return {int(gen): bool(valid) for gen, valid in rows if gen.isdigit()}
 
@@ -124,8 +126,13 @@ class AnnIndexes:
             dim = await conn.scalar(
                 text(f"SELECT vector_dims(embedding) FROM rag_chunks WHERE {where} LIMIT 1")
             )
-            how = f"{_VECTOR_METHOD} ((CAST(embedding AS halfvec({int(dim)}))) halfvec_cosine_ops)"
-            what = f"{dim} dimensions, {_VECTOR_METHOD}"
+            per_list = _ROWS_PER_SHORT_LIST if rows >= _SHORT_LISTS_FROM else _ROWS_PER_LIST
+            lists = max(1, min(_MAX_LISTS, rows // per_list))
+            how = (
+                f"ivfflat ((CAST(embedding AS halfvec({int(dim)}))) halfvec_cosine_ops) "
+                f"WITH (lists = {lists})"
+            )
+            what = f"{dim} dimensions, {lists} lists"
         else:
             how, what = "gin (tsv)", "full text"
         started = time.perf_counter()

@@ -2,8 +2,8 @@
 
 The vector side is exact (`ORDER BY embedding <=> q` over the cabinet's rows, found through
 the primary key prefix) unless the cabinet's generation has a valid ANN index (`ann.py`:
-an HNSW index on `embedding::halfvec(dim)`, partial to that cabinet and generation); then
-the graph is walked with `ef_search` candidates (`hnsw.ef_search`). The keyword side
+an IVFFlat index on `embedding::halfvec(dim)`, partial to that cabinet and generation); then
+the `probes_factor` × √lists lists nearest the query give the candidates. The keyword side
 finds matches through the cabinet's own full-text index where it has one (`ann.py`; else the
 table-wide one) and ranks at most `keyword_candidates` of them, so a word that occurs in
 every chunk of a big cabinet costs a bounded amount. A word that many chunks of the table
@@ -65,21 +65,28 @@ _lexeme_freqs_cache: dict[str, tuple[float, dict[str, float]]] = {}
 
 _STATE_SQL = text(
     """
-    -- The state and, in the same round trip, the transaction's settings for the search.
+    -- The state and, in the same round trip, the transaction's settings for the search:
+    -- probes = min(lists, ⌈factor × √lists⌉) of the generation's ANN index (1 without one).
     -- Custom plans: how common the query's words are decides between the full-text index
     -- (rare words) and walking the cabinet's primary key until enough matches (common ones);
     -- a generic plan cannot know. work_mem: a common word must not make the full-text bitmap
     -- lossy (a lossy bitmap rechecks, and so detoasts, every row of the pages it covers).
-    SELECT c.active_generation AS gen, c.chunk_count AS chunks,
-           EXISTS (SELECT 1 FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid
-                   JOIN pg_am am ON am.oid = x.relam
-                   WHERE i.indexrelid = to_regclass(:prefix || c.active_generation)
-                     AND i.indisvalid AND am.amname = 'hnsw') AS ann,
-           set_config('hnsw.ef_search', :ef, true) AS ef_search,
+    SELECT s.gen, s.lists, s.chunks,
+           set_config('ivfflat.probes', CAST(CASE WHEN s.lists IS NULL THEN 1 ELSE LEAST(
+               s.lists, CAST(ceil(CAST(:pf AS float8) * sqrt(CAST(s.lists AS float8))) AS int)
+           ) END AS text), true) AS probes,
            set_config('work_mem', :wm, true) AS work_mem,
            set_config('plan_cache_mode', 'force_custom_plan', true) AS plan_cache_mode
-    FROM rag_cabinets c
-    WHERE c.cabinet_id = :c AND (CAST(:e AS text) IS NULL OR c.embedder_id = CAST(:e AS text))
+    FROM (
+        SELECT c.active_generation AS gen, c.chunk_count AS chunks,
+               (SELECT CAST(o.option_value AS int)
+                FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid,
+                     pg_options_to_table(x.reloptions) o
+                WHERE i.indexrelid = to_regclass(:prefix || c.active_generation)
+                  AND i.indisvalid AND o.option_name = 'lists') AS lists
+        FROM rag_cabinets c
+        WHERE c.cabinet_id = :c AND (CAST(:e AS text) IS NULL OR c.embedder_id = CAST(:e AS text))
+    ) s
     """
 )
 
@@ -108,9 +115,9 @@ _PRESENT_SQL = text(
 class SearchOptions:
     ann_min_chunks: int = 10_000
     """Cabinets (generations) with at least this many chunks get an ANN index."""
-    ef_search: int = 100
-    """Candidates an HNSW search keeps while walking the graph (`hnsw.ef_search`, at least
-    the vector side's pool): recall against speed."""
+    probes_factor: float = 3.0
+    """A search reads this times √lists of the ANN index's lists (`ivfflat.probes`; pgvector
+    suggests √lists to start): recall against speed."""
     keyword_candidates: int = 300
     """At most this many keyword matches are ranked (in storage order past that)."""
 
@@ -264,7 +271,7 @@ async def search_chunks(
                 "c": cabinet_id,
                 "e": embedder_id,
                 "prefix": ann_index_name(cabinet_id, ""),
-                "ef": str(max(options.ef_search, k, candidates)),
+                "pf": options.probes_factor,
                 "wm": f"{_WORK_MEM_MB}MB",
             },
         )
@@ -275,7 +282,7 @@ async def search_chunks(
     # A query with no features (punctuation only, say) has a zero vector: its cosine to
     # anything is undefined (NaN), so the vector side has nothing to say.
     vector_side = bool(np.any(vector))
-    ann = bool(state.ann)
+    ann = state.lists is not None
     keywords = keyword_query or build_keyword_query(query_text)
     terms = keywords.terms()
     groups = frozenset(range(len(keywords.groups)))
