@@ -10,8 +10,9 @@ restarted process reuse (or restart) a server left behind by a crash.
 
 Our server settings live in `rag-indexer.conf` in the data directory, which `postgresql.conf`
 includes; it is rewritten before each start (initdb's 128 MB of shared_buffers is small for
-a table of a million chunks and the HNSW graphs of its big cabinets). A server that is
-already running keeps its settings until it restarts.
+a table of a million chunks; IVFFlat scans go through a small ring of buffers whatever the
+size, so the OS page cache serves those). A server that is already running keeps its
+settings until it restarts.
 """
 
 from __future__ import annotations
