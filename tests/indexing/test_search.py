@@ -308,35 +308,3 @@ async def test_a_dimension_change_swaps_in_a_generation_with_its_own_ann_index(
                 await rt.indexer.search(1, "платье a2")
         finally:
             await embedder.aclose()
-
-
-async def test_a_word_in_every_chunk_is_matched_by_walking_and_a_rarer_one_still_found(
-    settings: Settings, source_conn: asyncpg.Connection
-) -> None:
-    # Given a word ("партия") in every chunk of a big cabinet, so common in the table, and
-    # in 8 chunks of another cabinet, all at the end of its key order
-    await add_docs(source_conn, 1, "a", 1200)
-    await source_conn.execute("INSERT INTO src_cabinets (id) VALUES (2)")
-    await source_conn.executemany(
-        "INSERT INTO src_docs (cabinet_id, id, title, body, tag, price) "
-        "VALUES (2, $1, $2, $3, 'a', 1)",
-        [(f"b{i:03}", f"{WORDS[i % len(WORDS)]} b{i}", "без номера") for i in range(600)]
-        + [(f"z{i}", f"{WORDS[i % len(WORDS)]} z{i}", f"партия {i}") for i in range(8)],
-    )
-    options = with_options(settings, search_keyword_candidates=50)  # walks 500 chunks
-    async with open_runtime(options) as rt:
-        for cabinet in (1, 2):
-            await rt.indexer.index_cabinet(cabinet)
-        async with rt.db.engine.connect() as conn:
-            await conn.execute(text("ANALYZE rag_chunks"))
-            await conn.commit()
-
-        # When each is searched for it (the keyword side walks the first 500 chunks)
-        big = await rt.indexer.search(1, "партия", k=10)
-        small = await rt.indexer.search(2, "партия", k=20)
-
-    # Then the big one's hits are keyword matches, and the other's 8, which its first 500
-    # chunks do not hold, are found by the search that does not walk
-    assert len(big) == 10 and all(h.text_rank is not None for h in big)
-    assert all(h.matched_terms == ("партия",) for h in big)
-    assert {h.doc_id for h in small if h.text_rank is not None} == {f"z{i}" for i in range(8)}

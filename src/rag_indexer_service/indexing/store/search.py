@@ -57,10 +57,6 @@ what ANALYZE or autovacuum gathered; none yet: no word is common). benchmarks/re
 0.5 leaves only "товар" common and changes nothing; 0.15 (also "заказ", "цена", "отличный",
 the reviews' headers) +0.025 on one query set, no query lower."""
 _COMMON_TTL_S = 300.0
-_WALK_PER_MATCH = 10
-"""When every query word is common, the keyword side looks for its matches among the first
-this-many times `keyword_candidates` chunks of the cabinet (a word in ≥ 10 % of them fills
-the cap there); a cabinet where they are rarer is searched through its full-text index."""
 _lexeme_freqs_cache: dict[str, tuple[float, dict[str, float]]] = {}
 
 _STATE_SQL = text(
@@ -71,14 +67,14 @@ _STATE_SQL = text(
     -- (rare words) and walking the cabinet's primary key until enough matches (common ones);
     -- a generic plan cannot know. work_mem: a common word must not make the full-text bitmap
     -- lossy (a lossy bitmap rechecks, and so detoasts, every row of the pages it covers).
-    SELECT s.gen, s.lists, s.chunks,
+    SELECT s.gen, s.lists,
            set_config('ivfflat.probes', CAST(CASE WHEN s.lists IS NULL THEN 1 ELSE LEAST(
                s.lists, CAST(ceil(CAST(:pf AS float8) * sqrt(CAST(s.lists AS float8))) AS int)
            ) END AS text), true) AS probes,
            set_config('work_mem', :wm, true) AS work_mem,
            set_config('plan_cache_mode', 'force_custom_plan', true) AS plan_cache_mode
     FROM (
-        SELECT c.active_generation AS gen, c.chunk_count AS chunks,
+        SELECT c.active_generation AS gen,
                (SELECT CAST(o.option_value AS int)
                 FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid,
                      pg_options_to_table(x.reloptions) o
@@ -145,7 +141,7 @@ class SearchHit:
     ("проблемы с …": a customer's complaint, so a review)."""
 
 
-def _hybrid_sql(cabinet_id: int, generation: int, ann_dim: int | None, *, walk: bool) -> Any:
+def _hybrid_sql(cabinet_id: int, generation: int, ann_dim: int | None) -> Any:
     # Cabinet and generation are inlined integers: the planner can match the ANN index's
     # partial predicate only against constants, whatever it does with prepared statements.
     where = f"cabinet_id = {int(cabinet_id)} AND generation = {int(generation)}"
@@ -159,14 +155,6 @@ def _hybrid_sql(cabinet_id: int, generation: int, ann_dim: int | None, *, walk: 
         half = f"halfvec({int(ann_dim)})"
         distance = f"CAST(embedding AS {half}) <=> CAST(CAST(:qv AS vector) AS {half})"
         vector_similarity = similarity
-    # Every query word is in most chunks ("товар"): its matches are the first rows of the
-    # cabinet's primary key, not a bitmap of the whole posting list built to keep 300 of it.
-    chunks = (
-        f"(SELECT * FROM rag_chunks WHERE {where} ORDER BY kind, doc_id, chunk_no"
-        " LIMIT :walk) AS rag_chunks"
-        if walk
-        else "rag_chunks"
-    )
     return text(
         f"""
         WITH q AS (
@@ -184,7 +172,7 @@ def _hybrid_sql(cabinet_id: int, generation: int, ann_dim: int | None, *, walk: 
             -- byte for byte); else each ts_rank_cd below fetches it from TOAST again
             SELECT kind, doc_id, chunk_no, tsv || CAST('' AS tsvector) AS tsv,
                    {similarity} AS similarity
-            FROM {chunks}, q WHERE {where} AND tsv @@ q.tsq LIMIT :kwcap
+            FROM rag_chunks, q WHERE {where} AND tsv @@ q.tsq LIMIT :kwcap
         ),
         kw AS (
             -- ranked after the cap: ts_rank_cd reads the whole tsvector; a chunk holding
@@ -237,8 +225,7 @@ def _hybrid_sql(cabinet_id: int, generation: int, ann_dim: int | None, *, walk: 
         SELECT t.kind, t.doc_id, t.chunk_no, ch.content, ch.metadata, t.score, t.vector_rank,
                t.text_rank, t.similarity,
                ARRAY(SELECT tm.n FROM terms tm WHERE ch.tsv @@ tm.tq ORDER BY tm.n) AS matched,
-               EXISTS (SELECT 1 FROM kw) AS keyword_found,
-               (SELECT count(*) FROM matches) AS keyword_matches
+               EXISTS (SELECT 1 FROM kw) AS keyword_found
         FROM top t
         JOIN rag_chunks ch ON ch.cabinet_id = {int(cabinet_id)}
              AND ch.generation = {int(generation)} AND ch.kind = t.kind
@@ -285,15 +272,10 @@ async def search_chunks(
     ann = state.lists is not None
     keywords = keyword_query or build_keyword_query(query_text)
     terms = keywords.terms()
+    sql = _hybrid_sql(cabinet_id, state.gen, len(vector) if ann else None)
     groups = frozenset(range(len(keywords.groups)))
-    common = await _common_groups(conn, keywords)
+    common = await _common_groups(conn, keywords) if len(groups) > 1 else frozenset()
     required = groups - common if common != groups else groups
-    kwcap = max(options.keyword_candidates, k, candidates)
-    walk = kwcap * _WALK_PER_MATCH
-    # All words common: first matches in key order, unless the cabinet is small (its bitmap
-    # is cheap) or the words are rarer in it than in the table (asked again below).
-    walking = bool(required) and required <= common and (state.chunks or 0) > walk
-    sql = _hybrid_sql(cabinet_id, state.gen, len(vector) if ann else None, walk=walking)
     params = {
         "qt": keywords.tsquery(required),
         "qrank": keywords.tsquery(),
@@ -303,15 +285,11 @@ async def search_chunks(
         "qv": vector,
         "pool": max(k, candidates),
         "vpool": max(k, candidates) if vector_side else 0,
-        "kwcap": kwcap,
-        "walk": walk,
+        "kwcap": max(options.keyword_candidates, k, candidates),
         "minsim": min_similarity,
         "k": k,
     }
     rows = (await conn.execute(sql, params)).all()
-    if walking and not (rows and rows[0].keyword_matches >= kwcap):
-        sql = _hybrid_sql(cabinet_id, state.gen, len(vector) if ann else None, walk=False)
-        rows = (await conn.execute(sql, params)).all()
     if len(required) > 1 and not (rows and rows[0].keyword_found):
         # Every group is required only if the cabinet holds it somewhere: drop the absent
         # ones and ask again. Checked only now: when all groups match a chunk together (the
