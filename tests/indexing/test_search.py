@@ -236,6 +236,32 @@ async def test_hits_explain_themselves_and_min_similarity_drops_noise(
     assert all(h.similarity < 0.99 and h.matched_terms == ("кроссовки",) for h in strict)
 
 
+async def test_a_query_of_words_in_most_chunks_ranks_the_vector_sides_candidates(
+    runtime: Runtime, source_conn: asyncpg.Connection
+) -> None:
+    # Given a cabinet whose every chunk holds "партия", and statistics that say so
+    await add_docs(source_conn, 5, "m", 200)
+    await runtime.indexer.index_cabinet(5)
+    async with runtime.db.engine.connect() as conn:
+        await conn.execute(text("ANALYZE rag_chunks"))
+        await conn.commit()
+
+    # When the query is that word alone (as many hits as either side has candidates)
+    hits = await runtime.indexer.search(5, "партия", k=50)
+
+    # Then the keyword side did not rank the first chunks holding it (in storage order) but
+    # the vector side's candidates: every hit was found by both sides
+    exact = await exact_top(runtime, 5, await vector_of(runtime, "партия"), 50)
+    assert {h.doc_id for h in hits} == {doc_id for doc_id, _ in exact}
+    assert all(h.vector_rank is not None and h.text_rank is not None for h in hits)
+    assert all(h.matched_terms == ("партия",) for h in hits)
+
+
+async def vector_of(rt: Runtime, query: str) -> np.ndarray:
+    keywords = build_keyword_query(query, rt.indexer.synonyms)
+    return np.asarray(await rt.indexer.query_vector(query, keywords), dtype=np.float64)
+
+
 async def test_a_query_without_words_finds_nothing_instead_of_arbitrary_chunks(
     runtime: Runtime, source_conn: asyncpg.Connection
 ) -> None:

@@ -42,7 +42,12 @@ from rag_indexer_service.indexing.store.protocol import (
     StoredChunk,
 )
 from rag_indexer_service.indexing.store.rows import RowCounts, delete_rows, driver_connection
-from rag_indexer_service.indexing.store.search import SearchHit, SearchOptions, search_chunks
+from rag_indexer_service.indexing.store.search import (
+    SearchCache,
+    SearchHit,
+    SearchOptions,
+    search_chunks,
+)
 from rag_indexer_service.indexing.store.watermarks import Watermark, Watermarks
 
 __all__ = ["PgVectorStore"]
@@ -74,6 +79,7 @@ class PgVectorStore:
         self._generations = Generations(engine)
         self._watermarks = Watermarks(engine)
         self._search_options = search or SearchOptions()
+        self._search_cache = SearchCache()
         self._ann = AnnIndexes(engine, min_chunks=self._search_options.ann_min_chunks)
 
     @asynccontextmanager
@@ -352,20 +358,20 @@ class PgVectorStore:
     ) -> list[SearchHit]:
         """Hybrid search in the cabinet's active generation (see `search.search_chunks`)."""
         async with self._engine.connect() as conn:
-            conn = await conn.execution_options(isolation_level="REPEATABLE READ")
-            async with conn.begin():
-                return await search_chunks(
-                    conn,
-                    cabinet_id,
-                    query_text=query_text,
-                    query_vector=query_vector,
-                    k=k,
-                    candidates=candidates,
-                    embedder_id=embedder_id,
-                    min_similarity=min_similarity,
-                    options=self._search_options,
-                    keyword_query=keyword_query,
-                )
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            return await search_chunks(
+                conn,
+                cabinet_id,
+                query_text=query_text,
+                query_vector=query_vector,
+                k=k,
+                candidates=candidates,
+                embedder_id=embedder_id,
+                min_similarity=min_similarity,
+                options=self._search_options,
+                keyword_query=keyword_query,
+                cache=self._search_cache,
+            )
 
     async def refresh_ann_index(self, cabinet_id: int) -> list[int]:
         """Give the cabinet's active and building generations the ANN index their size calls

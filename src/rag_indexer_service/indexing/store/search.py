@@ -8,23 +8,31 @@ finds matches through the cabinet's own full-text index where it has one (`ann.p
 table-wide one) and ranks at most `keyword_candidates` of them, so a word that occurs in
 every chunk of a big cabinet costs a bounded amount. A word that many chunks of the table
 hold (`_COMMON_FREQ`: "товар", "заказ", the reviews' headers) is not required, only ranked
-by, as in Elasticsearch's common terms query. Content, metadata and the tsvector
-(out of line) are read only for the `k` hits returned.
+by, as in Elasticsearch's common terms query; when every word of a query is common ("товар",
+"отзыв товар"), the keyword side ranks the vector side's candidates by them instead of
+matching through the index (whose bitmap of such a word spans the cabinet). Content, metadata
+and the tsvector (out of line) are read only for the `k` hits returned.
 
 Each hit says why it was found: the cosine similarity of its vector to the query's (exact,
 from the stored vector, also for keyword-only hits), its rank on each side, the query words
 that occur in it, and the fused score. `min_similarity` drops hits the keyword side did not
 find whose similarity is below it, so "nothing relevant" is an empty list.
 
-Both statements run in one REPEATABLE READ transaction (`Store.search`): the generation read
-from `rag_cabinets.active_generation` and the chunks come from one snapshot, so a search sees
-the generation before a swap or the one after, never half of each. With an `embedder_id` it
-returns nothing unless the active generation was built by that embedder, so query vectors are
-only ever compared with vectors of the same model.
+A search is one statement, so it reads one snapshot: the generation and the chunks it ranks
+come from the same moment, and a search sees the generation before a swap or the one after,
+never half of each. The statement names the generation it expects (inlined, as the partial
+ANN index requires) and says whether `rag_cabinets.active_generation` still is that
+generation; what a search expects (generation, ANN lists) is cached per store for
+`_TARGET_TTL_S` and read again when the statement says it is stale or finds nothing. The
+session settings a search needs (`ivfflat.probes`, `work_mem`, custom plans) are set on a
+pooled connection once, not in every search. With an `embedder_id` it returns nothing unless
+the active generation was built by that embedder, so query vectors are only ever compared
+with vectors of the same model.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -38,7 +46,7 @@ from rag_indexer_service.indexing.store.ann import ann_index_name
 from rag_indexer_service.indexing.store.keyword_query import KeywordQuery, build_keyword_query
 from rag_indexer_service.indexing.synonyms import stems
 
-__all__ = ["SearchHit", "SearchOptions", "search_chunks"]
+__all__ = ["SearchCache", "SearchHit", "SearchOptions", "search_chunks"]
 
 _RRF_K = 60
 _KEYWORD_WEIGHT = 1.5
@@ -57,34 +65,97 @@ what ANALYZE or autovacuum gathered; none yet: no word is common). benchmarks/re
 0.5 leaves only "товар" common and changes nothing; 0.15 (also "заказ", "цена", "отличный",
 the reviews' headers) +0.025 on one query set, no query lower."""
 _COMMON_TTL_S = 300.0
-_lexeme_freqs_cache: dict[str, tuple[float, dict[str, float]]] = {}
+_TARGET_TTL_S = 30.0
+"""How long a cabinet's generation and ANN lists are taken as known. A stale generation
+costs one more statement (the search checks it); a stale ANN state costs speed, not
+results: an index built since is used within this long, a dropped one leaves an exact scan."""
+_SETTINGS_KEY = "rag_search_settings"
+_ATTEMPTS = 2
 
-_STATE_SQL = text(
+_TARGET_SQL = text(
     """
-    -- The state and, in the same round trip, the transaction's settings for the search:
-    -- probes = min(lists, ⌈factor × √lists⌉) of the generation's ANN index (1 without one).
-    -- Custom plans: how common the query's words are decides between the full-text index
-    -- (rare words) and walking the cabinet's primary key until enough matches (common ones);
-    -- a generic plan cannot know. work_mem: a common word must not make the full-text bitmap
-    -- lossy (a lossy bitmap rechecks, and so detoasts, every row of the pages it covers).
-    SELECT s.gen, s.lists,
-           set_config('ivfflat.probes', CAST(CASE WHEN s.lists IS NULL THEN 1 ELSE LEAST(
-               s.lists, CAST(ceil(CAST(:pf AS float8) * sqrt(CAST(s.lists AS float8))) AS int)
-           ) END AS text), true) AS probes,
-           set_config('work_mem', :wm, true) AS work_mem,
-           set_config('plan_cache_mode', 'force_custom_plan', true) AS plan_cache_mode
-    FROM (
-        SELECT c.active_generation AS gen,
-               (SELECT CAST(o.option_value AS int)
-                FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid,
-                     pg_options_to_table(x.reloptions) o
-                WHERE i.indexrelid = to_regclass(:prefix || c.active_generation)
-                  AND i.indisvalid AND o.option_name = 'lists') AS lists
-        FROM rag_cabinets c
-        WHERE c.cabinet_id = :c AND (CAST(:e AS text) IS NULL OR c.embedder_id = CAST(:e AS text))
-    ) s
+    SELECT c.active_generation AS gen,
+           (SELECT CAST(o.option_value AS int)
+            FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid,
+                 pg_options_to_table(x.reloptions) o
+            WHERE i.indexrelid = to_regclass(:prefix || c.active_generation)
+              AND i.indisvalid AND o.option_name = 'lists') AS lists
+    FROM rag_cabinets c
+    WHERE c.cabinet_id = :c AND (CAST(:e AS text) IS NULL OR c.embedder_id = CAST(:e AS text))
     """
 )
+
+# Session-level (the search runs in autocommit): custom plans, because how common the
+# query's words are decides the plan and a generic plan cannot know; work_mem, so a common
+# word does not make the full-text bitmap lossy (a lossy bitmap rechecks, and so detoasts,
+# every row of the pages it covers); the probes of the cabinet's ANN index.
+_SETTINGS_SQL = text(
+    """
+    SELECT set_config('ivfflat.probes', :probes, false),
+           set_config('work_mem', :wm, false),
+           set_config('plan_cache_mode', 'force_custom_plan', false)
+    """
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    generation: int
+    lists: int | None
+    """Lists of the generation's valid ANN index; None: no index, an exact scan."""
+
+
+class SearchCache:
+    """What searches through one engine look up before their statement, kept for a while:
+    each cabinet's target (generation, ANN lists) and the table's common lexemes."""
+
+    def __init__(self) -> None:
+        self._targets: dict[tuple[int, str | None], tuple[float, _Target]] = {}
+        self._lexemes: tuple[float, dict[str, float]] | None = None
+
+    async def target(
+        self, conn: AsyncConnection, cabinet_id: int, embedder_id: str | None, *, fresh: bool
+    ) -> _Target | None:
+        key = (cabinet_id, embedder_id)
+        now = time.monotonic()
+        cached = self._targets.get(key)
+        if cached is not None and cached[0] > now and not fresh:
+            return cached[1]
+        params = {"c": cabinet_id, "e": embedder_id, "prefix": ann_index_name(cabinet_id, "")}
+        row = (await conn.execute(_TARGET_SQL, params)).first()
+        if row is None:  # not indexed (by that embedder): it may be any moment now
+            self._targets.pop(key, None)
+            return None
+        if len(self._targets) > 10_000:
+            self._targets.clear()
+        target = _Target(row.gen, row.lists)
+        self._targets[key] = (now + _TARGET_TTL_S, target)
+        return target
+
+    async def lexeme_freqs(self, conn: AsyncConnection) -> dict[str, float]:
+        """Share of `rag_chunks` rows holding each of the table's most common lexemes, from
+        its statistics; read again after `_COMMON_TTL_S`."""
+        now = time.monotonic()
+        if self._lexemes is not None and self._lexemes[0] > now:
+            return self._lexemes[1]
+        row = (await conn.execute(_LEXEME_FREQS_SQL)).first()
+        freqs: dict[str, float] = {}
+        if row is not None and row.lexemes:
+            # most_common_elem_freqs: one per lexeme, then the minimum, maximum and null share
+            freqs = {lexeme: float(f) for lexeme, f in zip(row.lexemes, row.freqs, strict=False)}
+        self._lexemes = (now + _COMMON_TTL_S, freqs)
+        return freqs
+
+
+async def _apply_settings(conn: AsyncConnection, probes: int | None) -> None:
+    """Set the session's search settings unless they are set; `probes` None: any will do
+    (the search has no ANN index to probe)."""
+    applied = conn.info.get(_SETTINGS_KEY)
+    if applied is not None and probes in (None, applied):
+        return
+    probes = probes or 1
+    await conn.execute(_SETTINGS_SQL, {"probes": str(probes), "wm": f"{_WORK_MEM_MB}MB"})
+    conn.info[_SETTINGS_KEY] = probes
 
 
 _LEXEME_FREQS_SQL = text(
@@ -141,7 +212,7 @@ class SearchHit:
     ("проблемы с …": a customer's complaint, so a review)."""
 
 
-def _hybrid_sql(cabinet_id: int, generation: int, ann_dim: int | None) -> Any:
+def _hybrid_sql(cabinet_id: int, generation: int, ann_dim: int | None, *, common_only: bool) -> Any:
     # Cabinet and generation are inlined integers: the planner can match the ANN index's
     # partial predicate only against constants, whatever it does with prepared statements.
     where = f"cabinet_id = {int(cabinet_id)} AND generation = {int(generation)}"
@@ -155,6 +226,13 @@ def _hybrid_sql(cabinet_id: int, generation: int, ann_dim: int | None) -> Any:
         half = f"halfvec({int(ann_dim)})"
         distance = f"CAST(embedding AS {half}) <=> CAST(CAST(:qv AS vector) AS {half})"
         vector_similarity = similarity
+    matched_from, matched_where = "rag_chunks, q", where
+    if common_only:
+        # Every word of the query is in most chunks: its full-text bitmap would cost what
+        # the cabinet holds (~30 ms at 250k chunks) to rank chunks it cannot tell apart.
+        # The keyword side ranks the vector side's candidates by those words instead.
+        matched_from = "vr JOIN rag_chunks ch USING (kind, doc_id, chunk_no), q"
+        matched_where = f"ch.cabinet_id = {int(cabinet_id)} AND ch.generation = {int(generation)}"
     return text(
         f"""
         WITH q AS (
@@ -172,7 +250,7 @@ def _hybrid_sql(cabinet_id: int, generation: int, ann_dim: int | None) -> Any:
             -- byte for byte); else each ts_rank_cd below fetches it from TOAST again
             SELECT kind, doc_id, chunk_no, tsv || CAST('' AS tsvector) AS tsv,
                    {similarity} AS similarity
-            FROM rag_chunks, q WHERE {where} AND tsv @@ q.tsq LIMIT :kwcap
+            FROM {matched_from} WHERE {matched_where} AND tsv @@ q.tsq LIMIT :kwcap
         ),
         kw AS (
             -- ranked after the cap: ts_rank_cd reads the whole tsvector; a chunk holding
@@ -221,15 +299,27 @@ def _hybrid_sql(cabinet_id: int, generation: int, ann_dim: int | None) -> Any:
         terms AS MATERIALIZED (
             SELECT to_tsquery('russian', t.tq) AS tq, t.n
             FROM unnest(CAST(:terms AS text[])) WITH ORDINALITY AS t(tq, n)
+        ),
+        hits AS (
+            SELECT t.kind, t.doc_id, t.chunk_no, ch.content, ch.metadata, t.score,
+                   t.vector_rank, t.text_rank, t.similarity,
+                   ARRAY(SELECT tm.n FROM terms tm WHERE ch.tsv @@ tm.tq ORDER BY tm.n)
+                   AS matched
+            FROM top t
+            JOIN rag_chunks ch ON ch.cabinet_id = {int(cabinet_id)}
+                 AND ch.generation = {int(generation)} AND ch.kind = t.kind
+                 AND ch.doc_id = t.doc_id AND ch.chunk_no = t.chunk_no
         )
-        SELECT t.kind, t.doc_id, t.chunk_no, ch.content, ch.metadata, t.score, t.vector_rank,
-               t.text_rank, t.similarity,
-               ARRAY(SELECT tm.n FROM terms tm WHERE ch.tsv @@ tm.tq ORDER BY tm.n) AS matched,
-               EXISTS (SELECT 1 FROM kw) AS keyword_found
-        FROM top t
-        JOIN rag_chunks ch ON ch.cabinet_id = {int(cabinet_id)}
-             AND ch.generation = {int(generation)} AND ch.kind = t.kind
-             AND ch.doc_id = t.doc_id AND ch.chunk_no = t.chunk_no
+        -- one row at least: whether the generation searched is still the active one (of
+        -- the embedder asked for) in this statement's snapshot, and the hits if any
+        SELECT st.current, st.keyword_found, t.*
+        FROM (SELECT EXISTS (SELECT 1 FROM rag_cabinets c
+                             WHERE c.cabinet_id = {int(cabinet_id)}
+                               AND c.active_generation = {int(generation)}
+                               AND (CAST(:e AS text) IS NULL
+                                    OR c.embedder_id = CAST(:e AS text))) AS current,
+                     EXISTS (SELECT 1 FROM kw) AS keyword_found) st
+        LEFT JOIN hits t ON true
         ORDER BY t.score DESC, t.kind, t.doc_id, t.chunk_no
         """
     )
@@ -247,36 +337,25 @@ async def search_chunks(
     min_similarity: float | None = None,
     options: SearchOptions | None = None,
     keyword_query: KeywordQuery | None = None,
+    cache: SearchCache | None = None,
 ) -> list[SearchHit]:
     """The `k` best chunks of the cabinet's active generation (built by `embedder_id`, if
-    given; otherwise whatever built it). Call it in a REPEATABLE READ transaction."""
+    given; otherwise whatever built it). Call it on an AUTOCOMMIT connection: it sets
+    session settings, which a rolled-back transaction would undo behind its back."""
     options = options or SearchOptions()
-    state = (
-        await conn.execute(
-            _STATE_SQL,
-            {
-                "c": cabinet_id,
-                "e": embedder_id,
-                "prefix": ann_index_name(cabinet_id, ""),
-                "pf": options.probes_factor,
-                "wm": f"{_WORK_MEM_MB}MB",
-            },
-        )
-    ).first()
-    if state is None:
-        return []
+    cache = cache or SearchCache()
     vector = np.asarray(query_vector, dtype=np.float32)
     # A query with no features (punctuation only, say) has a zero vector: its cosine to
     # anything is undefined (NaN), so the vector side has nothing to say.
     vector_side = bool(np.any(vector))
-    ann = state.lists is not None
     keywords = keyword_query or build_keyword_query(query_text)
     terms = keywords.terms()
-    sql = _hybrid_sql(cabinet_id, state.gen, len(vector) if ann else None)
     groups = frozenset(range(len(keywords.groups)))
-    common = await _common_groups(conn, keywords) if len(groups) > 1 else frozenset()
+    common = await _common_groups(conn, cache, keywords)
+    common_only = bool(groups) and common == groups and vector_side
     required = groups - common if common != groups else groups
     params = {
+        "e": embedder_id,
         "qt": keywords.tsquery(required),
         "qrank": keywords.tsquery(),
         "qown": keywords.own_words_tsquery(),
@@ -289,16 +368,38 @@ async def search_chunks(
         "minsim": min_similarity,
         "k": k,
     }
-    rows = (await conn.execute(sql, params)).all()
-    if len(required) > 1 and not (rows and rows[0].keyword_found):
+    for attempt in range(_ATTEMPTS):
+        # cached, then read again: the statement found its generation swapped out
+        target = await cache.target(conn, cabinet_id, embedder_id, fresh=attempt > 0)
+        if target is None:
+            return []
+        probes = None
+        if target.lists is not None:
+            wanted = math.ceil(options.probes_factor * math.sqrt(target.lists))
+            probes = max(1, min(target.lists, wanted))
+        await _apply_settings(conn, probes)
+        sql = _hybrid_sql(
+            cabinet_id,
+            target.generation,
+            len(vector) if probes else None,
+            common_only=common_only,
+        )
+        rows = (await conn.execute(sql, params)).all()
+        if rows[0].current:
+            break
+    else:
+        return []  # swapped out twice within a search: as if it came a moment earlier
+    if len(required) > 1 and not rows[0].keyword_found and not common_only:
         # Every group is required only if the cabinet holds it somewhere: drop the absent
         # ones and ask again. Checked only now: when all groups match a chunk together (the
         # common case) all are present, and a common word's full bitmap is never built.
-        present = await _present_groups(conn, cabinet_id, state.gen, keywords)
+        present = await _present_groups(conn, cabinet_id, target.generation, keywords)
         if len(present & required) < len(required):
             params["qt"] = keywords.tsquery(present & required)
             params["qrank"] = keywords.tsquery(present)
             rows = (await conn.execute(sql, params)).all()
+            if not rows[0].current:  # swapped just now: as if before the swap
+                return []
     return [
         SearchHit(
             kind=r.kind,
@@ -315,13 +416,16 @@ async def search_chunks(
             kind_match=r.kind in keywords.kinds,
         )
         for r in rows
+        if r.kind is not None
         for found in ([terms[n - 1] for n in r.matched],)
     ]
 
 
-async def _common_groups(conn: AsyncConnection, keywords: KeywordQuery) -> frozenset[int]:
+async def _common_groups(
+    conn: AsyncConnection, cache: SearchCache, keywords: KeywordQuery
+) -> frozenset[int]:
     """The single-word groups without synonyms of which some form is a common word."""
-    freqs = await _lexeme_freqs(conn)
+    freqs = await cache.lexeme_freqs(conn)
     if not freqs:
         return frozenset()
     common: set[int] = set()
@@ -332,23 +436,6 @@ async def _common_groups(conn: AsyncConnection, keywords: KeywordQuery) -> froze
         if any(freqs.get(stem, 0.0) >= _COMMON_FREQ for stem in stems(forms)):
             common.add(n)
     return frozenset(common)
-
-
-async def _lexeme_freqs(conn: AsyncConnection) -> dict[str, float]:
-    """Share of `rag_chunks` rows holding each of the table's most common lexemes, from its
-    statistics; read again after `_COMMON_TTL_S`."""
-    key = str(conn.engine.url)
-    now = time.monotonic()
-    cached = _lexeme_freqs_cache.get(key)
-    if cached is not None and cached[0] > now:
-        return cached[1]
-    row = (await conn.execute(_LEXEME_FREQS_SQL)).first()
-    freqs: dict[str, float] = {}
-    if row is not None and row.lexemes:
-        # most_common_elem_freqs: one per lexeme, then the minimum, maximum and null share
-        freqs = {lexeme: float(f) for lexeme, f in zip(row.lexemes, row.freqs, strict=False)}
-    _lexeme_freqs_cache[key] = (now + _COMMON_TTL_S, freqs)
-    return freqs
 
 
 async def _present_groups(
