@@ -12,8 +12,9 @@ import asyncpg
 import httpx
 import psutil
 
+from rag_indexer_service.config import Settings, load_settings
 from rag_indexer_service.jobs.execution import run_inline
-from rag_indexer_service.runtime import Runtime
+from rag_indexer_service.runtime import Runtime, open_runtime
 from tests.api.conftest import API_KEY, Spawn, free_port, wait_ready
 from tests.helpers import add_cabinet
 
@@ -55,6 +56,42 @@ async def test_trigger_poll_and_search_through_real_api_and_worker_processes(
     assert 'rag_metrics_source_up{source="broker"} 1.0' in metrics  # read from real Redis
     assert 'rag_queue_messages{queue="rag-manual",state="ready"} 0.0' in metrics
     assert 'rag_runs{status="succeeded",trigger="manual"} 1.0' in metrics
+
+
+async def test_the_api_process_follows_generation_swaps_made_in_another_process(
+    api_server: str, worker_settings: Settings, source_conn: asyncpg.Connection
+) -> None:
+    """The API process caches which generation a cabinet searches; the statement checks it,
+    so swaps by other processes are seen at once, never as an empty or a mixed result."""
+    await add_cabinet(source_conn, 52, docs=20)
+    other_model = load_settings(**{**worker_settings.model_dump(), "embedding_dim": 64})
+    async with httpx.AsyncClient(
+        base_url=api_server, headers={"X-API-Key": API_KEY}, timeout=10
+    ) as client:
+
+        async def search(query: str) -> httpx.Response:
+            return await client.post(
+                "/api/v1/rag/cabinets/52/search", json={"query": query, "k": 3}
+            )
+
+        async with open_runtime(worker_settings) as rt:
+            await rt.indexer.index_cabinet(52)  # generation 0, the API's embedder
+            first = await search("Товар 7")
+            async with open_runtime(other_model) as other:
+                await other.indexer.index_cabinet(52)  # generation 1, another model
+            refused = await search("Товар 7")
+            await source_conn.execute(
+                "UPDATE src_docs SET body = 'Обновлённое описание ' || id WHERE cabinet_id = 52"
+            )
+            report = await rt.indexer.index_cabinet(52)  # generation 2, the API's again
+            again = await search("Обновлённое описание")
+
+    assert first.status_code == 200 and first.json()["results"][0]["doc_id"] == "d7"
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "embedder_mismatch"
+    assert report.rebuild
+    results = again.json()["results"]
+    assert again.status_code == 200 and len(results) == 3
+    assert all("Обновлённое описание" in hit["content"] for hit in results)
 
 
 async def test_schemathesis_finds_no_server_error_and_no_schema_violation(
