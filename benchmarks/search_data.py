@@ -4,7 +4,7 @@
         [--products 42500] [--small-chunks 20000] [--fillers 3]
 
 Cabinet 1 is a demo cabinet (`--products` products with reviews, questions and sales, about
-250k chunks) indexed by the real indexer with the hashing embedder. Cabinet 2 (the small one)
+250k chunks) indexed by the real indexer with the default embedder (navec). Cabinet 2 (the small one)
 gets the first `--small-chunks` chunks of cabinet 1, and cabinets 3.. (`--fillers`) a copy of
 all of cabinet 1 with slightly perturbed vectors, both written through `Store.write_batch`
 (the indexer's own write path: COPY, full-text computed by Postgres), so every cabinet's rows
