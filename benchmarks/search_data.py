@@ -4,9 +4,9 @@
         [--products 42500] [--small-chunks 20000] [--fillers 3]
 
 Cabinet 1 is a demo cabinet (`--products` products with reviews, questions and sales, about
-250k chunks) indexed by the real indexer with the default embedder (navec). Cabinet 2 (the small one)
-gets the first `--small-chunks` chunks of cabinet 1, and cabinets 3.. (`--fillers`) a copy of
-all of cabinet 1 with slightly perturbed vectors, both written through `Store.write_batch`
+250k chunks) indexed by the real indexer with the default embedder (navec). Cabinet 2 (the
+small one) gets the first `--small-chunks` chunks of cabinet 1, and cabinets 3.. (`--fillers`)
+a copy of all of cabinet 1 with slightly perturbed vectors, both written through `Store.write_batch`
 (the indexer's own write path: COPY, full-text computed by Postgres), so every cabinet's rows
 look like real ones. Then each cabinet's state is saved and `Store.refresh_ann_index` runs as
 the indexer would at the end of a run. Prints what it built; `benchmarks/search.py` measures.
