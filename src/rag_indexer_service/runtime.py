@@ -53,6 +53,7 @@ async def open_runtime(
         await asyncio.gather(source.check(), db.warm(min(pool_size, 2)))
         store = build_store(
             db.engine,
+            search_engine=db.search_engine,
             search=SearchOptions(
                 ann_min_chunks=settings.search_ann_min_chunks,
                 probes_factor=settings.search_probes_factor,

@@ -239,9 +239,17 @@ async def test_hits_explain_themselves_and_min_similarity_drops_noise(
 async def test_a_query_of_words_in_most_chunks_ranks_the_vector_sides_candidates(
     runtime: Runtime, source_conn: asyncpg.Connection
 ) -> None:
-    # Given a cabinet whose every chunk holds "партия", and statistics that say so
+    # Given a cabinet whose every chunk holds "партия", another whose every chunk holds
+    # "склад", and statistics that say so
     await add_docs(source_conn, 5, "m", 200)
-    await runtime.indexer.index_cabinet(5)
+    await source_conn.execute("INSERT INTO src_cabinets (id) VALUES (6)")
+    await source_conn.executemany(
+        "INSERT INTO src_docs (cabinet_id, id, title, body, tag, price) "
+        "VALUES (6, $1, $2, 'со склада', 'a', 1)",
+        [(f"s{i}", f"{WORDS[i % len(WORDS)]} s{i}") for i in range(200)],
+    )
+    for cabinet in (5, 6):
+        await runtime.indexer.index_cabinet(cabinet)
     async with runtime.db.engine.connect() as conn:
         await conn.execute(text("ANALYZE rag_chunks"))
         await conn.commit()
@@ -255,6 +263,11 @@ async def test_a_query_of_words_in_most_chunks_ranks_the_vector_sides_candidates
     assert {h.doc_id for h in hits} == {doc_id for doc_id, _ in exact}
     assert all(h.vector_rank is not None and h.text_rank is not None for h in hits)
     assert all(h.matched_terms == ("партия",) for h in hits)
+
+    # And a common word the cabinet lacks does not empty the keyword side
+    both = await runtime.indexer.search(5, "партия склад", k=10)
+    assert len(both) == 10
+    assert all(h.text_rank is not None and h.matched_terms == ("партия",) for h in both)
 
 
 async def vector_of(rt: Runtime, query: str) -> np.ndarray:

@@ -142,12 +142,16 @@ def _build_engine(url: str, *, pool_size: int) -> AsyncEngine:
 
 @dataclass(slots=True)
 class Database:
-    """The service engine plus the engine the source queries run on (often the same)."""
+    """The service engine, the engine the source queries run on (often the same), and a pool
+    of the service database for searches only: they set session settings of their own
+    (`indexing/store/search.py`), which must not reach the indexer's statements. Its
+    connections open on a process's first search, so a worker never opens one."""
 
     url: str
     engine: AsyncEngine
     source_url: str
     source_engine: AsyncEngine
+    search_engine: AsyncEngine
 
     async def warm(self, connections: int) -> None:
         """Open `connections` pooled connections now (each costs a connect, authentication
@@ -166,6 +170,7 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+        await self.search_engine.dispose()
         if self.source_engine is not self.engine:
             await self.source_engine.dispose()
 
@@ -196,4 +201,10 @@ async def open_database(
         if source_url == url
         else create_async_engine(source_url, pool_size=2, max_overflow=2, pool_pre_ping=True)
     )
-    return Database(url=url, engine=engine, source_url=source_url, source_engine=source_engine)
+    return Database(
+        url=url,
+        engine=engine,
+        source_url=source_url,
+        source_engine=source_engine,
+        search_engine=_build_engine(url, pool_size=pool_size),
+    )

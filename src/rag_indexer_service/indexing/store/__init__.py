@@ -56,6 +56,12 @@ __all__ = [
 ]
 
 
-def build_store(engine: AsyncEngine, *, search: SearchOptions | None = None) -> IndexStore:
-    """The index store on the service database (the one implementation today)."""
-    return PgVectorStore(engine, search=search)
+def build_store(
+    engine: AsyncEngine,
+    *,
+    search: SearchOptions | None = None,
+    search_engine: AsyncEngine | None = None,
+) -> IndexStore:
+    """The index store on the service database (the one implementation today); searches run
+    on `search_engine`, a pool of the same database (`engine` if not given)."""
+    return PgVectorStore(engine, search=search, search_engine=search_engine)

@@ -74,8 +74,15 @@ def _by_kind(keys: Iterable[tuple[str, str]]) -> list[tuple[str, list[str]]]:
 
 
 class PgVectorStore:
-    def __init__(self, engine: AsyncEngine, *, search: SearchOptions | None = None) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        search: SearchOptions | None = None,
+        search_engine: AsyncEngine | None = None,
+    ) -> None:
         self._engine = engine
+        self._search_engine = search_engine or engine
         self._generations = Generations(engine)
         self._watermarks = Watermarks(engine)
         self._search_options = search or SearchOptions()
@@ -357,7 +364,7 @@ class PgVectorStore:
         keyword_query: KeywordQuery | None = None,
     ) -> list[SearchHit]:
         """Hybrid search in the cabinet's active generation (see `search.search_chunks`)."""
-        async with self._engine.connect() as conn:
+        async with self._search_engine.connect() as conn:
             conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
             return await search_chunks(
                 conn,

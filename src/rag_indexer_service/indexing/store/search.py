@@ -9,8 +9,8 @@ table-wide one) and ranks at most `keyword_candidates` of them, so a word that o
 every chunk of a big cabinet costs a bounded amount. A word that many chunks of the table
 hold (`_COMMON_FREQ`: "товар", "заказ", the reviews' headers) is not required, only ranked
 by, as in Elasticsearch's common terms query; when every word of a query is common ("товар",
-"отзыв товар"), the keyword side ranks the vector side's candidates by them instead of
-matching through the index (whose bitmap of such a word spans the cabinet). Content, metadata
+"отзыв товар"), the keyword side ranks the vector side's candidates holding any of them instead
+of matching through the index (whose bitmap of such a word spans the cabinet). Content, metadata
 and the tsvector (out of line) are read only for the `k` hits returned.
 
 Each hit says why it was found: the cosine similarity of its vector to the query's (exact,
@@ -23,7 +23,7 @@ come from the same moment, and a search sees the generation before a swap or the
 never half of each. The statement names the generation it expects (inlined, as the partial
 ANN index requires) and says whether `rag_cabinets.active_generation` still is that
 generation; what a search expects (generation, ANN lists) is cached per store for
-`_TARGET_TTL_S` and read again when the statement says it is stale or finds nothing. The
+`_TARGET_TTL_S` and read again when the statement says it is stale. The
 session settings a search needs (`ivfflat.probes`, `work_mem`, custom plans) are set on a
 pooled connection once, not in every search. With an `embedder_id` it returns nothing unless
 the active generation was built by that embedder, so query vectors are only ever compared
@@ -67,10 +67,10 @@ the reviews' headers) +0.025 on one query set, no query lower."""
 _COMMON_TTL_S = 300.0
 _TARGET_TTL_S = 30.0
 """How long a cabinet's generation and ANN lists are taken as known. A stale generation
-costs one more statement (the search checks it); a stale ANN state costs speed, not
-results: an index built since is used within this long, a dropped one leaves an exact scan."""
+costs two more statements (the target and the search, again); a stale ANN state costs speed,
+not results: an index built since is used within this long, a dropped one leaves an exact scan."""
 _SETTINGS_KEY = "rag_search_settings"
-_ATTEMPTS = 2
+_ATTEMPTS = 3
 
 _TARGET_SQL = text(
     """
@@ -106,8 +106,8 @@ class _Target:
 
 
 class SearchCache:
-    """What searches through one engine look up before their statement, kept for a while:
-    each cabinet's target (generation, ANN lists) and the table's common lexemes."""
+    """What a store's searches look up before their statement, kept for a while: each
+    cabinet's target (generation, ANN lists) and the table's common lexemes."""
 
     def __init__(self) -> None:
         self._targets: dict[tuple[int, str | None], tuple[float, _Target]] = {}
@@ -226,13 +226,17 @@ def _hybrid_sql(cabinet_id: int, generation: int, ann_dim: int | None, *, common
         half = f"halfvec({int(ann_dim)})"
         distance = f"CAST(embedding AS {half}) <=> CAST(CAST(:qv AS vector) AS {half})"
         vector_similarity = similarity
-    matched_from, matched_where = "rag_chunks, q", where
+    matched_from, matched_where = "rag_chunks, q", f"{where} AND tsv @@ q.tsq"
     if common_only:
         # Every word of the query is in most chunks: its full-text bitmap would cost what
         # the cabinet holds (~30 ms at 250k chunks) to rank chunks it cannot tell apart.
-        # The keyword side ranks the vector side's candidates by those words instead.
+        # The keyword side ranks the vector side's candidates that hold any of those words
+        # instead (those with all of them first: `kw`), so no group needs to be present.
         matched_from = "vr JOIN rag_chunks ch USING (kind, doc_id, chunk_no), q"
-        matched_where = f"ch.cabinet_id = {int(cabinet_id)} AND ch.generation = {int(generation)}"
+        matched_where = (
+            f"ch.cabinet_id = {int(cabinet_id)} AND ch.generation = {int(generation)} "
+            "AND tsv @@ q.own"
+        )
     return text(
         f"""
         WITH q AS (
@@ -250,7 +254,7 @@ def _hybrid_sql(cabinet_id: int, generation: int, ann_dim: int | None, *, common
             -- byte for byte); else each ts_rank_cd below fetches it from TOAST again
             SELECT kind, doc_id, chunk_no, tsv || CAST('' AS tsvector) AS tsv,
                    {similarity} AS similarity
-            FROM {matched_from} WHERE {matched_where} AND tsv @@ q.tsq LIMIT :kwcap
+            FROM {matched_from} WHERE {matched_where} LIMIT :kwcap
         ),
         kw AS (
             -- ranked after the cap: ts_rank_cd reads the whole tsvector; a chunk holding
@@ -337,13 +341,12 @@ async def search_chunks(
     min_similarity: float | None = None,
     options: SearchOptions | None = None,
     keyword_query: KeywordQuery | None = None,
-    cache: SearchCache | None = None,
+    cache: SearchCache,
 ) -> list[SearchHit]:
     """The `k` best chunks of the cabinet's active generation (built by `embedder_id`, if
     given; otherwise whatever built it). Call it on an AUTOCOMMIT connection: it sets
     session settings, which a rolled-back transaction would undo behind its back."""
     options = options or SearchOptions()
-    cache = cache or SearchCache()
     vector = np.asarray(query_vector, dtype=np.float32)
     # A query with no features (punctuation only, say) has a zero vector: its cosine to
     # anything is undefined (NaN), so the vector side has nothing to say.
@@ -388,7 +391,7 @@ async def search_chunks(
         if rows[0].current:
             break
     else:
-        return []  # swapped out twice within a search: as if it came a moment earlier
+        return []  # swapped out at every attempt: never seen, and nothing consistent to say
     if len(required) > 1 and not rows[0].keyword_found and not common_only:
         # Every group is required only if the cabinet holds it somewhere: drop the absent
         # ones and ask again. Checked only now: when all groups match a chunk together (the
@@ -397,9 +400,9 @@ async def search_chunks(
         if len(present & required) < len(required):
             params["qt"] = keywords.tsquery(present & required)
             params["qrank"] = keywords.tsquery(present)
-            rows = (await conn.execute(sql, params)).all()
-            if not rows[0].current:  # swapped just now: as if before the swap
-                return []
+            again = (await conn.execute(sql, params)).all()
+            if again[0].current:  # else swapped just now: the first answer, before the swap
+                rows = again
     return [
         SearchHit(
             kind=r.kind,
