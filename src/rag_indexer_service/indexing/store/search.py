@@ -251,23 +251,20 @@ def _hybrid_sql(cabinet_id: int, generation: int, ann_dim: int | None, *, common
         ),
         matches AS MATERIALIZED (
             -- `|| ''` detoasts the tsvector once, into the materialized rows (the same value:
-            -- byte for byte); else each ts_rank_cd below fetches it from TOAST again
+            -- byte for byte); else each rank below fetches it from TOAST again
             SELECT kind, doc_id, chunk_no, tsv || CAST('' AS tsvector) AS tsv,
                    {similarity} AS similarity
             FROM {matched_from} WHERE {matched_where} LIMIT :kwcap
         ),
         kw AS (
-            -- ranked after the cap: ts_rank_cd reads the whole tsvector; a chunk holding
-            -- the query's own words ranks above one found by expansions, and one holding
-            -- the common words too above one without (when the own words are the whole
-            -- query, as for one word without synonyms, the sum is twice the one rank:
-            -- exact in float4, computed once)
+            -- ranked after the cap: cover density over the whole query (common words too:
+            -- a chunk holding them ranks above one without), plus the frequency rank of
+            -- the query's own words, so a chunk holding them ranks above one found by
+            -- expansions. ts_rank_cd zeroes 32 kB per query node for every row, so only
+            -- one of them (benchmarks/relevance.py: the same nDCG as two)
             SELECT kind, doc_id, chunk_no, similarity,
                    row_number() OVER (
-                       ORDER BY CASE WHEN q.rank = q.own
-                                     THEN ts_rank_cd(tsv, q.rank) * CAST(2 AS real)
-                                     ELSE ts_rank_cd(tsv, q.rank) + ts_rank_cd(tsv, q.own)
-                                END DESC,
+                       ORDER BY ts_rank_cd(tsv, q.rank) + ts_rank(tsv, q.own) DESC,
                                 kind, doc_id, chunk_no) AS r
             FROM matches, q ORDER BY r LIMIT :pool
         ),
