@@ -20,11 +20,12 @@ indexing cost of a chunk, and its walk found too few true neighbours (pgvector's
 ef_search 100: recall@10 0.59-0.78 against IVFFlat's 0.97-0.99; 0.96 only at ef_search 1,000,
 as slow as IVFFlat). IVFFlat builds in a fraction of that, an insert is one pass over
 the list centroids, and a search reads `probes` contiguous lists of halfvecs (no heap, no
-TOAST). Lists: one per 1,000 chunks, as pgvector recommends, below 100k chunks; one per 250
+TOAST). Lists: one per 500 chunks below 100k chunks (pgvector suggests 1,000); one per 250
 from there: a search then reads fewer vectors for the same recall (250k navec chunks, recall@10
 ≈ 0.96: 96 of 1,000 lists, 24k vectors, against 48 of 250, 48k), for a build that takes ~4×
-as long (k-means over more centroids). A small cabinet would lose recall with short lists at
-its √lists probes (20k chunks: 0.94 with 80 lists, 0.99 with 20) and gains little.
+as long (k-means over more centroids). Shorter lists cost a small cabinet recall at its
+3√lists probes: 20k chunks with 20 lists × 14 probes 0.990 (vector side p50 5.0 ms), 40 × 19
+0.970 (3.5 ms), 80 × 27 0.944.
 
 Indexes are built with CREATE INDEX CONCURRENTLY (writes and searches go on) by the run that
 leaves a generation at `min_chunks` or more: for a rebuild before the swap, so the new
@@ -47,7 +48,7 @@ __all__ = ["AnnIndexes", "ann_index_name", "text_index_name"]
 
 log = logging.getLogger(__name__)
 
-_ROWS_PER_LIST = 1000
+_ROWS_PER_LIST = 500
 _ROWS_PER_SHORT_LIST = 250
 _SHORT_LISTS_FROM = 100_000
 _MAX_LISTS = 2000
