@@ -128,9 +128,15 @@ async def _ensure_pgvector(url: str) -> None:
         await conn.close()
 
 
-def _build_engine(url: str, *, pool_size: int) -> AsyncEngine:
+def _build_engine(url: str, *, pool_size: int, autocommit: bool = False) -> AsyncEngine:
+    # Autocommit from the start also makes the pre-ping one round trip (`;`), not three
+    # (SQLAlchemy's asyncpg dialect wraps it in BEGIN and ROLLBACK otherwise).
     engine = create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}),
     )
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -143,9 +149,9 @@ def _build_engine(url: str, *, pool_size: int) -> AsyncEngine:
 @dataclass(slots=True)
 class Database:
     """The service engine, the engine the source queries run on (often the same), and a pool
-    of the service database for searches only: they set session settings of their own
-    (`indexing/store/search.py`), which must not reach the indexer's statements. Its
-    connections open on a process's first search, so a worker never opens one."""
+    of the service database for searches only, in autocommit: they set session settings of
+    their own (`indexing/store/search.py`), which must not reach the indexer's statements.
+    Its connections open on a process's first search, so a worker never opens one."""
 
     url: str
     engine: AsyncEngine
@@ -206,5 +212,5 @@ async def open_database(
         engine=engine,
         source_url=source_url,
         source_engine=source_engine,
-        search_engine=_build_engine(url, pool_size=pool_size),
+        search_engine=_build_engine(url, pool_size=pool_size, autocommit=True),
     )
