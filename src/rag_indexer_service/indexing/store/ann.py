@@ -23,9 +23,9 @@ the list centroids, and a search reads `probes` contiguous lists of halfvecs (no
 TOAST). Lists: one per 500 chunks below 100k chunks (pgvector suggests 1,000); one per 250
 from there: a search then reads fewer vectors for the same recall (250k navec chunks, recall@10
 ≈ 0.96: 96 of 1,000 lists, 24k vectors, against 48 of 250, 48k), for a build that takes ~4×
-as long (k-means over more centroids). Shorter lists cost a small cabinet recall at its
-3√lists probes: 20k chunks with 20 lists × 14 probes 0.990 (vector side p50 5.0 ms), 40 × 19
-0.970 (3.5 ms), 80 × 27 0.944.
+as long (k-means over more centroids). Probed by share, shorter lists cost a small cabinet
+recall: 20k chunks with 20 lists × 14 probes 0.990 (vector side p50 5.0 ms), 40 × 19 0.970
+(3.5 ms), 80 × 27 0.944.
 
 Indexes are built with CREATE INDEX CONCURRENTLY (writes and searches go on) by the run that
 leaves a generation at `min_chunks` or more: for a rebuild before the swap, so the new

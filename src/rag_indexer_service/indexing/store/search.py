@@ -1,17 +1,18 @@
 """Hybrid search in one cabinet: cosine distance and full-text rank fused by RRF.
 
 The vector side is exact (`ORDER BY embedding <=> q` over the cabinet's rows, found through
-the primary key prefix) unless the cabinet's generation has a valid ANN index (`ann.py`:
-an IVFFlat index on `embedding::halfvec(dim)`, partial to that cabinet and generation); then
-the `probes_factor` × √lists lists nearest the query give the candidates. The keyword side
-finds matches through the cabinet's own full-text index where it has one (`ann.py`; else the
-table-wide one) and ranks at most `keyword_candidates` of them, so a word that occurs in
-every chunk of a big cabinet costs a bounded amount. A word that many chunks of the table
-hold (`_COMMON_FREQ`: "товар", "заказ", the reviews' headers) is not required, only ranked
-by, as in Elasticsearch's common terms query; when every word of a query is common ("товар",
-"отзыв товар"), the keyword side ranks the vector side's candidates holding any of them instead
-of matching through the index (whose bitmap of such a word spans the cabinet). Content, metadata
-and the tsvector (out of line) are read only for the `k` hits returned.
+the primary key prefix) unless the cabinet's generation has a valid ANN index (`ann.py`: an
+IVFFlat index on `embedding::halfvec(dim)`, partial to that cabinet and generation); then
+the lists nearest the query that hold about `probe_vectors` vectors give the candidates. The
+keyword side finds matches through the cabinet's own full-text index where it has one
+(`ann.py`; else the table-wide one) and ranks at most `keyword_candidates` of them, so a
+word that occurs in every chunk of a big cabinet costs a bounded amount. A word that many
+chunks of the table hold (`_COMMON_FREQ`: "товар", "заказ", the reviews' headers) is not
+required, only ranked by, as in Elasticsearch's common terms query; when every word of a
+query is common ("товар", "отзыв товар"), the keyword side ranks the vector side's
+candidates holding any of them instead of matching through the index (whose bitmap of such a
+word spans the cabinet). Content, metadata and the tsvector (out of line) are read only for
+the `k` hits returned.
 
 Each hit says why it was found: the cosine similarity of its vector to the query's (exact,
 from the stored vector, also for keyword-only hits), its rank on each side, the query words
@@ -74,7 +75,7 @@ _ATTEMPTS = 3
 
 _TARGET_SQL = text(
     """
-    SELECT c.active_generation AS gen,
+    SELECT c.active_generation AS gen, c.chunk_count AS chunks,
            (SELECT CAST(o.option_value AS int)
             FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid,
                  pg_options_to_table(x.reloptions) o
@@ -103,6 +104,7 @@ class _Target:
     generation: int
     lists: int | None
     """Lists of the generation's valid ANN index; None: no index, an exact scan."""
+    chunks: int
 
 
 class SearchCache:
@@ -128,7 +130,7 @@ class SearchCache:
             return None
         if len(self._targets) > 10_000:
             self._targets.clear()
-        target = _Target(row.gen, row.lists)
+        target = _Target(row.gen, row.lists, row.chunks or 0)
         self._targets[key] = (now + _TARGET_TTL_S, target)
         return target
 
@@ -182,9 +184,12 @@ _PRESENT_SQL = text(
 class SearchOptions:
     ann_min_chunks: int = 10_000
     """Cabinets (generations) with at least this many chunks get an ANN index."""
-    probes_factor: float = 3.0
-    """A search reads this times √lists of the ANN index's lists (`ivfflat.probes`; pgvector
-    suggests √lists to start): recall against speed."""
+    probe_vectors: int = 10_000
+    """A search reads the ANN index's lists nearest the query until they hold about this many
+    vectors, and at least √lists of them (`ivfflat.probes`; pgvector suggests √lists to
+    start): recall against speed. The vectors a given recall needs grow slowly with the
+    cabinet (docs/benchmarks.md, recall@10 by distance: 0.972 at 20k chunks with 20 of 40
+    lists, 10k vectors; 0.967-0.969 at 250k with 40 of 1,000, 10k)."""
     keyword_candidates: int = 300
     """At most this many keyword matches are ranked (in storage order past that)."""
 
@@ -375,8 +380,9 @@ async def search_chunks(
             return []
         probes = None
         if target.lists is not None:
-            wanted = math.ceil(options.probes_factor * math.sqrt(target.lists))
-            probes = max(1, min(target.lists, wanted))
+            per_list = max(1.0, target.chunks / target.lists)
+            wanted = max(math.sqrt(target.lists), options.probe_vectors / per_list)
+            probes = max(1, min(target.lists, math.ceil(wanted)))
         await _apply_settings(conn, probes)
         sql = _hybrid_sql(
             cabinet_id,
