@@ -227,10 +227,15 @@ def _hybrid_sql(cabinet_id: int, generation: int, ann_dim: int | None, *, common
         # Here the vector side sorts the cabinet: carrying each row's vector through that
         # sort for its similarity would cost more than reading the ≤ `vpool` rows again.
         vector_similarity = "CAST(NULL AS float8)"
+        rerank = "distance"
     else:
         half = f"halfvec({int(ann_dim)})"
         distance = f"CAST(embedding AS {half}) <=> CAST(CAST(:qv AS vector) AS {half})"
         vector_similarity = similarity
+        # The index finds the candidates by halfvec distance; the full vector, read for the
+        # similarity anyway, orders them (recall@10 by distance at 250k chunks, 40 of 1,000
+        # lists: 0.93-0.95 in halfvec order, 0.97 re-ranked).
+        rerank = "similarity DESC"
     matched_from, matched_where = "rag_chunks, q", f"{where} AND tsv @@ q.tsq"
     if common_only:
         # Every word of the query is in most chunks: its full-text bitmap would cost what
@@ -249,10 +254,12 @@ def _hybrid_sql(cabinet_id: int, generation: int, ann_dim: int | None, *, common
                    to_tsquery('russian', :qown) AS own
         ),
         vr AS (
-            SELECT kind, doc_id, chunk_no, row_number() OVER (ORDER BY {distance}) AS r,
-                   {vector_similarity} AS similarity
-            FROM rag_chunks WHERE {where}
-            ORDER BY {distance} LIMIT :vpool
+            SELECT kind, doc_id, chunk_no, similarity,
+                   row_number() OVER (ORDER BY {rerank}, kind, doc_id, chunk_no) AS r
+            FROM (SELECT kind, doc_id, chunk_no, {distance} AS distance,
+                         {vector_similarity} AS similarity
+                  FROM rag_chunks WHERE {where}
+                  ORDER BY {distance} LIMIT :vpool) AS nearest
         ),
         matches AS MATERIALIZED (
             -- `|| ''` detoasts the tsvector once, into the materialized rows (the same value:
