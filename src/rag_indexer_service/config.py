@@ -217,11 +217,10 @@ class Settings(BaseSettings):
         description="Cabinets with at least this many chunks get an ANN (IVFFlat) index, built "
         "concurrently at the end of a run; smaller ones are searched exactly.",
     )
-    search_probe_vectors: Annotated[int, Field(ge=1, le=100_000_000)] = Field(
-        default=10_000,
-        description="A search reads the ANN index's lists nearest the query until they hold "
-        "about this many vectors, and at least the square root of its lists (ivfflat.probes): "
-        "recall against speed.",
+    search_probes_factor: Annotated[float, Field(gt=0.0, le=1000.0)] = Field(
+        default=2.0,
+        description="A search reads this times the square root of an ANN index's lists "
+        "(ivfflat.probes), and lists holding at least 10,000 vectors: recall against speed.",
     )
     search_keyword_candidates: Annotated[int, Field(ge=50, le=100_000)] = Field(
         default=300,

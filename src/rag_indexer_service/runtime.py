@@ -56,7 +56,7 @@ async def open_runtime(
             search_engine=db.search_engine,
             search=SearchOptions(
                 ann_min_chunks=settings.search_ann_min_chunks,
-                probe_vectors=settings.search_probe_vectors,
+                probes_factor=settings.search_probes_factor,
                 keyword_candidates=settings.search_keyword_candidates,
             ),
         )

@@ -53,7 +53,7 @@ def with_options(base: Settings, **overrides: Any) -> Settings:
 async def ann_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     # 2,000+ chunks make an index of several lists; all probed: ANN must equal exact.
     async with open_runtime(
-        with_options(settings, search_ann_min_chunks=1000, search_probe_vectors=100_000_000)
+        with_options(settings, search_ann_min_chunks=1000, search_probes_factor=100.0)
     ) as rt:
         yield rt
 
@@ -174,7 +174,7 @@ async def test_hybrid_search_stays_in_its_cabinet_on_both_paths(
     await add_docs(source_conn, 1, "a", 1200)
     await add_docs(source_conn, 2, "b", 300)
     async with open_runtime(
-        with_options(settings, search_ann_min_chunks=1000, search_probe_vectors=1)
+        with_options(settings, search_ann_min_chunks=1000, search_probes_factor=1.0)
     ) as rt:
         for cabinet in (1, 2):
             await rt.indexer.index_cabinet(cabinet)
@@ -300,7 +300,7 @@ async def test_a_dimension_change_swaps_in_a_generation_with_its_own_ann_index(
     # Given a cabinet indexed by a 32-dimension model, with its ANN index
     await add_docs(source_conn, 1, "a", 1100)
     small_settings = openai_settings(
-        with_options(settings, search_ann_min_chunks=1000, search_probe_vectors=100_000_000),
+        with_options(settings, search_ann_min_chunks=1000, search_probes_factor=100.0),
         embedding_api,
         embed_batch_size=256,
     )

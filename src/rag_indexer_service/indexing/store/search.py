@@ -3,16 +3,16 @@
 The vector side is exact (`ORDER BY embedding <=> q` over the cabinet's rows, found through
 the primary key prefix) unless the cabinet's generation has a valid ANN index (`ann.py`: an
 IVFFlat index on `embedding::halfvec(dim)`, partial to that cabinet and generation); then
-the lists nearest the query that hold about `probe_vectors` vectors give the candidates. The
-keyword side finds matches through the cabinet's own full-text index where it has one
-(`ann.py`; else the table-wide one) and ranks at most `keyword_candidates` of them, so a
-word that occurs in every chunk of a big cabinet costs a bounded amount. A word that many
-chunks of the table hold (`_COMMON_FREQ`: "товар", "заказ", the reviews' headers) is not
-required, only ranked by, as in Elasticsearch's common terms query; when every word of a
-query is common ("товар", "отзыв товар"), the keyword side ranks the vector side's
-candidates holding any of them instead of matching through the index (whose bitmap of such a
-word spans the cabinet). Content, metadata and the tsvector (out of line) are read only for
-the `k` hits returned.
+the `probes_factor` × √lists lists nearest the query (and at least `probe_vectors` vectors)
+give the candidates. The keyword side finds matches through the cabinet's own full-text
+index where it has one (`ann.py`; else the table-wide one) and ranks at most
+`keyword_candidates` of them, so a word that occurs in every chunk of a big cabinet costs a
+bounded amount. A word that many chunks of the table hold (`_COMMON_FREQ`: "товар", "заказ",
+the reviews' headers) is not required, only ranked by, as in Elasticsearch's common terms
+query; when every word of a query is common ("товар", "отзыв товар"), the keyword side ranks
+the vector side's candidates holding any of them instead of matching through the index
+(whose bitmap of such a word spans the cabinet). Content, metadata and the tsvector (out of
+line) are read only for the `k` hits returned.
 
 Each hit says why it was found: the cosine similarity of its vector to the query's (exact,
 from the stored vector, also for keyword-only hits), its rank on each side, the query words
@@ -184,12 +184,15 @@ _PRESENT_SQL = text(
 class SearchOptions:
     ann_min_chunks: int = 10_000
     """Cabinets (generations) with at least this many chunks get an ANN index."""
+    probes_factor: float = 2.0
+    """A search reads this times √lists of the ANN index's lists (`ivfflat.probes`; pgvector
+    suggests √lists to start): recall against speed."""
     probe_vectors: int = 10_000
-    """A search reads the ANN index's lists nearest the query until they hold about this many
-    vectors, and at least √lists of them (`ivfflat.probes`; pgvector suggests √lists to
-    start): recall against speed. The vectors a given recall needs grow slowly with the
-    cabinet (docs/benchmarks.md, recall@10 by distance: 0.972 at 20k chunks with 20 of 40
-    lists, 10k vectors; 0.967-0.969 at 250k with 40 of 1,000, 10k)."""
+    """...and lists holding at least this many vectors: a small cabinet's lists are long, and
+    few of them lose recall. Recall@10 by distance, benchmarks/search.py's queries: 20k
+    chunks, 40 lists: 14 probes 0.937 (100 queries), 20 probes (10k vectors) 0.988 (200);
+    250k chunks, 1,002 lists, 200 queries: 40 probes (10k vectors) 0.928, 64 (2√lists)
+    0.959 and 0.969 (two cabinets), 96 (3√lists) 0.979."""
     keyword_candidates: int = 300
     """At most this many keyword matches are ranked (in storage order past that)."""
 
@@ -388,7 +391,9 @@ async def search_chunks(
         probes = None
         if target.lists is not None:
             per_list = max(1.0, target.chunks / target.lists)
-            wanted = max(math.sqrt(target.lists), options.probe_vectors / per_list)
+            wanted = max(
+                options.probes_factor * math.sqrt(target.lists), options.probe_vectors / per_list
+            )
             probes = max(1, min(target.lists, math.ceil(wanted)))
         await _apply_settings(conn, probes)
         sql = _hybrid_sql(
