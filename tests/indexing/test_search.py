@@ -21,6 +21,7 @@ from rag_indexer_service.errors import EmbedderMismatch
 from rag_indexer_service.indexing.indexer import IndexOptions, RAGIndexer
 from rag_indexer_service.indexing.openai_embedder import OpenAIEmbedder
 from rag_indexer_service.indexing.store.keyword_query import build_keyword_query
+from rag_indexer_service.indexing.store.search import SearchOptions, ann_probes
 from rag_indexer_service.runtime import Runtime, open_runtime
 from tests.indexing.conftest import MODELS, openai_settings
 from tests.indexing.fake_embedding_api import FakeEmbeddingAPI
@@ -347,3 +348,18 @@ async def test_a_dimension_change_swaps_in_a_generation_with_its_own_ann_index(
                 await rt.indexer.search(1, "платье a2")
         finally:
             await embedder.aclose()
+
+
+@pytest.mark.parametrize(
+    ("lists", "chunks", "probes"),
+    [
+        (1002, 250_716, 64),  # big: 2√lists (10k vectors would be 40 lists)
+        (40, 20_000, 20),  # long lists: the 10k-vector floor (2√lists would be 13)
+        (20, 10_000, 20),  # the floor covers the whole cabinet: every list
+        (1, 0, 1),  # counts not known yet: every list, never zero
+    ],
+)
+def test_ann_probes_take_the_larger_of_2_sqrt_lists_and_10k_vectors(
+    lists: int, chunks: int, probes: int
+) -> None:
+    assert ann_probes(lists, chunks, SearchOptions()) == probes

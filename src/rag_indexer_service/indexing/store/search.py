@@ -47,7 +47,7 @@ from rag_indexer_service.indexing.store.ann import ann_index_name
 from rag_indexer_service.indexing.store.keyword_query import KeywordQuery, build_keyword_query
 from rag_indexer_service.indexing.synonyms import stems
 
-__all__ = ["SearchCache", "SearchHit", "SearchOptions", "search_chunks"]
+__all__ = ["SearchCache", "SearchHit", "SearchOptions", "ann_probes", "search_chunks"]
 
 _RRF_K = 60
 _KEYWORD_WEIGHT = 1.5
@@ -388,13 +388,7 @@ async def search_chunks(
         target = await cache.target(conn, cabinet_id, embedder_id, fresh=attempt > 0)
         if target is None:
             return []
-        probes = None
-        if target.lists is not None:
-            per_list = max(1.0, target.chunks / target.lists)
-            wanted = max(
-                options.probes_factor * math.sqrt(target.lists), options.probe_vectors / per_list
-            )
-            probes = max(1, min(target.lists, math.ceil(wanted)))
+        probes = None if target.lists is None else ann_probes(target.lists, target.chunks, options)
         await _apply_settings(conn, probes)
         sql = _hybrid_sql(
             cabinet_id,
@@ -437,6 +431,13 @@ async def search_chunks(
         if r.kind is not None
         for found in ([terms[n - 1] for n in r.matched],)
     ]
+
+
+def ann_probes(lists: int, chunks: int, options: SearchOptions) -> int:
+    """How many of an ANN index's `lists` a search of `chunks` chunks reads."""
+    per_list = max(1.0, chunks / lists)
+    wanted = max(options.probes_factor * math.sqrt(lists), options.probe_vectors / per_list)
+    return max(1, min(lists, math.ceil(wanted)))
 
 
 async def _common_groups(
