@@ -128,15 +128,19 @@ async def _ensure_pgvector(url: str) -> None:
         await conn.close()
 
 
-def _build_engine(url: str, *, pool_size: int, autocommit: bool = False) -> AsyncEngine:
-    # Autocommit from the start also makes the pre-ping one round trip (`;`), not three
+def _build_engine(url: str, *, pool_size: int, search: bool = False) -> AsyncEngine:
+    """An engine whose connections know pgvector's types. `search`: the search pool
+    (`store/search.py`): autocommit from the start; last in, first out, so an idle service's
+    searches find the session settings of the side they run set on the connection they get."""
+    # Autocommit from the start also makes a pre-ping one round trip (`;`), not three
     # (SQLAlchemy's asyncpg dialect wraps it in BEGIN and ROLLBACK otherwise).
     engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
-        **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}),
+        pool_use_lifo=search,
+        **({"isolation_level": "AUTOCOMMIT"} if search else {}),
     )
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -212,5 +216,6 @@ async def open_database(
         engine=engine,
         source_url=source_url,
         source_engine=source_engine,
-        search_engine=_build_engine(url, pool_size=pool_size, autocommit=True),
+        # a search runs its two sides at once, each on a connection (`store/search.py`)
+        search_engine=_build_engine(url, pool_size=2 * pool_size, search=True),
     )

@@ -82,7 +82,9 @@ class PgVectorStore:
         search_engine: AsyncEngine | None = None,
     ) -> None:
         self._engine = engine
-        self._search_engine = search_engine or engine
+        self._search_engine = search_engine or engine.execution_options(
+            isolation_level="AUTOCOMMIT"
+        )
         self._generations = Generations(engine)
         self._watermarks = Watermarks(engine)
         self._search_options = search or SearchOptions()
@@ -364,21 +366,19 @@ class PgVectorStore:
         keyword_query: KeywordQuery | None = None,
     ) -> list[SearchHit]:
         """Hybrid search in the cabinet's active generation (see `search.search_chunks`)."""
-        async with self._search_engine.connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            return await search_chunks(
-                conn,
-                cabinet_id,
-                query_text=query_text,
-                query_vector=query_vector,
-                k=k,
-                candidates=candidates,
-                embedder_id=embedder_id,
-                min_similarity=min_similarity,
-                options=self._search_options,
-                keyword_query=keyword_query,
-                cache=self._search_cache,
-            )
+        return await search_chunks(
+            self._search_engine,
+            cabinet_id,
+            query_text=query_text,
+            query_vector=query_vector,
+            k=k,
+            candidates=candidates,
+            embedder_id=embedder_id,
+            min_similarity=min_similarity,
+            options=self._search_options,
+            keyword_query=keyword_query,
+            cache=self._search_cache,
+        )
 
     async def refresh_ann_index(self, cabinet_id: int) -> list[int]:
         """Give the cabinet's active and building generations the ANN index their size calls

@@ -19,28 +19,38 @@ from the stored vector, also for keyword-only hits), its rank on each side, the 
 that occur in it, and the fused score. `min_similarity` drops hits the keyword side did not
 find whose similarity is below it, so "nothing relevant" is an empty list.
 
-A search is one statement, so it reads one snapshot: the generation and the chunks it ranks
-come from the same moment, and a search sees the generation before a swap or the one after,
-never half of each. The statement names the generation it expects (inlined, as the partial
-ANN index requires) and says whether `rag_cabinets.active_generation` still is that
-generation; what a search expects (generation, ANN lists) is cached per store for
-`_TARGET_TTL_S` and read again when the statement says it is stale. The
-session settings a search needs (`ivfflat.probes`, `work_mem`, custom plans) are set on a
-pooled connection once, not in every search. With an `embedder_id` it returns nothing unless
-the active generation was built by that embedder, so query vectors are only ever compared
-with vectors of the same model.
+The two sides are two statements, run at once on two pooled connections (the 2 cores a
+search has to itself when the service is idle: a 20k-chunk search's sides take ~6 and ~4 ms);
+the fusion is done here, and a third statement reads what is shown of the `k` best. Every
+statement names the generation it expects (inlined, as the partial ANN index requires), so
+the chunks a search ranks all belong to one generation: it sees the generation before a swap
+or the one after, never half of each. The last statement says whether
+`rag_cabinets.active_generation` still is that generation (a generation once replaced is
+never active again, so the earlier statements read it while it was); what a search expects
+(generation, ANN lists) is cached per store for `_TARGET_TTL_S` and read again when the last
+statement says it is stale. A chunk that an indexing run replaced between the statements
+gives its place to the next candidate. The session settings a search needs
+(`ivfflat.probes`, `work_mem`, custom plans) are set on a pooled connection once, not in
+every search. With an `embedder_id` it returns nothing unless the active generation was
+built by that embedder, so query vectors are only ever compared with vectors of the same
+model.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import dataclasses
+import functools
 import math
 import time
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Row, TextClause, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from rag_indexer_service.indexing.embedders import Vectors
 from rag_indexer_service.indexing.store.ann import ann_index_name
@@ -86,15 +96,17 @@ _TARGET_SQL = text(
     """
 )
 
-# Session-level (the search runs in autocommit): custom plans, because how common the
-# query's words are decides the plan and a generic plan cannot know; work_mem, so a common
-# word does not make the full-text bitmap lossy (a lossy bitmap rechecks, and so detoasts,
-# every row of the pages it covers); the probes of the cabinet's ANN index.
+# Session-level (the search runs in autocommit): on the keyword side's connection custom
+# plans, because how common the query's words are decides the plan and a generic plan cannot
+# know (the other statements' plans do not depend on their parameters: the cached generic
+# plan spares them ~0.4 ms of planning each); work_mem, so a common word does not make the
+# full-text bitmap lossy (a lossy bitmap rechecks, and so detoasts, every row of the pages it
+# covers); the probes of the cabinet's ANN index.
 _SETTINGS_SQL = text(
     """
     SELECT set_config('ivfflat.probes', :probes, false),
            set_config('work_mem', :wm, false),
-           set_config('plan_cache_mode', 'force_custom_plan', false)
+           set_config('plan_cache_mode', :plans, false)
     """
 )
 
@@ -149,15 +161,18 @@ class SearchCache:
         return freqs
 
 
-async def _apply_settings(conn: AsyncConnection, probes: int | None) -> None:
+async def _apply_settings(conn: AsyncConnection, probes: int | None, *, custom: bool) -> None:
     """Set the session's search settings unless they are set; `probes` None: any will do
-    (the search has no ANN index to probe)."""
+    (the connection probes no ANN index); `custom`: plan each statement for its values."""
     applied = conn.info.get(_SETTINGS_KEY)
-    if applied is not None and probes in (None, applied):
+    if applied is not None and applied[1] == custom and probes in (None, applied[0]):
         return
-    probes = probes or 1
-    await conn.execute(_SETTINGS_SQL, {"probes": str(probes), "wm": f"{_WORK_MEM_MB}MB"})
-    conn.info[_SETTINGS_KEY] = probes
+    probes = probes or (applied[0] if applied is not None else 1)
+    plans = "force_custom_plan" if custom else "auto"
+    await conn.execute(
+        _SETTINGS_SQL, {"probes": str(probes), "wm": f"{_WORK_MEM_MB}MB", "plans": plans}
+    )
+    conn.info[_SETTINGS_KEY] = (probes, custom)
 
 
 _LEXEME_FREQS_SQL = text(
@@ -220,34 +235,53 @@ class SearchHit:
     ("проблемы с …": a customer's complaint, so a review)."""
 
 
-def _hybrid_sql(cabinet_id: int, generation: int, ann_dim: int | None, *, common_only: bool) -> Any:
+@functools.lru_cache(maxsize=1024)
+def _vector_sql(cabinet_id: int, generation: int, ann_dim: int | None, pool: int) -> TextClause:
+    """The cabinet's `pool` chunks nearest the query vector, ranked by the full vector's
+    cosine similarity: found through the generation's ANN index (by halfvec distance) when
+    `ann_dim` is given, else by an exact scan through the primary key prefix."""
     # Cabinet and generation are inlined integers: the planner can match the ANN index's
     # partial predicate only against constants, whatever it does with prepared statements.
     where = f"cabinet_id = {int(cabinet_id)} AND generation = {int(generation)}"
-    similarity = "1 - (embedding <=> CAST(:qv AS vector))"
-    if ann_dim is None:
-        distance = "embedding <=> CAST(:qv AS vector)"
-        # Here the vector side sorts the cabinet: carrying each row's vector through that
-        # sort for its similarity would cost more than reading the ≤ `vpool` rows again.
-        vector_similarity = "CAST(NULL AS float8)"
-        rerank = "distance"
-    else:
-        half = f"halfvec({int(ann_dim)})"
-        distance = f"CAST(embedding AS {half}) <=> CAST(CAST(:qv AS vector) AS {half})"
-        vector_similarity = similarity
+    order = "distance"
+    if ann_dim is not None:
         # The index finds the candidates by halfvec distance; the full vector, read for the
         # similarity anyway, orders them, so a hit's vector rank agrees with its similarity.
-        rerank = "similarity DESC"
-    matched_from, matched_where = "rag_chunks, q", f"{where} AND tsv @@ q.tsq"
+        half = f"halfvec({int(ann_dim)})"
+        order = f"CAST(embedding AS {half}) <=> CAST(CAST(:qv AS vector) AS {half})"
+    return text(
+        f"""
+        SELECT kind, doc_id, chunk_no, 1 - distance AS similarity,
+               row_number() OVER (ORDER BY distance, kind, doc_id, chunk_no) AS r
+        FROM (SELECT kind, doc_id, chunk_no, embedding <=> CAST(:qv AS vector) AS distance
+              FROM rag_chunks WHERE {where} ORDER BY {order} LIMIT {int(pool)}) AS nearest
+        ORDER BY r
+        """
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def _keyword_sql(
+    cabinet_id: int, generation: int, *, common_only: bool, cap: int, pool: int
+) -> TextClause:
+    """The cabinet's `pool` best keyword matches of at most `cap` matches, ranked; with
+    `common_only`, the matches are the vector side's candidates (`:vkeys`) holding any
+    of the query's own words."""
+    where = f"cabinet_id = {int(cabinet_id)} AND generation = {int(generation)}"
+    matched = f"FROM rag_chunks, q WHERE {where} AND tsv @@ q.tsq"
     if common_only:
         # Every word of the query is in most chunks: its full-text bitmap would cost what
         # the cabinet holds (~30 ms at 250k chunks) to rank chunks it cannot tell apart.
         # The keyword side ranks the vector side's candidates that hold any of those words
-        # instead (those with all of them first: `kw`), so no group needs to be present.
-        matched_from = "vr JOIN rag_chunks ch USING (kind, doc_id, chunk_no), q"
-        matched_where = (
-            f"ch.cabinet_id = {int(cabinet_id)} AND ch.generation = {int(generation)} "
-            "AND tsv @@ q.own"
+        # instead (those with all of them first), so no group needs to be present.
+        # (OFFSET 0: each candidate is looked up by its key; joined, the planner would
+        # rather read the word's whole bitmap, not knowing how common the word is)
+        matched = (
+            "FROM unnest(CAST(:vkinds AS text[]), CAST(:vdocs AS text[]), CAST(:vnos AS int[]))"
+            " AS v(kind, doc_id, chunk_no), LATERAL (SELECT tsv, embedding FROM rag_chunks ch"
+            f" WHERE ch.cabinet_id = {int(cabinet_id)} AND ch.generation = {int(generation)}"
+            " AND ch.kind = v.kind AND ch.doc_id = v.doc_id"
+            " AND ch.chunk_no = v.chunk_no OFFSET 0) AS ch, q WHERE ch.tsv @@ q.own"
         )
     return text(
         f"""
@@ -255,93 +289,142 @@ def _hybrid_sql(cabinet_id: int, generation: int, ann_dim: int | None, *, common
             SELECT to_tsquery('russian', :qt) AS tsq, to_tsquery('russian', :qrank) AS rank,
                    to_tsquery('russian', :qown) AS own
         ),
-        vr AS (
-            SELECT kind, doc_id, chunk_no, similarity,
-                   row_number() OVER (ORDER BY {rerank}, kind, doc_id, chunk_no) AS r
-            FROM (SELECT kind, doc_id, chunk_no, {distance} AS distance,
-                         {vector_similarity} AS similarity
-                  FROM rag_chunks WHERE {where}
-                  ORDER BY {distance} LIMIT :vpool) AS nearest
-        ),
         matches AS MATERIALIZED (
             -- `|| ''` detoasts the tsvector once, into the materialized rows (the same value:
             -- byte for byte); else each rank below fetches it from TOAST again
             SELECT kind, doc_id, chunk_no, tsv || CAST('' AS tsvector) AS tsv,
-                   {similarity} AS similarity
-            FROM {matched_from} WHERE {matched_where} LIMIT :kwcap
-        ),
-        kw AS (
-            -- ranked after the cap: cover density over the whole query (common words too:
-            -- a chunk holding them ranks above one without), plus the frequency rank of
-            -- the query's own words, so a chunk holding them ranks above one found by
-            -- expansions. ts_rank_cd zeroes 32 kB per query node for every row, so only
-            -- one of them (benchmarks/relevance.py: the same nDCG as two)
-            SELECT kind, doc_id, chunk_no, similarity,
-                   row_number() OVER (
-                       ORDER BY ts_rank_cd(tsv, q.rank) + ts_rank(tsv, q.own) DESC,
-                                kind, doc_id, chunk_no) AS r
-            FROM matches, q ORDER BY r LIMIT :pool
-        ),
-        fused AS (
-            SELECT kind, doc_id, chunk_no, vr.r AS vector_rank, kw.r AS text_rank,
-                   COALESCE(vr.similarity, kw.similarity) AS similarity
-            FROM vr FULL OUTER JOIN kw USING (kind, doc_id, chunk_no)
-        ),
-        scored AS (
-            SELECT f.kind, f.doc_id, f.chunk_no, f.vector_rank, f.text_rank,
-                   COALESCE(1.0 / ({_RRF_K} + f.vector_rank), 0)
-                   + COALESCE({_KEYWORD_WEIGHT} / ({_RRF_K} + f.text_rank), 0)
-                   + CASE WHEN f.kind = ANY(CAST(:kinds AS text[])) THEN {_KIND_BONUS} ELSE 0 END
-                   AS score,
-                   COALESCE(f.similarity, (
-                       SELECT 1 - (ch.embedding <=> CAST(:qv AS vector)) FROM rag_chunks ch
-                       WHERE ch.cabinet_id = {int(cabinet_id)}
-                         AND ch.generation = {int(generation)} AND ch.kind = f.kind
-                         AND ch.doc_id = f.doc_id AND ch.chunk_no = f.chunk_no
-                   )) AS similarity
-            FROM fused f
-        ),
-        top AS MATERIALIZED (
-            -- each candidate's similarity comes from the row its side read anyway (the
-            -- vector is inline in it); content, metadata and the tsvector (out of line, in
-            -- TOAST) are read only for the k returned
-            SELECT * FROM scored
-            WHERE text_rank IS NOT NULL OR CAST(:minsim AS float8) IS NULL
-                  OR similarity >= CAST(:minsim AS float8)
-            ORDER BY score DESC, kind, doc_id, chunk_no
-            LIMIT :k
-        ),
-        terms AS MATERIALIZED (
-            SELECT to_tsquery('russian', t.tq) AS tq, t.n
-            FROM unnest(CAST(:terms AS text[])) WITH ORDINALITY AS t(tq, n)
-        ),
-        hits AS (
-            SELECT t.kind, t.doc_id, t.chunk_no, ch.content, ch.metadata, t.score,
-                   t.vector_rank, t.text_rank, t.similarity,
-                   ARRAY(SELECT tm.n FROM terms tm WHERE ch.tsv @@ tm.tq ORDER BY tm.n)
-                   AS matched
-            FROM top t
-            JOIN rag_chunks ch ON ch.cabinet_id = {int(cabinet_id)}
-                 AND ch.generation = {int(generation)} AND ch.kind = t.kind
-                 AND ch.doc_id = t.doc_id AND ch.chunk_no = t.chunk_no
+                   1 - (embedding <=> CAST(:qv AS vector)) AS similarity
+            {matched}
+            LIMIT {int(cap)}
         )
-        -- one row at least: whether the generation searched is still the active one (of
-        -- the embedder asked for) in this statement's snapshot, and the hits if any
-        SELECT st.current, st.keyword_found, t.*
-        FROM (SELECT EXISTS (SELECT 1 FROM rag_cabinets c
-                             WHERE c.cabinet_id = {int(cabinet_id)}
-                               AND c.active_generation = {int(generation)}
-                               AND (CAST(:e AS text) IS NULL
-                                    OR c.embedder_id = CAST(:e AS text))) AS current,
-                     EXISTS (SELECT 1 FROM kw) AS keyword_found) st
-        LEFT JOIN hits t ON true
-        ORDER BY t.score DESC, t.kind, t.doc_id, t.chunk_no
+        -- ranked after the cap: cover density over the whole query (common words too: a
+        -- chunk holding them ranks above one without), plus the frequency rank of the
+        -- query's own words, so a chunk holding them ranks above one found by expansions.
+        -- ts_rank_cd zeroes 32 kB per query node for every row, so only one of them
+        -- (benchmarks/relevance.py: the same nDCG as two)
+        SELECT kind, doc_id, chunk_no, similarity,
+               row_number() OVER (
+                   ORDER BY ts_rank_cd(tsv, q.rank) + ts_rank(tsv, q.own) DESC,
+                            kind, doc_id, chunk_no) AS r
+        FROM matches, q ORDER BY r LIMIT {int(pool)}
         """
     )
 
 
+@functools.lru_cache(maxsize=1024)
+def _hits_sql(cabinet_id: int, generation: int, k: int) -> TextClause:
+    """The first `k` of the fused candidates (`:kinds`, `:docs`, `:nos`, best first) that
+    the generation holds, with what is shown of them, and whether the generation is still
+    the active one (of the embedder asked for): one row at least."""
+    cabinet = f"cabinet_id = {int(cabinet_id)}"
+    return text(
+        f"""
+        WITH terms AS MATERIALIZED (
+            SELECT to_tsquery('russian', t.tq) AS tq, t.n
+            FROM unnest(CAST(:terms AS text[])) WITH ORDINALITY AS t(tq, n)
+        ),
+        found AS MATERIALIZED (
+            -- content, metadata and the tsvector (out of line, in TOAST) are read only for
+            -- the k returned
+            SELECT t.n, ch.kind, ch.doc_id, ch.chunk_no, ch.content, ch.metadata, ch.tsv
+            FROM unnest(CAST(:kinds AS text[]), CAST(:docs AS text[]), CAST(:nos AS int[]))
+                 WITH ORDINALITY AS t(kind, doc_id, chunk_no, n)
+            JOIN rag_chunks ch ON ch.{cabinet} AND ch.generation = {int(generation)}
+                 AND ch.kind = t.kind AND ch.doc_id = t.doc_id AND ch.chunk_no = t.chunk_no
+            ORDER BY t.n LIMIT {int(k)}
+        )
+        SELECT st.current, f.kind, f.doc_id, f.chunk_no, f.content, f.metadata,
+               ARRAY(SELECT tm.n FROM terms tm WHERE f.tsv @@ tm.tq ORDER BY tm.n) AS matched
+        FROM (SELECT EXISTS (SELECT 1 FROM rag_cabinets c
+                             WHERE c.{cabinet} AND c.active_generation = {int(generation)}
+                               AND (CAST(:e AS text) IS NULL
+                                    OR c.embedder_id = CAST(:e AS text))) AS current) st
+        LEFT JOIN found f ON true
+        ORDER BY f.n
+        """
+    )
+
+
+@dataclass(slots=True)
+class _Candidate:
+    similarity: float
+    vector_rank: int | None = None
+    text_rank: int | None = None
+    score: float = 0.0
+
+
+def _fuse(
+    vector: Sequence[Row[Any]],
+    keyword: Sequence[Row[Any]],
+    kinds: tuple[str, ...],
+    min_similarity: float | None,
+) -> list[tuple[tuple[str, str, int], _Candidate]]:
+    """Both sides' candidates by weighted reciprocal-rank fusion, best first; those only
+    the vector side found below `min_similarity` dropped."""
+    fused: dict[tuple[str, str, int], _Candidate] = {}
+    for row in vector:
+        fused[(row.kind, row.doc_id, row.chunk_no)] = _Candidate(row.similarity, vector_rank=row.r)
+    for row in keyword:
+        key = (row.kind, row.doc_id, row.chunk_no)
+        found = fused.get(key)
+        if found is None:
+            found = fused[key] = _Candidate(row.similarity)
+        found.text_rank = row.r
+    for (kind, _, _), c in fused.items():
+        c.score = (
+            (1.0 / (_RRF_K + c.vector_rank) if c.vector_rank is not None else 0.0)
+            + (_KEYWORD_WEIGHT / (_RRF_K + c.text_rank) if c.text_rank is not None else 0.0)
+            + (_KIND_BONUS if kind in kinds else 0.0)
+        )
+    kept = [
+        item
+        for item in fused.items()
+        if item[1].text_rank is not None
+        or min_similarity is None
+        or item[1].similarity >= min_similarity
+    ]
+    return sorted(kept, key=lambda item: (-item[1].score, item[0]))
+
+
+@dataclass(frozen=True, slots=True)
+class _Query:
+    """What one search asks of a cabinet, whichever generation it finds there."""
+
+    keywords: KeywordQuery
+    vector: np.ndarray[Any, np.dtype[np.float32]]
+    k: int
+    pool: int
+    cap: int
+    embedder_id: str | None
+    min_similarity: float | None
+    common: frozenset[int] = frozenset()
+    """The keyword groups that are common words (`_common_groups`)."""
+
+    @property
+    def vector_side(self) -> bool:
+        """False: the query has no features (punctuation only, say), so a zero vector, whose
+        cosine to anything is undefined (NaN): the vector side has nothing to say."""
+        return bool(np.any(self.vector))
+
+    @property
+    def common_only(self) -> bool:
+        groups = len(self.keywords.groups)
+        return bool(groups) and len(self.common) == groups and self.vector_side
+
+    @property
+    def required(self) -> frozenset[int]:
+        groups = frozenset(range(len(self.keywords.groups)))
+        return groups - self.common if self.common != groups else groups
+
+    @property
+    def parallel(self) -> bool:
+        """Both sides run, and neither needs the other's result: at once, each on a
+        connection of its own."""
+        return self.vector_side and bool(self.keywords.groups) and not self.common_only
+
+
 async def search_chunks(
-    conn: AsyncConnection,
+    engine: AsyncEngine,
     cabinet_id: int,
     *,
     query_text: str,
@@ -355,62 +438,117 @@ async def search_chunks(
     cache: SearchCache,
 ) -> list[SearchHit]:
     """The `k` best chunks of the cabinet's active generation (built by `embedder_id`, if
-    given; otherwise whatever built it). Call it on an AUTOCOMMIT connection: it sets
+    given; otherwise whatever built it). `engine` must be in AUTOCOMMIT: a search sets
     session settings, which a rolled-back transaction would undo behind its back."""
     options = options or SearchOptions()
-    vector = np.asarray(query_vector, dtype=np.float32)
-    # A query with no features (punctuation only, say) has a zero vector: its cosine to
-    # anything is undefined (NaN), so the vector side has nothing to say.
-    vector_side = bool(np.any(vector))
-    keywords = keyword_query or build_keyword_query(query_text)
-    terms = keywords.terms()
-    groups = frozenset(range(len(keywords.groups)))
-    common = await _common_groups(conn, cache, keywords)
-    common_only = bool(groups) and common == groups and vector_side
-    required = groups - common if common != groups else groups
-    params = {
-        "e": embedder_id,
-        "qt": keywords.tsquery(required),
+    pool = max(k, candidates)
+    query = _Query(
+        keywords=keyword_query or build_keyword_query(query_text),
+        vector=np.asarray(query_vector, dtype=np.float32),
+        k=k,
+        pool=pool,
+        cap=max(options.keyword_candidates, pool),
+        embedder_id=embedder_id,
+        min_similarity=min_similarity,
+    )
+    return await _search(engine, cabinet_id, query, options, cache)
+
+
+async def _search(
+    engine: AsyncEngine, cabinet_id: int, query: _Query, options: SearchOptions, cache: SearchCache
+) -> list[SearchHit]:
+    async with contextlib.AsyncExitStack() as stack:
+        conn = await stack.enter_async_context(engine.connect())
+        query = dataclasses.replace(query, common=await _common_groups(conn, cache, query.keywords))
+        other = await stack.enter_async_context(engine.connect()) if query.parallel else conn
+        for attempt in range(_ATTEMPTS):
+            # cached, then read again: the last statement found its generation swapped out
+            fresh = attempt > 0
+            target = await cache.target(conn, cabinet_id, query.embedder_id, fresh=fresh)
+            if target is None:
+                return []
+            hits = await _search_generation(conn, other, cabinet_id, target, query, options)
+            if hits is not None:
+                return hits
+    return []  # swapped out at every attempt: never seen, and nothing consistent to say
+
+
+async def _search_generation(
+    conn: AsyncConnection,
+    other: AsyncConnection,
+    cabinet_id: int,
+    target: _Target,
+    query: _Query,
+    options: SearchOptions,
+) -> list[SearchHit] | None:
+    """The hits in the target generation; None if it is no longer the active one."""
+    gen = target.generation
+    probes = None if target.lists is None else ann_probes(target.lists, target.chunks, options)
+    await _apply_settings(conn, probes, custom=False)
+    keywords = query.keywords
+    params: dict[str, Any] = {
+        "qt": keywords.tsquery(query.required),
         "qrank": keywords.tsquery(),
         "qown": keywords.own_words_tsquery(),
-        "terms": [t.tsquery for t in terms],
-        "kinds": list(keywords.kinds),
-        "qv": vector,
-        "pool": max(k, candidates),
-        "vpool": max(k, candidates) if vector_side else 0,
-        "kwcap": max(options.keyword_candidates, k, candidates),
-        "minsim": min_similarity,
-        "k": k,
+        "qv": query.vector,
+        "vkinds": [],
+        "vdocs": [],
+        "vnos": [],
     }
-    for attempt in range(_ATTEMPTS):
-        # cached, then read again: the statement found its generation swapped out
-        target = await cache.target(conn, cabinet_id, embedder_id, fresh=attempt > 0)
-        if target is None:
+
+    async def nearest() -> Sequence[Row[Any]]:
+        if not query.vector_side:
             return []
-        probes = None if target.lists is None else ann_probes(target.lists, target.chunks, options)
-        await _apply_settings(conn, probes)
-        sql = _hybrid_sql(
-            cabinet_id,
-            target.generation,
-            len(vector) if probes else None,
-            common_only=common_only,
+        sql = _vector_sql(cabinet_id, gen, len(query.vector) if probes else None, query.pool)
+        return (await conn.execute(sql, {"qv": query.vector})).all()
+
+    async def matches() -> Sequence[Row[Any]]:
+        if not keywords.groups:
+            return []
+        # (the vector side's candidates are looked up by key: no plan of theirs depends on
+        # how common a word is)
+        custom = not query.common_only
+        await _apply_settings(other, probes if other is conn else None, custom=custom)
+        sql = _keyword_sql(
+            cabinet_id, gen, common_only=query.common_only, cap=query.cap, pool=query.pool
         )
-        rows = (await conn.execute(sql, params)).all()
-        if rows[0].current:
-            break
+        return (await other.execute(sql, params)).all()
+
+    if query.common_only:
+        by_vector = await nearest()
+        params["vkinds"] = [r.kind for r in by_vector]
+        params["vdocs"] = [r.doc_id for r in by_vector]
+        params["vnos"] = [r.chunk_no for r in by_vector]
+        by_keyword = await matches()
     else:
-        return []  # swapped out at every attempt: never seen, and nothing consistent to say
-    if len(required) > 1 and not rows[0].keyword_found and not common_only:
+        by_vector, by_keyword = await _both(nearest(), matches())
+    if len(query.required) > 1 and not by_keyword and not query.common_only:
         # Every group is required only if the cabinet holds it somewhere: drop the absent
         # ones and ask again. Checked only now: when all groups match a chunk together (the
         # common case) all are present, and a common word's full bitmap is never built.
-        present = await _present_groups(conn, cabinet_id, target.generation, keywords)
-        if len(present & required) < len(required):
-            params["qt"] = keywords.tsquery(present & required)
+        present = await _present_groups(other, cabinet_id, gen, keywords)
+        if len(present & query.required) < len(query.required):
+            params["qt"] = keywords.tsquery(present & query.required)
             params["qrank"] = keywords.tsquery(present)
-            again = (await conn.execute(sql, params)).all()
-            if again[0].current:  # else swapped just now: the first answer, before the swap
-                rows = again
+            by_keyword = await matches()
+    # twice k: a chunk replaced since its side read it leaves its place to the next one
+    shortlist = _fuse(by_vector, by_keyword, keywords.kinds, query.min_similarity)[: 2 * query.k]
+    rows = (
+        await conn.execute(
+            _hits_sql(cabinet_id, gen, query.k),
+            {
+                "kinds": [key[0] for key, _ in shortlist],
+                "docs": [key[1] for key, _ in shortlist],
+                "nos": [key[2] for key, _ in shortlist],
+                "terms": [t.tsquery for t in keywords.terms()],
+                "e": query.embedder_id,
+            },
+        )
+    ).all()
+    if not rows[0].current:
+        return None
+    ranked = dict(shortlist)
+    terms = keywords.terms()
     return [
         SearchHit(
             kind=r.kind,
@@ -418,18 +556,35 @@ async def search_chunks(
             chunk_no=r.chunk_no,
             content=r.content,
             metadata=r.metadata,
-            score=float(r.score),
-            vector_rank=r.vector_rank,
-            text_rank=r.text_rank,
-            similarity=float(r.similarity) if vector_side else 0.0,
+            score=c.score,
+            vector_rank=c.vector_rank,
+            text_rank=c.text_rank,
+            similarity=float(c.similarity) if query.vector_side else 0.0,
             matched_terms=tuple(t.label for t in found if t.expanded_from is None),
             expansions=tuple(t.label for t in found if t.expanded_from is not None),
             kind_match=r.kind in keywords.kinds,
         )
         for r in rows
         if r.kind is not None
+        for c in (ranked[(r.kind, r.doc_id, r.chunk_no)],)
         for found in ([terms[n - 1] for n in r.matched],)
     ]
+
+
+async def _both(
+    first: Awaitable[Sequence[Row[Any]]], second: Awaitable[Sequence[Row[Any]]]
+) -> tuple[Sequence[Row[Any]], Sequence[Row[Any]]]:
+    """Both results; if either failed, its error once both are done (neither connection is
+    left with a statement under way)."""
+    rows = Sequence[Row[Any]]
+    done: tuple[rows | BaseException, rows | BaseException]
+    done = await asyncio.gather(first, second, return_exceptions=True)
+    a, b = done
+    if isinstance(a, BaseException):
+        raise a
+    if isinstance(b, BaseException):
+        raise b
+    return a, b
 
 
 def ann_probes(lists: int, chunks: int, options: SearchOptions) -> int:
