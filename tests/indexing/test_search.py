@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import text
 
 from rag_indexer_service.config import Settings, load_settings
+from rag_indexer_service.db.engine import asyncpg_dsn
 from rag_indexer_service.errors import EmbedderMismatch
 from rag_indexer_service.indexing.indexer import IndexOptions, RAGIndexer
 from rag_indexer_service.indexing.openai_embedder import OpenAIEmbedder
@@ -293,6 +294,32 @@ async def test_a_query_without_words_finds_nothing_instead_of_arbitrary_chunks(
     # Keyword hits still come back, with no similarity to report
     [hit] = await runtime.store.search(4, query_text="p3", query_vector=zero, k=5)
     assert hit.doc_id == "p3" and hit.vector_rank is None and hit.similarity == 0.0
+
+
+async def test_a_search_after_postgres_dropped_its_connections_gets_new_ones(
+    runtime: Runtime, source_conn: asyncpg.Connection, database_url: str
+) -> None:
+    """The search pool does not ping a connection at checkout; a search whose connections
+    died since the last one (a Postgres restart, an idle timeout) retries on new ones."""
+    await add_docs(source_conn, 5, "r", 30)
+    await runtime.indexer.index_cabinet(5)
+    before = await runtime.indexer.search(5, "кроссовки", k=5)
+    assert before
+
+    # When Postgres ends every other session of the database (the search pool's included)
+    admin = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        ended = await admin.fetchval(
+            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            " AND backend_type = 'client backend') t"
+        )
+    finally:
+        await admin.close()
+    assert ended >= 2  # both sides' connections, at least
+
+    # Then the next search answers as the first did
+    assert await runtime.indexer.search(5, "кроссовки", k=5) == before
 
 
 async def test_a_dimension_change_swaps_in_a_generation_with_its_own_ann_index(

@@ -131,14 +131,15 @@ async def _ensure_pgvector(url: str) -> None:
 def _build_engine(url: str, *, pool_size: int, search: bool = False) -> AsyncEngine:
     """An engine whose connections know pgvector's types. `search`: the search pool
     (`store/search.py`): autocommit from the start; last in, first out, so an idle service's
-    searches find the session settings of the side they run set on the connection they get."""
+    searches find the session settings of the side they run set on the connection they get;
+    and no ping at checkout (a search retries once on new connections instead)."""
     # Autocommit from the start also makes a pre-ping one round trip (`;`), not three
     # (SQLAlchemy's asyncpg dialect wraps it in BEGIN and ROLLBACK otherwise).
     engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        pool_pre_ping=not search,
         pool_use_lifo=search,
         **({"isolation_level": "AUTOCOMMIT"} if search else {}),
     )

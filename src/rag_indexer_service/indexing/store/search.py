@@ -50,6 +50,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import Row, TextClause, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from rag_indexer_service.indexing.embedders import Vectors
@@ -451,6 +452,14 @@ async def search_chunks(
         embedder_id=embedder_id,
         min_similarity=min_similarity,
     )
+    try:
+        return await _search(engine, cabinet_id, query, options, cache)
+    except DBAPIError as exc:
+        # The search pool does not ping a connection at checkout (two round trips of a 10 ms
+        # search): one that died since its last search (Postgres restarted) fails its first
+        # statement instead, which invalidates the pool's connections. Once more, on new ones.
+        if not exc.connection_invalidated:
+            raise
     return await _search(engine, cabinet_id, query, options, cache)
 
 
