@@ -58,6 +58,7 @@ async def open_runtime(
                 ann_min_chunks=settings.search_ann_min_chunks,
                 probes_factor=settings.search_probes_factor,
                 keyword_candidates=settings.search_keyword_candidates,
+                searches_at_once=pool_size,
             ),
         )
         indexer = RAGIndexer(

@@ -322,6 +322,24 @@ async def test_a_search_after_postgres_dropped_its_connections_gets_new_ones(
     assert await runtime.indexer.search(5, "кроссовки", k=5) == before
 
 
+async def test_more_searches_at_once_than_the_pool_has_connections_all_answer(
+    runtime: Runtime, source_conn: asyncpg.Connection
+) -> None:
+    """A search holds two connections; searches beyond the pool's capacity wait for a slot
+    instead of each holding one connection while waiting for a second."""
+    await add_docs(source_conn, 6, "s", 30)
+    await runtime.indexer.index_cabinet(6)
+    alone = await runtime.indexer.search(6, "кроссовки", k=5)
+    pool = runtime.db.search_engine.pool.size()
+
+    many = await asyncio.wait_for(
+        asyncio.gather(*(runtime.indexer.search(6, "кроссовки", k=5) for _ in range(3 * pool))),
+        timeout=20,
+    )
+
+    assert many == [alone] * (3 * pool)
+
+
 async def test_a_dimension_change_swaps_in_a_generation_with_its_own_ann_index(
     settings: Settings, embedding_api: FakeEmbeddingAPI, source_conn: asyncpg.Connection
 ) -> None:

@@ -132,13 +132,15 @@ def _build_engine(url: str, *, pool_size: int, search: bool = False) -> AsyncEng
     """An engine whose connections know pgvector's types. `search`: the search pool
     (`store/search.py`): autocommit from the start; last in, first out, so an idle service's
     searches find the session settings of the side they run set on the connection they get;
-    and no ping at checkout (a search retries once on new connections instead)."""
+    no ping at checkout (a search retries once on new connections instead); and no overflow:
+    the store admits half as many searches at once as the pool holds (each holds two
+    connections: `SearchOptions.searches_at_once`), so none waits on another for its second."""
     # Autocommit from the start also makes a pre-ping one round trip (`;`), not three
     # (SQLAlchemy's asyncpg dialect wraps it in BEGIN and ROLLBACK otherwise).
     engine = create_async_engine(
         url,
         pool_size=pool_size,
-        max_overflow=pool_size,
+        max_overflow=0 if search else pool_size,
         pool_pre_ping=not search,
         pool_use_lifo=search,
         **({"isolation_level": "AUTOCOMMIT"} if search else {}),
@@ -217,6 +219,8 @@ async def open_database(
         engine=engine,
         source_url=source_url,
         source_engine=source_engine,
-        # a search runs its two sides at once, each on a connection (`store/search.py`)
+        # a search runs its two sides at once, each on a connection (`store/search.py`): as
+        # many searches at once as the engine had connections, as many connections as it had
+        # with its overflow
         search_engine=_build_engine(url, pool_size=2 * pool_size, search=True),
     )

@@ -12,6 +12,7 @@ reads and the purge are in `cabinets.py`.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -89,6 +90,8 @@ class PgVectorStore:
         self._watermarks = Watermarks(engine)
         self._search_options = search or SearchOptions()
         self._search_cache = SearchCache()
+        self._search_slots = asyncio.Semaphore(self._search_options.searches_at_once)
+        self._searches_under_way = 0
         self._ann = AnnIndexes(engine, min_chunks=self._search_options.ann_min_chunks)
 
     @asynccontextmanager
@@ -366,19 +369,26 @@ class PgVectorStore:
         keyword_query: KeywordQuery | None = None,
     ) -> list[SearchHit]:
         """Hybrid search in the cabinet's active generation (see `search.search_chunks`)."""
-        return await search_chunks(
-            self._search_engine,
-            cabinet_id,
-            query_text=query_text,
-            query_vector=query_vector,
-            k=k,
-            candidates=candidates,
-            embedder_id=embedder_id,
-            min_similarity=min_similarity,
-            options=self._search_options,
-            keyword_query=keyword_query,
-            cache=self._search_cache,
-        )
+        async with self._search_slots:
+            self._searches_under_way += 1
+            try:
+                return await search_chunks(
+                    self._search_engine,
+                    cabinet_id,
+                    query_text=query_text,
+                    query_vector=query_vector,
+                    k=k,
+                    candidates=candidates,
+                    embedder_id=embedder_id,
+                    min_similarity=min_similarity,
+                    options=self._search_options,
+                    keyword_query=keyword_query,
+                    cache=self._search_cache,
+                    # alone, it has the cores to itself; with others, they are busy anyway
+                    at_once=self._searches_under_way == 1,
+                )
+            finally:
+                self._searches_under_way -= 1
 
     async def refresh_ann_index(self, cabinet_id: int) -> list[int]:
         """Give the cabinet's active and building generations the ANN index their size calls

@@ -211,6 +211,10 @@ class SearchOptions:
     0.959 and 0.969 (two cabinets), 96 (3√lists) 0.979."""
     keyword_candidates: int = 300
     """At most this many keyword matches are ranked (in storage order past that)."""
+    searches_at_once: int = 5
+    """Searches under way at once, the others wait their turn: each holds two connections
+    of the search pool, which must hold twice this many (`db.engine`), so none waits for
+    its second connection while holding its first."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -398,6 +402,8 @@ class _Query:
     cap: int
     embedder_id: str | None
     min_similarity: float | None
+    at_once: bool = True
+    """Run the two sides at once; else one after the other (`search_chunks`)."""
     common: frozenset[int] = frozenset()
     """The keyword groups that are common words (`_common_groups`)."""
 
@@ -418,9 +424,9 @@ class _Query:
         return groups - self.common if self.common != groups else groups
 
     @property
-    def parallel(self) -> bool:
-        """Both sides run, and neither needs the other's result: at once, each on a
-        connection of its own."""
+    def independent_sides(self) -> bool:
+        """Both sides run, and neither needs the other's result: each on a connection of
+        its own (with the plan settings it needs), at once if `at_once`."""
         return self.vector_side and bool(self.keywords.groups) and not self.common_only
 
 
@@ -437,10 +443,13 @@ async def search_chunks(
     options: SearchOptions | None = None,
     keyword_query: KeywordQuery | None = None,
     cache: SearchCache,
+    at_once: bool = True,
 ) -> list[SearchHit]:
     """The `k` best chunks of the cabinet's active generation (built by `embedder_id`, if
     given; otherwise whatever built it). `engine` must be in AUTOCOMMIT: a search sets
-    session settings, which a rolled-back transaction would undo behind its back."""
+    session settings, which a rolled-back transaction would undo behind its back.
+    `at_once`: run the two sides at once (the caller has cores to spare); else one after
+    the other, which costs less in all when other searches keep the cores busy anyway."""
     options = options or SearchOptions()
     pool = max(k, candidates)
     query = _Query(
@@ -451,6 +460,7 @@ async def search_chunks(
         cap=max(options.keyword_candidates, pool),
         embedder_id=embedder_id,
         min_similarity=min_similarity,
+        at_once=at_once,
     )
     try:
         return await _search(engine, cabinet_id, query, options, cache)
@@ -469,7 +479,8 @@ async def _search(
     async with contextlib.AsyncExitStack() as stack:
         conn = await stack.enter_async_context(engine.connect())
         query = dataclasses.replace(query, common=await _common_groups(conn, cache, query.keywords))
-        other = await stack.enter_async_context(engine.connect()) if query.parallel else conn
+        two = query.independent_sides
+        other = await stack.enter_async_context(engine.connect()) if two else conn
         for attempt in range(_ATTEMPTS):
             # cached, then read again: the last statement found its generation swapped out
             fresh = attempt > 0
@@ -529,8 +540,10 @@ async def _search_generation(
         params["vdocs"] = [r.doc_id for r in by_vector]
         params["vnos"] = [r.chunk_no for r in by_vector]
         by_keyword = await matches()
-    else:
+    elif query.at_once:
         by_vector, by_keyword = await _both(nearest(), matches())
+    else:
+        by_vector, by_keyword = await nearest(), await matches()
     if len(query.required) > 1 and not by_keyword and not query.common_only:
         # Every group is required only if the cabinet holds it somewhere: drop the absent
         # ones and ask again. Checked only now: when all groups match a chunk together (the
