@@ -5,7 +5,8 @@ by `build_store`.
     protocol.py         IndexStore, VectorCache and the data types crossing them
     pgvector.py         PgVectorStore: document ledger, chunk writes, deletes, search entry
     generations.py      generations of a cabinet's index (embedder change = atomic swap)
-    search.py           the hybrid (vector + full-text, RRF) search statement
+    search.py           hybrid search (vector + full-text sides at once, RRF fusion)
+    search_sql.py       the statements a search runs
     cabinets.py         whole-cabinet rows: records, skip states, purge, totals, inspection
     rows.py             the one "delete a cabinet's rows" helper, asyncpg handle for COPY
     embedding_cache.py  EmbeddingCache: vectors by (embedder, text hash)

@@ -41,7 +41,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import functools
 import math
 import time
 from collections.abc import Awaitable, Sequence
@@ -50,7 +49,7 @@ from typing import Any
 
 import asyncpg
 import numpy as np
-from sqlalchemy import TextClause, text
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -58,6 +57,12 @@ from rag_indexer_service.indexing.embedders import Vectors
 from rag_indexer_service.indexing.store.ann import ann_index_name
 from rag_indexer_service.indexing.store.keyword_query import KeywordQuery, build_keyword_query
 from rag_indexer_service.indexing.store.rows import driver_connection
+from rag_indexer_service.indexing.store.search_sql import (
+    PRESENT_SQL,
+    hits_sql,
+    keyword_sql,
+    vector_sql,
+)
 from rag_indexer_service.indexing.synonyms import stems
 
 __all__ = ["SearchCache", "SearchHit", "SearchOptions", "ann_probes", "search_chunks"]
@@ -188,16 +193,6 @@ _LEXEME_FREQS_SQL = text(
 )
 
 
-_PRESENT_SQL = text(
-    """
-    SELECT t.n FROM unnest(CAST(:groups AS text[])) WITH ORDINALITY AS t(tq, n)
-    WHERE EXISTS (SELECT 1 FROM rag_chunks
-                  WHERE cabinet_id = :c AND generation = :g
-                    AND tsv @@ to_tsquery('russian', t.tq))
-    """
-)
-
-
 @dataclass(frozen=True, slots=True)
 class SearchOptions:
     ann_min_chunks: int = 10_000
@@ -240,116 +235,6 @@ class SearchHit:
     kind_match: bool = False
     """The query names this chunk's kind ("отзывы …" and a review) or suggests it
     ("проблемы с …": a customer's complaint, so a review)."""
-
-
-@functools.lru_cache(maxsize=1024)
-def _vector_sql(cabinet_id: int, generation: int, ann_dim: int | None, pool: int) -> str:
-    """The cabinet's `pool` chunks nearest the query vector, ranked by the full vector's
-    cosine similarity: found through the generation's ANN index (by halfvec distance) when
-    `ann_dim` is given, else by an exact scan through the primary key prefix."""
-    # Cabinet and generation are inlined integers: the planner can match the ANN index's
-    # partial predicate only against constants, whatever it does with prepared statements.
-    where = f"cabinet_id = {int(cabinet_id)} AND generation = {int(generation)}"
-    order = "distance"
-    if ann_dim is not None:
-        # The index finds the candidates by halfvec distance; the full vector, read for the
-        # similarity anyway, orders them, so a hit's vector rank agrees with its similarity.
-        half = f"halfvec({int(ann_dim)})"
-        order = f"CAST(embedding AS {half}) <=> CAST(CAST($1 AS vector) AS {half})"
-    # ($1: the query vector; run on the driver's connection, as the keyword side is)
-    return f"""
-        SELECT kind, doc_id, chunk_no, 1 - distance AS similarity,
-               row_number() OVER (ORDER BY distance, kind, doc_id, chunk_no) AS r
-        FROM (SELECT kind, doc_id, chunk_no, embedding <=> CAST($1 AS vector) AS distance
-              FROM rag_chunks WHERE {where} ORDER BY {order} LIMIT {int(pool)}) AS nearest
-        ORDER BY r
-        """
-
-
-@functools.lru_cache(maxsize=1024)
-def _keyword_sql(
-    cabinet_id: int, generation: int, *, common_only: bool, cap: int, pool: int
-) -> str:
-    """The cabinet's `pool` best keyword matches of at most `cap` matches, ranked; with
-    `common_only`, the matches are the vector side's candidates (`:vkeys`) holding any
-    of the query's own words."""
-    where = f"cabinet_id = {int(cabinet_id)} AND generation = {int(generation)}"
-    matched = f"FROM rag_chunks, q WHERE {where} AND tsv @@ q.tsq"
-    if common_only:
-        # Every word of the query is in most chunks: its full-text bitmap would cost what
-        # the cabinet holds (~30 ms at 250k chunks) to rank chunks it cannot tell apart.
-        # The keyword side ranks the vector side's candidates that hold any of those words
-        # instead (those with all of them first), so no group needs to be present.
-        # (OFFSET 0: each candidate is looked up by its key; joined, the planner would
-        # rather read the word's whole bitmap, not knowing how common the word is)
-        matched = (
-            "FROM unnest(CAST($5 AS text[]), CAST($6 AS text[]), CAST($7 AS int[]))"
-            " AS v(kind, doc_id, chunk_no), LATERAL (SELECT tsv, embedding FROM rag_chunks ch"
-            f" WHERE ch.cabinet_id = {int(cabinet_id)} AND ch.generation = {int(generation)}"
-            " AND ch.kind = v.kind AND ch.doc_id = v.doc_id"
-            " AND ch.chunk_no = v.chunk_no OFFSET 0) AS ch, q WHERE ch.tsv @@ q.own"
-        )
-    # $1-$4: the required groups, the whole query, its own words, the query vector; $5-$7:
-    # the vector side's candidates. Run on the driver's connection: its 50 rows cost a
-    # fraction of what SQLAlchemy's rows do (~1 ms of Python a search at 8 clients)
-    return f"""
-        WITH q AS (
-            SELECT to_tsquery('russian', $1) AS tsq, to_tsquery('russian', $2) AS rank,
-                   to_tsquery('russian', $3) AS own
-        ),
-        matches AS MATERIALIZED (
-            -- `|| ''` detoasts the tsvector once, into the materialized rows (the same value:
-            -- byte for byte); else each rank below fetches it from TOAST again
-            SELECT kind, doc_id, chunk_no, tsv || CAST('' AS tsvector) AS tsv,
-                   1 - (embedding <=> CAST($4 AS vector)) AS similarity
-            {matched}
-            LIMIT {int(cap)}
-        )
-        -- ranked after the cap: cover density over the whole query (common words too: a
-        -- chunk holding them ranks above one without), plus the frequency rank of the
-        -- query's own words, so a chunk holding them ranks above one found by expansions.
-        -- ts_rank_cd zeroes 32 kB per query node for every row, so only one of them
-        -- (benchmarks/relevance.py: the same nDCG as two)
-        SELECT kind, doc_id, chunk_no, similarity,
-               row_number() OVER (
-                   ORDER BY ts_rank_cd(tsv, q.rank) + ts_rank(tsv, q.own) DESC,
-                            kind, doc_id, chunk_no) AS r
-        FROM matches, q ORDER BY r LIMIT {int(pool)}
-        """
-
-
-@functools.lru_cache(maxsize=1024)
-def _hits_sql(cabinet_id: int, generation: int, k: int) -> TextClause:
-    """The first `k` of the fused candidates (`:kinds`, `:docs`, `:nos`, best first) that
-    the generation holds, with what is shown of them, and whether the generation is still
-    the active one (of the embedder asked for): one row at least."""
-    cabinet = f"cabinet_id = {int(cabinet_id)}"
-    return text(
-        f"""
-        WITH terms AS MATERIALIZED (
-            SELECT to_tsquery('russian', t.tq) AS tq, t.n
-            FROM unnest(CAST(:terms AS text[])) WITH ORDINALITY AS t(tq, n)
-        ),
-        found AS MATERIALIZED (
-            -- content, metadata and the tsvector (out of line, in TOAST) are read only for
-            -- the k returned
-            SELECT t.n, ch.kind, ch.doc_id, ch.chunk_no, ch.content, ch.metadata, ch.tsv
-            FROM unnest(CAST(:kinds AS text[]), CAST(:docs AS text[]), CAST(:nos AS int[]))
-                 WITH ORDINALITY AS t(kind, doc_id, chunk_no, n)
-            JOIN rag_chunks ch ON ch.{cabinet} AND ch.generation = {int(generation)}
-                 AND ch.kind = t.kind AND ch.doc_id = t.doc_id AND ch.chunk_no = t.chunk_no
-            ORDER BY t.n LIMIT {int(k)}
-        )
-        SELECT st.current, f.kind, f.doc_id, f.chunk_no, f.content, f.metadata,
-               ARRAY(SELECT tm.n FROM terms tm WHERE f.tsv @@ tm.tq ORDER BY tm.n) AS matched
-        FROM (SELECT EXISTS (SELECT 1 FROM rag_cabinets c
-                             WHERE c.{cabinet} AND c.active_generation = {int(generation)}
-                               AND (CAST(:e AS text) IS NULL
-                                    OR c.embedder_id = CAST(:e AS text))) AS current) st
-        LEFT JOIN found f ON true
-        ORDER BY f.n
-        """
-    )
 
 
 @dataclass(slots=True)
@@ -540,7 +425,7 @@ async def _search_generation(
     async def nearest() -> Sequence[Any]:
         if not query.vector_side:
             return []
-        sql = _vector_sql(cabinet_id, gen, len(query.vector) if probes else None, query.pool)
+        sql = vector_sql(cabinet_id, gen, len(query.vector) if probes else None, query.pool)
         rows: Sequence[Any] = await (await driver_connection(conn)).fetch(sql, query.vector)
         return rows
 
@@ -551,7 +436,7 @@ async def _search_generation(
         # how common a word is)
         custom = not query.common_only
         await _apply_settings(other, probes if other is conn else None, custom=custom)
-        sql = _keyword_sql(
+        sql = keyword_sql(
             cabinet_id, gen, common_only=query.common_only, cap=query.cap, pool=query.pool
         )
         driver = await driver_connection(other)
@@ -578,7 +463,7 @@ async def _search_generation(
     shortlist = _fuse(by_vector, by_keyword, keywords.kinds, query.min_similarity)[: 2 * query.k]
     rows = (
         await conn.execute(
-            _hits_sql(cabinet_id, gen, query.k),
+            hits_sql(cabinet_id, gen, query.k),
             {
                 "kinds": [key[0] for key, _ in shortlist],
                 "docs": [key[1] for key, _ in shortlist],
@@ -660,7 +545,7 @@ async def _present_groups(
     if not keywords.groups:
         return frozenset()
     rows = await conn.execute(
-        _PRESENT_SQL,
+        PRESENT_SQL,
         {"c": cabinet_id, "g": generation, "groups": [g.tsquery for g in keywords.groups]},
     )
     return frozenset(r.n - 1 for r in rows)
