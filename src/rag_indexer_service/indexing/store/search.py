@@ -381,11 +381,12 @@ async def _search(
     engine: AsyncEngine, cabinet_id: int, query: _Query, options: SearchOptions, cache: SearchCache
 ) -> list[SearchHit]:
     async with contextlib.AsyncExitStack() as stack:
-        conn = await stack.enter_async_context(engine.connect())
-        query = dataclasses.replace(query, common=await _common_groups(conn, cache, query.keywords))
-        two = query.independent_sides
-        other = await stack.enter_async_context(engine.connect()) if two else conn
+        conn = other = await stack.enter_async_context(engine.connect())
         try:
+            common = await _common_groups(conn, cache, query.keywords)
+            query = dataclasses.replace(query, common=common)
+            if query.independent_sides:
+                other = await stack.enter_async_context(engine.connect())
             for attempt in range(_ATTEMPTS):
                 # cached, then read again: the last statement found its generation swapped out
                 fresh = attempt > 0
