@@ -17,12 +17,13 @@ stems each word with the `russian` configuration the index was built with.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from rag_indexer_service.indexing.morphology import word_forms
 from rag_indexer_service.indexing.synonyms import Phrase, Synonyms, words
 
-__all__ = ["KeywordGroup", "KeywordQuery", "Term", "build_keyword_query"]
+__all__ = ["KeywordGroup", "KeywordQuery", "Prunable", "Term", "build_keyword_query"]
 
 _SHOWN = re.compile(r"[^\W_]+(?:-[^\W_]+)*")  # `synonyms.words` before lower-casing
 
@@ -59,11 +60,33 @@ class KeywordGroup:
 
     @property
     def tsquery(self) -> str:
-        own = " & ".join(self.word_tsquery(n) for n in range(len(self.words)))
+        return self.tsquery_with(self.word_tsquery, _alternatives)
+
+    def tsquery_with(
+        self, word_tsquery: Callable[[int], str], expansions: Callable[[list[str]], str]
+    ) -> str:
+        """The group's tsquery: each own word as `word_tsquery` writes it, the alternatives
+        after the first (the expansions, each in parentheses) as `expansions` adds them."""
+        own = " & ".join(word_tsquery(n) for n in range(len(self.words)))
         if not self.expansions:
             return own
-        alternatives = [own, *(" & ".join(e) for e in self.expansions)]
-        return " | ".join(f"({a})" for a in alternatives)
+        return f"({own})" + expansions([f"({' & '.join(e)})" for e in self.expansions])
+
+
+def _alternatives(alternatives: list[str]) -> str:
+    return "".join(f" | {a}" for a in alternatives)
+
+
+@dataclass(frozen=True, slots=True)
+class Prunable:
+    """A tsquery some of whose alternatives may be left out: `template` has a `%s` where
+    each slot's are written, each as " | " and the alternative (`format()`'s syntax: the
+    words are letters, digits and hyphens)."""
+
+    template: str
+    slots: tuple[int, ...]
+    """The slot (1, 2, …, in the template's order) of each of `alternatives`."""
+    alternatives: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +101,34 @@ class KeywordQuery:
         return " & ".join(
             f"({g.tsquery})" for n, g in enumerate(self.groups) if present is None or n in present
         )
+
+    def prunable(self, present: frozenset[int] | None = None) -> Prunable:
+        """The query (`tsquery(present)`) with each word's other forms and each group's
+        expansions as alternatives that the keyword side leaves out where no chunk it ranks
+        could tell them apart (`search_sql.py`)."""
+        slots: list[int] = []
+        alternatives: list[str] = []
+
+        def slot(pieces: list[str]) -> str:
+            slots.extend([(slots[-1] if slots else 0) + 1] * len(pieces))
+            alternatives.extend(pieces)
+            return "%s"
+
+        def slotted(group: KeywordGroup) -> Callable[[int], str]:
+            def word_tsquery(n: int) -> str:
+                others = group.forms[n] if n < len(group.forms) else ()
+                if not others:
+                    return group.words[n]
+                return f"({group.words[n]}{slot(list(others))})"
+
+            return word_tsquery
+
+        template = " & ".join(
+            f"({g.tsquery_with(slotted(g), slot)})"
+            for n, g in enumerate(self.groups)
+            if present is None or n in present
+        )
+        return Prunable(template, tuple(slots), tuple(alternatives))
 
     def own_words_tsquery(self) -> str:
         """OR of the query's own words: what ranks a chunk above one found by expansions."""

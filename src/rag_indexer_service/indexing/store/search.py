@@ -7,12 +7,13 @@ the `probes_factor` × √lists lists nearest the query (and at least `probe_vec
 give the candidates. The keyword side finds matches through the cabinet's own full-text
 index where it has one (`ann.py`; else the table-wide one) and ranks at most
 `keyword_candidates` of them, so a word that occurs in every chunk of a big cabinet costs a
-bounded amount. A word that many chunks of the table hold (`_COMMON_FREQ`: "товар", "заказ",
-the reviews' headers) is not required, only ranked by, as in Elasticsearch's common terms
-query; when every word of a query is common ("товар", "отзыв товар"), the keyword side ranks
-the vector side's candidates holding any of them instead of matching through the index
-(whose bitmap of such a word spans the cabinet). Content, metadata and the tsvector (out of
-line) are read only for the `k` hits returned.
+bounded amount; it ranks them by the query less the synonyms and inflected forms none of
+them holds (`search_sql.rank_sql`: the same ranks, for less). A word that many chunks of the
+table hold (`_COMMON_FREQ`: "товар", "заказ", the reviews' headers) is not required, only
+ranked by, as in Elasticsearch's common terms query; when every word of a query is common
+("товар", "отзыв товар"), the keyword side ranks the vector side's candidates holding any of
+them instead of matching through the index (whose bitmap of such a word spans the cabinet).
+Content, metadata and the tsvector (out of line) are read only for the `k` hits returned.
 
 Each hit says why it was found: the cosine similarity of its vector to the query's (exact,
 from the stored vector, also for keyword-only hits), its rank on each side, the query words
@@ -420,7 +421,7 @@ async def _search_generation(
     probes = None if target.lists is None else ann_probes(target.lists, target.chunks, options)
     await _apply_settings(conn, probes, custom=False)
     keywords = query.keywords
-    tsqueries = [keywords.tsquery(query.required), keywords.tsquery(), keywords.own_words_tsquery()]
+    required, ranked_by = keywords.tsquery(query.required), keywords.prunable()
     among: list[list[Any]] = []
 
     async def nearest() -> Sequence[Any]:
@@ -441,7 +442,16 @@ async def _search_generation(
             cabinet_id, gen, common_only=query.common_only, cap=query.cap, pool=query.pool
         )
         driver = await driver_connection(other)
-        rows: Sequence[Any] = await driver.fetch(sql, *tsqueries, query.vector, *among)
+        rows: Sequence[Any] = await driver.fetch(
+            sql,
+            required,
+            ranked_by.template,
+            keywords.own_words_tsquery(),
+            query.vector,
+            ranked_by.slots,
+            ranked_by.alternatives,
+            *among,
+        )
         return rows
 
     if query.common_only:
@@ -458,7 +468,8 @@ async def _search_generation(
         # common case) all are present, and a common word's full bitmap is never built.
         present = await _present_groups(other, cabinet_id, gen, keywords)
         if len(present & query.required) < len(query.required):
-            tsqueries[:2] = keywords.tsquery(present & query.required), keywords.tsquery(present)
+            required = keywords.tsquery(present & query.required)
+            ranked_by = keywords.prunable(present)
             by_keyword = await matches()
     # twice k: a chunk replaced since its side read it leaves its place to the next one
     shortlist = _fuse(by_vector, by_keyword, keywords.kinds, query.min_similarity)[: 2 * query.k]

@@ -13,7 +13,7 @@ import functools
 
 from sqlalchemy import TextClause, text
 
-__all__ = ["PRESENT_SQL", "hits_sql", "keyword_sql", "vector_sql"]
+__all__ = ["PRESENT_SQL", "hits_sql", "keyword_sql", "rank_sql", "vector_sql"]
 
 PRESENT_SQL = text(
     """
@@ -49,6 +49,50 @@ def vector_sql(cabinet_id: int, generation: int, ann_dim: int | None, pool: int)
         """
 
 
+def rank_sql(template: str, slots: str, alternatives: str) -> str:
+    """CTEs that end in `ranked_by(rank)`: the tsquery of `keyword_query.Prunable`'s
+    parameters (`template`, `slots`, `alternatives`) less the alternatives that change no
+    rank of the rows of `matches(tsv)`: those no row holds, unless they hold a word some
+    row holds that the rest of the query does not. Every row ranks the same by it as by
+    the whole query (a cover needs an alternative true in it; each word's positions are
+    those the query holds) at a fraction of the cost, for ts_rank_cd zeroes 32 kB per
+    query node for every row."""
+    return f"""alternatives AS MATERIALIZED (
+    SELECT a.slot, a.n, a.alternative, to_tsquery('russian', a.alternative) AS tsq,
+           tsvector_to_array(to_tsvector('russian', a.alternative)) AS lexemes
+    FROM unnest(CAST({slots} AS int[]), CAST({alternatives} AS text[])) WITH ORDINALITY
+         AS a(slot, alternative, n)
+),
+found AS MATERIALIZED (
+    SELECT a.*, EXISTS (SELECT 1 FROM matches m WHERE m.tsv @@ a.tsq) AS matched
+    FROM alternatives a
+),
+kept AS (
+    SELECT coalesce(array_agg(lexeme), CAST('{{}}' AS text[])) AS lexemes
+    FROM (SELECT unnest(tsvector_to_array(
+                     to_tsvector('russian', replace({template}, '%s', ' '))))
+          UNION ALL
+          SELECT unnest(lexemes) FROM found WHERE matched) AS l(lexeme)
+),
+loose AS MATERIALIZED (
+    -- the words of an alternative no row holds that the query would lose with it
+    SELECT f.n, CAST(quote_literal(l.lexeme) AS tsquery) AS tsq
+    FROM found f, unnest(f.lexemes) AS l(lexeme), kept k
+    WHERE NOT f.matched AND l.lexeme <> ALL (k.lexemes)
+),
+ranked_by AS (
+    SELECT to_tsquery('russian', format({template}, VARIADIC coalesce(
+               array_agg(coalesce(s.alternatives, '') ORDER BY s.slot),
+               CAST('{{}}' AS text[])))) AS rank
+    FROM (SELECT f.slot, string_agg(' | ' || f.alternative, '' ORDER BY f.n) FILTER (
+                 WHERE f.matched OR f.n IN (
+                     SELECT l.n FROM loose l
+                     WHERE EXISTS (SELECT 1 FROM matches m WHERE m.tsv @@ l.tsq)))
+                 AS alternatives
+          FROM found f GROUP BY f.slot) AS s
+)"""
+
+
 @functools.lru_cache(maxsize=1024)
 def keyword_sql(cabinet_id: int, generation: int, *, common_only: bool, cap: int, pool: int) -> str:
     """The cabinet's `pool` best keyword matches of at most `cap` matches, ranked; with
@@ -64,19 +108,19 @@ def keyword_sql(cabinet_id: int, generation: int, *, common_only: bool, cap: int
         # (OFFSET 0: each candidate is looked up by its key; joined, the planner would
         # rather read the word's whole bitmap, not knowing how common the word is)
         matched = (
-            "FROM unnest(CAST($5 AS text[]), CAST($6 AS text[]), CAST($7 AS int[]))"
+            "FROM unnest(CAST($7 AS text[]), CAST($8 AS text[]), CAST($9 AS int[]))"
             " AS v(kind, doc_id, chunk_no), LATERAL (SELECT tsv, embedding FROM rag_chunks ch"
             f" WHERE ch.cabinet_id = {int(cabinet_id)} AND ch.generation = {int(generation)}"
             " AND ch.kind = v.kind AND ch.doc_id = v.doc_id"
             " AND ch.chunk_no = v.chunk_no OFFSET 0) AS ch, q WHERE ch.tsv @@ q.own"
         )
-    # $1-$4: the required groups, the whole query, its own words, the query vector; $5-$7:
-    # the vector side's candidates. Run on the driver's connection: its 50 rows cost a
-    # fraction of what SQLAlchemy's rows do (~1 ms of Python a search at 8 clients)
+    # $1: the required groups; $2, $5, $6: the whole query as a template, its slots and
+    # their alternatives (`keyword_query.Prunable`); $3: its own words; $4: the query
+    # vector; $7-$9: the vector side's candidates. Run on the driver's connection: its 50
+    # rows cost a fraction of what SQLAlchemy's rows do (~1 ms of Python a search at 8 clients)
     return f"""
         WITH q AS (
-            SELECT to_tsquery('russian', $1) AS tsq, to_tsquery('russian', $2) AS rank,
-                   to_tsquery('russian', $3) AS own
+            SELECT to_tsquery('russian', $1) AS tsq, to_tsquery('russian', $3) AS own
         ),
         matches AS MATERIALIZED (
             -- `|| ''` detoasts the tsvector once, into the materialized rows (the same value:
@@ -85,17 +129,17 @@ def keyword_sql(cabinet_id: int, generation: int, *, common_only: bool, cap: int
                    1 - (embedding <=> CAST($4 AS vector)) AS similarity
             {matched}
             LIMIT {int(cap)}
-        )
+        ),
+        {rank_sql("$2", "$5", "$6")}
         -- ranked after the cap: cover density over the whole query (common words too: a
         -- chunk holding them ranks above one without), plus the frequency rank of the
         -- query's own words, so a chunk holding them ranks above one found by expansions.
-        -- ts_rank_cd zeroes 32 kB per query node for every row, so only one of them
-        -- (benchmarks/relevance.py: the same nDCG as two)
+        -- (benchmarks/relevance.py: one ts_rank_cd ranks as well as two)
         SELECT kind, doc_id, chunk_no, similarity,
                row_number() OVER (
-                   ORDER BY ts_rank_cd(tsv, q.rank) + ts_rank(tsv, q.own) DESC,
+                   ORDER BY ts_rank_cd(tsv, rq.rank) + ts_rank(tsv, q.own) DESC,
                             kind, doc_id, chunk_no) AS r
-        FROM matches, q ORDER BY r LIMIT {int(pool)}
+        FROM matches, q, ranked_by rq ORDER BY r LIMIT {int(pool)}
         """
 
 
