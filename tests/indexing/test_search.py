@@ -216,6 +216,7 @@ async def test_hits_explain_themselves_and_min_similarity_drops_noise(
     assert {h.doc_id for h in found} == {"c0", "c16", "c32"}
     assert {h.doc_id for h in hits[:3]} == {"c0", "c16", "c32"}
     assert all(h.matched_terms == ("Кроссовки",) for h in found)
+    assert [h.metadata for h in found] == [{"tag": "a", "price": int(h.doc_id[1:])} for h in found]
     assert all(h.matched_terms == () for h in hits if h.text_rank is None)
     for h in hits:
         assert h.similarity == pytest.approx(exact[h.doc_id], abs=1e-5)

@@ -473,41 +473,38 @@ async def _search_generation(
             by_keyword = await matches()
     # twice k: a chunk replaced since its side read it leaves its place to the next one
     shortlist = _fuse(by_vector, by_keyword, keywords.kinds, query.min_similarity)[: 2 * query.k]
-    rows = (
-        await conn.execute(
-            hits_sql(cabinet_id, gen, query.k),
-            {
-                "kinds": [key[0] for key, _ in shortlist],
-                "docs": [key[1] for key, _ in shortlist],
-                "nos": [key[2] for key, _ in shortlist],
-                "terms": [t.tsquery for t in keywords.terms()],
-                "e": query.embedder_id,
-            },
-        )
-    ).all()
-    if not rows[0].current:
+    terms = keywords.terms()
+    rows = await (await driver_connection(conn)).fetch(
+        hits_sql(cabinet_id, gen, query.k),
+        [key[0] for key, _ in shortlist],
+        [key[1] for key, _ in shortlist],
+        [key[2] for key, _ in shortlist],
+        [t.tsquery for t in terms],
+        query.embedder_id,
+    )
+    if not rows[0]["current"]:
         return None
     ranked = dict(shortlist)
-    terms = keywords.terms()
     return [
         SearchHit(
-            kind=r.kind,
-            doc_id=r.doc_id,
-            chunk_no=r.chunk_no,
-            content=r.content,
-            metadata=r.metadata,
+            kind=kind,
+            doc_id=doc_id,
+            chunk_no=chunk_no,
+            content=r["content"],
+            metadata=r["metadata"],
             score=c.score,
             vector_rank=c.vector_rank,
             text_rank=c.text_rank,
             similarity=float(c.similarity) if query.vector_side else 0.0,
             matched_terms=tuple(t.label for t in found if t.expanded_from is None),
             expansions=tuple(t.label for t in found if t.expanded_from is not None),
-            kind_match=r.kind in keywords.kinds,
+            kind_match=kind in keywords.kinds,
         )
         for r in rows
-        if r.kind is not None
-        for c in (ranked[(r.kind, r.doc_id, r.chunk_no)],)
-        for found in ([terms[n - 1] for n in r.matched],)
+        for kind, doc_id, chunk_no in ((r["kind"], r["doc_id"], r["chunk_no"]),)
+        if kind is not None
+        for c in (ranked[(kind, doc_id, chunk_no)],)
+        for found in ([terms[n - 1] for n in r["matched"]],)
     ]
 
 
