@@ -13,7 +13,8 @@ table of ≥ 1M chunks). For each cabinet:
   `--duration-s` on a pool of that size;
 * HTTP: a real `rag-indexer api` process (uvicorn, one worker) started here, queried with
   httpx from this process (the load generator shares the 2 cores with the server and
-  Postgres): one client, then `--concurrency` clients;
+  Postgres): one client, then `--concurrency` clients; for the one client also the
+  `took_ms` the API reports (the search alone, without HTTP, auth and JSON);
 * recall@k of the vector side (the path searches take: ANN when the cabinet has its index)
   against an exact scan of the same cabinet, over `--recall-queries` queries.
 
@@ -240,15 +241,24 @@ async def http_phase(
                     pass
                 await asyncio.sleep(0.2)
             for cabinet_id, qs in queries.items():
+                answers: list[httpx.Response] = []
 
-                async def call(q: str, c: int = cabinet_id) -> None:
+                async def call(
+                    q: str, c: int = cabinet_id, answers: list[httpx.Response] = answers
+                ) -> None:
                     r = await client.post(
                         f"/api/v1/rag/cabinets/{c}/search", json={"query": q, "k": args.k}
                     )
                     r.raise_for_status()
+                    answers.append(r)
 
+                single = summary(await sequential(call, qs))
+                # the route's own `took_ms` (search only: no HTTP, auth or JSON), read after
+                # the timed loop so that parsing it costs the client nothing
+                took_s = [r.json()["took_ms"] / 1000 for r in answers[-len(qs) :]]
                 results[str(cabinet_id)] = {
-                    "single_client": summary(await sequential(call, qs)),
+                    "single_client": single,
+                    "single_client_server_took": summary(took_s),
                     f"{args.concurrency}_clients": await concurrent(
                         call, qs, args.concurrency, args.duration_s
                     ),

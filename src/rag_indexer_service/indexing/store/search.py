@@ -293,12 +293,12 @@ class _Query:
     """Run the two sides at once; else one after the other (`search_chunks`)."""
     common: frozenset[int] = frozenset()
     """The keyword groups that are common words (`_common_groups`)."""
+    vector_side: bool = dataclasses.field(init=False)
+    """False: the query has no features (punctuation only, say), so a zero vector, whose
+    cosine to anything is undefined (NaN): the vector side has nothing to say."""
 
-    @property
-    def vector_side(self) -> bool:
-        """False: the query has no features (punctuation only, say), so a zero vector, whose
-        cosine to anything is undefined (NaN): the vector side has nothing to say."""
-        return bool(np.any(self.vector))
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "vector_side", bool(np.any(self.vector)))
 
     @property
     def common_only(self) -> bool:
