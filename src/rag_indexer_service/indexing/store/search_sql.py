@@ -81,7 +81,7 @@ loose AS MATERIALIZED (
     FROM found f, unnest(f.lexemes) AS l(lexeme), kept k
     WHERE NOT f.matched AND l.lexeme <> ALL (k.lexemes)
 ),
-ranked_by AS (
+ranked_by AS MATERIALIZED (
     SELECT to_tsquery('russian', format({template}, VARIADIC coalesce(
                array_agg(coalesce(s.alternatives, '') ORDER BY s.slot),
                CAST('{{}}' AS text[])))) AS rank
