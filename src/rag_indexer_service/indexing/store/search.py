@@ -31,7 +31,7 @@ never active again, so the earlier statements read it while it was); what a sear
 (generation, ANN lists) is cached per store for `_TARGET_TTL_S` and read again when the last
 statement says it is stale. A chunk that an indexing run replaced between the statements
 gives its place to the next candidate. The session settings a search needs
-(`ivfflat.probes`, `work_mem`, custom plans) are set on a pooled connection once, not in
+(`ivfflat.probes`, `work_mem`) are set on a pooled connection once, not in
 every search. With an `embedder_id` it returns nothing unless the active generation was
 built by that embedder, so query vectors are only ever compared with vectors of the same
 model.
@@ -105,17 +105,12 @@ _TARGET_SQL = text(
     """
 )
 
-# Session-level (the search runs in autocommit): on the keyword side's connection custom
-# plans, because how common the query's words are decides the plan and a generic plan cannot
-# know (the other statements' plans do not depend on their parameters: the cached generic
-# plan spares them ~0.4 ms of planning each); work_mem, so a common word does not make the
-# full-text bitmap lossy (a lossy bitmap rechecks, and so detoasts, every row of the pages it
-# covers); the probes of the cabinet's ANN index.
+# Session-level (the search runs in autocommit): work_mem, so a common word does not make
+# the full-text bitmap lossy (a lossy bitmap rechecks, and so detoasts, every row of the pages
+# it covers); the probes of the cabinet's ANN index.
 _SETTINGS_SQL = text(
     """
-    SELECT set_config('ivfflat.probes', :probes, false),
-           set_config('work_mem', :wm, false),
-           set_config('plan_cache_mode', :plans, false)
+    SELECT set_config('ivfflat.probes', :probes, false), set_config('work_mem', :wm, false)
     """
 )
 
@@ -170,18 +165,15 @@ class SearchCache:
         return freqs
 
 
-async def _apply_settings(conn: AsyncConnection, probes: int | None, *, custom: bool) -> None:
+async def _apply_settings(conn: AsyncConnection, probes: int | None) -> None:
     """Set the session's search settings unless they are set; `probes` None: any will do
-    (the connection probes no ANN index); `custom`: plan each statement for its values."""
-    applied = conn.info.get(_SETTINGS_KEY)
-    if applied is not None and applied[1] == custom and probes in (None, applied[0]):
+    (the connection probes no ANN index)."""
+    applied: int | None = conn.info.get(_SETTINGS_KEY)
+    if applied is not None and probes in (None, applied):
         return
-    probes = probes or (applied[0] if applied is not None else 1)
-    plans = "force_custom_plan" if custom else "auto"
-    await conn.execute(
-        _SETTINGS_SQL, {"probes": str(probes), "wm": f"{_WORK_MEM_MB}MB", "plans": plans}
-    )
-    conn.info[_SETTINGS_KEY] = (probes, custom)
+    probes = probes or applied or 1
+    await conn.execute(_SETTINGS_SQL, {"probes": str(probes), "wm": f"{_WORK_MEM_MB}MB"})
+    conn.info[_SETTINGS_KEY] = probes
 
 
 _LEXEME_FREQS_SQL = text(
@@ -419,7 +411,7 @@ async def _search_generation(
     """The hits in the target generation; None if it is no longer the active one."""
     gen = target.generation
     probes = None if target.lists is None else ann_probes(target.lists, target.chunks, options)
-    await _apply_settings(conn, probes, custom=False)
+    await _apply_settings(conn, probes)
     keywords = query.keywords
     required, ranked_by = keywords.tsquery(query.required), keywords.prunable()
     among: list[list[Any]] = []
@@ -434,10 +426,7 @@ async def _search_generation(
     async def matches() -> Sequence[Any]:
         if not keywords.groups:
             return []
-        # (the vector side's candidates are looked up by key: no plan of theirs depends on
-        # how common a word is)
-        custom = not query.common_only
-        await _apply_settings(other, probes if other is conn else None, custom=custom)
+        await _apply_settings(other, probes if other is conn else None)
         sql = keyword_sql(
             cabinet_id, gen, common_only=query.common_only, cap=query.cap, pool=query.pool
         )

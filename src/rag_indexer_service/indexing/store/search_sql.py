@@ -2,10 +2,12 @@
 side, the read of the hits shown, and which keyword groups a generation holds at all.
 
 Cabinet, generation and limits are inlined integers: the planner can match a partial index's
-predicate only against constants, and with them inlined no plan of the vector and hits
-statements depends on a parameter (so a generic plan serves). The sides' and the hits'
-statements are run on the driver's connection (`$n` parameters), the rare others through
-SQLAlchemy.
+predicate only against constants, and with them inlined no plan depends on a parameter, so
+the generic plan Postgres caches after five executions serves (the keyword side's words
+reach the planner only through its CTE `q`, whose value no estimate sees either way: custom
+plans cost ~0.2 ms more a search for the same rows, 1,323 keyword statements compared). The
+sides' and the hits' statements are run on the driver's connection (`$n` parameters), the
+rare others through SQLAlchemy.
 """
 
 from __future__ import annotations
