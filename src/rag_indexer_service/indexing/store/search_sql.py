@@ -99,7 +99,7 @@ ranked_by AS MATERIALIZED (
 @functools.lru_cache(maxsize=1024)
 def keyword_sql(cabinet_id: int, generation: int, *, common_only: bool, cap: int, pool: int) -> str:
     """The cabinet's `pool` best keyword matches of at most `cap` matches, ranked; with
-    `common_only`, the matches are the vector side's candidates (`:vkeys`) holding any
+    `common_only`, the matches are the vector side's candidates ($7-$9) holding any
     of the query's own words."""
     where = f"cabinet_id = {int(cabinet_id)} AND generation = {int(generation)}"
     matched = f"FROM rag_chunks, q WHERE {where} AND tsv @@ q.tsq"
