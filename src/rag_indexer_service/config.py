@@ -220,7 +220,7 @@ class Settings(BaseSettings):
     search_probes_factor: Annotated[float, Field(gt=0.0, le=1000.0)] = Field(
         default=2.0,
         description="A search reads this times the square root of an ANN index's lists "
-        "(ivfflat.probes), and lists holding at least 10,000 vectors: recall against speed.",
+        "(ivfflat.probes), and lists holding at least 7,000 vectors: recall against speed.",
     )
     search_keyword_candidates: Annotated[int, Field(ge=50, le=100_000)] = Field(
         default=300,

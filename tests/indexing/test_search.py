@@ -21,6 +21,7 @@ from rag_indexer_service.db.engine import asyncpg_dsn
 from rag_indexer_service.errors import EmbedderMismatch
 from rag_indexer_service.indexing.indexer import IndexOptions, RAGIndexer
 from rag_indexer_service.indexing.openai_embedder import OpenAIEmbedder
+from rag_indexer_service.indexing.store.ann import ann_lists
 from rag_indexer_service.indexing.store.keyword_query import build_keyword_query
 from rag_indexer_service.indexing.store.search import SearchOptions, ann_probes
 from rag_indexer_service.runtime import Runtime, open_runtime
@@ -399,13 +400,32 @@ async def test_a_dimension_change_swaps_in_a_generation_with_its_own_ann_index(
 @pytest.mark.parametrize(
     ("lists", "chunks", "probes"),
     [
-        (1002, 250_716, 64),  # big: 2√lists (10k vectors would be 40 lists)
-        (40, 20_000, 20),  # long lists: the 10k-vector floor (2√lists would be 13)
-        (20, 10_000, 20),  # the floor covers the whole cabinet: every list
+        (1002, 250_716, 64),  # big: 2√lists (7k vectors would be 28 lists)
+        (160, 20_000, 56),  # short lists: the 7k-vector floor (2√lists would be 26)
+        (40, 20_000, 14),
+        (40, 5_000, 40),  # the floor covers the whole cabinet: every list
         (1, 0, 1),  # counts not known yet: every list, never zero
     ],
 )
-def test_ann_probes_take_the_larger_of_2_sqrt_lists_and_10k_vectors(
+def test_ann_probes_take_the_larger_of_2_sqrt_lists_and_7k_vectors(
     lists: int, chunks: int, probes: int
 ) -> None:
     assert ann_probes(lists, chunks, SearchOptions()) == probes
+
+
+@pytest.mark.parametrize(
+    ("rows", "lists"),
+    [
+        (2_000, 16),  # 125 rows a list
+        (20_000, 160),  # at least 160 lists...
+        (59_000, 160),
+        (90_000, 180),  # ...until one per 500 rows is more
+        (250_716, 1002),  # one per 250 from 100k rows
+        (1_000_000, 2000),  # at most 2,000
+        (0, 1),
+    ],
+)
+def test_ann_lists_are_fine_for_small_cabinets_and_one_per_250_rows_for_big_ones(
+    rows: int, lists: int
+) -> None:
+    assert ann_lists(rows) == lists

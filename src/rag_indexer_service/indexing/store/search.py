@@ -193,12 +193,13 @@ class SearchOptions:
     probes_factor: float = 2.0
     """A search reads this times √lists of the ANN index's lists (`ivfflat.probes`; pgvector
     suggests √lists to start): recall against speed."""
-    probe_vectors: int = 10_000
+    probe_vectors: int = 7_000
     """...and lists holding at least this many vectors: a small cabinet's lists are long, and
-    few of them lose recall. Recall@10 by distance, benchmarks/search.py's queries: 20k
-    chunks, 40 lists: 14 probes 0.937 (100 queries), 20 probes (10k vectors) 0.988 (200);
-    250k chunks, 1,002 lists, 200 queries: 40 probes (10k vectors) 0.928, 64 (2√lists)
-    0.959 and 0.969 (two cabinets), 96 (3√lists) 0.979."""
+    few of them lose recall. Recall@10 by distance, benchmarks/search.py's queries (200, and
+    200 more of another seed): 20k chunks, 160 lists (`ann.py`): 48 probes (6k vectors)
+    0.972 / 0.960–0.964, 56 (7k) 0.978 / 0.970–0.975, 80 (10k) 0.993; 250k chunks, 1,002
+    lists: 40 probes (10k vectors) 0.928, 64 (2√lists) 0.959 and 0.969 (two cabinets), 96
+    (3√lists) 0.979."""
     keyword_candidates: int = 300
     """At most this many keyword matches are ranked (in storage order past that)."""
     searches_at_once: int = 5
