@@ -18,9 +18,9 @@ and real Redis, with a scratch source of small cabinets. Then measures:
 An idle Dramatiq Redis consumer polls with a backoff up to `dramatiq_worker_timeout` ms
 (default 1000): `--worker-poll-ms` sets it for the worker process. The load generator shares
 the machine's cores with the server. The latency phase uses httpx; the throughput phase uses a
-minimal keep-alive HTTP/1.1 client on asyncio streams, because httpx itself tops out at a few
-hundred requests/s on a slow core and would measure the client. FLUSHES the Redis database
-given by --broker-url.
+minimal keep-alive HTTP/1.1 client on asyncio streams (`rawhttp.py`), because httpx itself
+tops out at a few hundred requests/s on a slow core and would measure the client. FLUSHES the
+Redis database given by --broker-url.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ from typing import Any
 import asyncpg
 import httpx
 import redis
+from rawhttp import RawHttp
 
 from rag_indexer_service.config import load_settings
 from rag_indexer_service.db.engine import asyncpg_dsn
@@ -162,33 +163,6 @@ async def trigger_to_start(
         "trigger_to_running": latency_summary(to_start),
         "trigger_202": latency_summary(accepted),
     }
-
-
-class RawHttp:
-    """One keep-alive HTTP/1.1 connection; just enough of the protocol for this benchmark."""
-
-    def __init__(self, port: int, key: str) -> None:
-        self.port = port
-        self.head = f"Host: 127.0.0.1\r\nX-API-Key: {key}\r\n"
-        self.streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
-
-    async def request(self, method: str, path: str) -> tuple[int, bytes]:
-        if self.streams is None:
-            self.streams = await asyncio.open_connection("127.0.0.1", self.port)
-        reader, writer = self.streams
-        writer.write(f"{method} {path} HTTP/1.1\r\n{self.head}Content-Length: 0\r\n\r\n".encode())
-        await writer.drain()
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = 0
-        for line in head.split(b"\r\n")[1:]:
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value)
-        return int(head.split(b" ", 2)[1]), await reader.readexactly(length)
-
-    def close(self) -> None:
-        if self.streams is not None:
-            self.streams[1].close()
 
 
 Request = Callable[[RawHttp, int], Awaitable[bool]]

@@ -11,10 +11,11 @@ table of ≥ 1M chunks). For each cabinet:
 * in-process: `RAGIndexer.search` (embed the query, then the store's hybrid search), one
   client, `--queries` queries after a warm-up; then `--concurrency` clients for
   `--duration-s` on a pool of that size;
-* HTTP: a real `rag-indexer api` process (uvicorn, one worker) started here, queried with
-  httpx from this process (the load generator shares the 2 cores with the server and
-  Postgres): one client, then `--concurrency` clients; for the one client also the
-  `took_ms` the API reports (the search alone, without HTTP, auth and JSON);
+* HTTP: a real `rag-indexer api` process (uvicorn, one worker) started here, queried from
+  this process over keep-alive connections (`rawhttp.py`: the load generator shares the 2
+  cores with the server and Postgres, and httpx would take ~1.7 ms of them a request): one
+  client, then `--concurrency` clients; for the one client also the `took_ms` the API
+  reports (the search alone, without HTTP, auth and JSON);
 * recall@k of the vector side (the path searches take: ANN when the cabinet has its index)
   against an exact scan of the same cabinet, over `--recall-queries` queries.
 
@@ -44,9 +45,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import psutil
+from rawhttp import RawHttp
 from sqlalchemy import text
 
 from rag_indexer_service.config import load_settings
@@ -222,48 +223,53 @@ async def http_phase(
         )
     rss = PeakRss(proc.pid)
     results: dict[str, dict[str, Any]] = {}
-    limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=64)
+    idle: list[RawHttp] = []  # one keep-alive connection per client under way
+
+    async def request(method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
+        http = idle.pop() if idle else RawHttp(port, key)
+        try:
+            answer = await http.request(method, path, body)
+        except BaseException:
+            http.close()
+            raise
+        idle.append(http)
+        return answer
+
     try:
-        async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{port}",
-            headers={"X-API-Key": key},
-            limits=limits,
-            timeout=30,
-        ) as client:
-            deadline = time.monotonic() + 120
-            while True:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"rag-indexer api did not start (see {log})")
-                try:
-                    if (await client.get("/readyz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.2)
-            for cabinet_id, qs in queries.items():
-                answers: list[httpx.Response] = []
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"rag-indexer api did not start (see {log})")
+            try:
+                if (await request("GET", "/readyz"))[0] == 200:
+                    break
+            except OSError:
+                pass
+            await asyncio.sleep(0.2)
+        for cabinet_id, qs in queries.items():
+            answers: list[bytes] = []
 
-                async def call(
-                    q: str, c: int = cabinet_id, answers: list[httpx.Response] = answers
-                ) -> None:
-                    r = await client.post(
-                        f"/api/v1/rag/cabinets/{c}/search", json={"query": q, "k": args.k}
-                    )
-                    r.raise_for_status()
-                    answers.append(r)
+            async def call(q: str, c: int = cabinet_id, answers: list[bytes] = answers) -> None:
+                body = json.dumps({"query": q, "k": args.k}).encode()
+                status, answer = await request("POST", f"/api/v1/rag/cabinets/{c}/search", body)
+                if status != 200:
+                    raise SystemExit(f"search answered {status}: {answer[:300]!r}")
+                answers.append(answer)
 
-                single = summary(await sequential(call, qs))
-                # the route's own `took_ms` (search only: no HTTP, auth or JSON), read after
-                # the timed loop so that parsing it costs the client nothing
-                took_s = [r.json()["took_ms"] / 1000 for r in answers[-len(qs) :]]
-                results[str(cabinet_id)] = {
-                    "single_client": single,
-                    "single_client_server_took": summary(took_s),
-                    f"{args.concurrency}_clients": await concurrent(
-                        call, qs, args.concurrency, args.duration_s
-                    ),
-                }
+            single = summary(await sequential(call, qs))
+            # the route's own `took_ms` (search only: no HTTP, auth or JSON), read after
+            # the timed loop so that parsing it costs the client nothing
+            took_s = [json.loads(a)["took_ms"] / 1000 for a in answers[-len(qs) :]]
+            results[str(cabinet_id)] = {
+                "single_client": single,
+                "single_client_server_took": summary(took_s),
+                f"{args.concurrency}_clients": await concurrent(
+                    call, qs, args.concurrency, args.duration_s
+                ),
+            }
     finally:
+        for http in idle:
+            http.close()
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=30)
