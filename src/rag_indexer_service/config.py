@@ -223,7 +223,7 @@ class Settings(BaseSettings):
         "(ivfflat.probes), and lists holding at least 7,000 vectors: recall against speed.",
     )
     search_keyword_candidates: Annotated[int, Field(ge=50, le=100_000)] = Field(
-        default=300,
+        default=200,
         description="At most this many keyword matches are ranked per search (bounds the cost "
         "of words found in most of a big cabinet).",
     )

@@ -200,8 +200,11 @@ class SearchOptions:
     0.972 / 0.960–0.964, 56 (7k) 0.978 / 0.970–0.975, 80 (10k) 0.993; 250k chunks, 1,002
     lists: 40 probes (10k vectors) 0.928, 64 (2√lists) 0.959 and 0.969 (two cabinets), 96
     (3√lists) 0.979."""
-    keyword_candidates: int = 300
-    """At most this many keyword matches are ranked (in storage order past that)."""
+    keyword_candidates: int = 200
+    """At most this many keyword matches are ranked (in storage order past that). Hybrid
+    nDCG@10 (benchmarks/relevance.py, 10 cabinets of 300 products) is the same at 200 as at
+    300 on every query set (150: -0.015 on one); the keyword statement costs ~25 % less
+    (20k chunks p50 4.3-5.0 -> 3.2-3.3 ms, 250k 8.8-9.9 -> 7.2-7.3 ms)."""
     searches_at_once: int = 5
     """Searches under way at once, the others wait their turn: each holds two connections
     of the search pool, which must hold twice this many (`db.engine`), so none waits for
