@@ -92,6 +92,19 @@ async def ann_indexes(rt: Runtime, prefix: str = "rag_chunks_ann_") -> dict[str,
         return {name: valid for name, valid in rows}
 
 
+async def index_lists(rt: Runtime, name: str) -> int:
+    async with rt.db.engine.connect() as conn:
+        lists = await conn.scalar(
+            text(
+                "SELECT CAST(o.option_value AS int) FROM pg_class c, "
+                "pg_options_to_table(c.reloptions) o "
+                "WHERE c.relname = :n AND o.option_name = 'lists'"
+            ),
+            {"n": name},
+        )
+    return int(lists)
+
+
 async def text_indexes(rt: Runtime) -> dict[str, bool]:
     return await ann_indexes(rt, "rag_chunks_fts_")
 
@@ -145,6 +158,12 @@ async def test_ann_search_matches_exact_search_within_the_cabinet(
         "rag_chunks_ann_1_0": True,
         "rag_chunks_ann_2_0": True,
     }
+    # ... each with the lists its size calls for (short ones: a small cabinet)
+    for cabinet in (1, 2):
+        state = await ann_runtime.store.cabinet_state(cabinet)
+        assert state is not None
+        lists = await index_lists(ann_runtime, f"rag_chunks_ann_{cabinet}_0")
+        assert lists == ann_lists(state.chunk_count) > state.chunk_count // 500
     scans_before = await index_scans(ann_runtime, "rag_chunks_ann_1_0")
 
     for query in ("платье партия 17", "рюкзак и зонт", "чайник лампа носки"):
