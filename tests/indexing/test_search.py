@@ -92,17 +92,20 @@ async def ann_indexes(rt: Runtime, prefix: str = "rag_chunks_ann_") -> dict[str,
         return {name: valid for name, valid in rows}
 
 
-async def index_lists(rt: Runtime, name: str) -> int:
+async def scalar(rt: Runtime, sql: str, **params: Any) -> Any:
     async with rt.db.engine.connect() as conn:
-        lists = await conn.scalar(
-            text(
-                "SELECT CAST(o.option_value AS int) FROM pg_class c, "
-                "pg_options_to_table(c.reloptions) o "
-                "WHERE c.relname = :n AND o.option_name = 'lists'"
-            ),
-            {"n": name},
+        return await conn.scalar(text(sql), params)
+
+
+async def index_lists(rt: Runtime, name: str) -> int:
+    return int(
+        await scalar(
+            rt,
+            "SELECT CAST(o.option_value AS int) FROM pg_class c, "
+            "pg_options_to_table(c.reloptions) o WHERE c.relname = :n AND o.option_name = 'lists'",
+            n=name,
         )
-    return int(lists)
+    )
 
 
 async def text_indexes(rt: Runtime) -> dict[str, bool]:
@@ -110,11 +113,8 @@ async def text_indexes(rt: Runtime) -> dict[str, bool]:
 
 
 async def index_scans(rt: Runtime, name: str) -> int:
-    async with rt.db.engine.connect() as conn:
-        scans = await conn.scalar(
-            text("SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelname = :n"), {"n": name}
-        )
-    return int(scans or 0)
+    sql = "SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelname = :n"
+    return int(await scalar(rt, sql, n=name) or 0)
 
 
 async def scanned_since(rt: Runtime, name: str, before: int) -> bool:
