@@ -29,22 +29,29 @@ nearest the query more finely. 20k chunks, 7,000 vectors read, recall@10, two qu
 40 lists 0.969 / 0.962, 160 lists 0.978 / 0.970–0.975 (two builds); both build in ~2 s
 (k-means samples 10,000 vectors either way).
 
-Indexes are built with CREATE INDEX CONCURRENTLY (writes and searches go on) by the run that
-leaves a generation at `min_chunks` or more: for a rebuild before the swap, so the new
-generation is fast from its first search. Indexes of generations that are neither active nor
-building are dropped concurrently. A build that failed leaves an invalid index, which
-searches ignore (they check `pg_index.indisvalid`; the planner skips invalid ones) and the
-next refresh replaces. Nothing here runs in a transaction: CONCURRENTLY cannot.
+Indexes are built with CREATE INDEX CONCURRENTLY (writes and searches go on) for a generation
+at `min_chunks` or more, by `refresh`: a job of its own after the run that left one due
+(`due`), so the run's time and its cabinet lock do not include the build (~37 s at 250k
+chunks), and searches scan exactly until the index is valid. A rebuild builds the new
+generation's before the swap, so it is fast from its first search. Indexes of generations
+that are neither active nor building are dropped concurrently. A build that failed leaves an
+invalid index, which searches ignore (they check `pg_index.indisvalid`; the planner skips
+invalid ones) and the next refresh replaces. Nothing here runs in a transaction:
+CONCURRENTLY cannot.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from rag_indexer_service.db.locks import advisory_lock
 
 __all__ = ["AnnIndexes", "ann_index_name", "ann_lists", "text_index_name"]
 
@@ -56,6 +63,7 @@ _SHORT_LISTS_FROM = 100_000
 _MIN_LISTS = 160
 _MIN_ROWS_PER_LIST = 125
 _MAX_LISTS = 2000
+_BUILD_LOCK = "rag-indexer:search-index-builds"
 
 
 def ann_index_name(cabinet_id: int, generation: int | str) -> str:
@@ -73,54 +81,93 @@ def text_index_name(cabinet_id: int, generation: int | str) -> str:
     return f"rag_chunks_fts_{int(cabinet_id)}_{generation}"
 
 
+@dataclass(frozen=True, slots=True)
+class _Build:
+    name: str
+    generation: int
+    where: str
+    rows: int
+    vectors: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    drops: list[str]
+    builds: list[_Build]
+
+
 class AnnIndexes:
     def __init__(self, engine: AsyncEngine, *, min_chunks: int, build_memory_mb: int = 1024):
         self._engine = engine
         self._min_chunks = min_chunks
         self._build_memory_mb = build_memory_mb
 
+    async def due(self, cabinet_id: int, generations: Iterable[int]) -> bool:
+        """Whether `refresh` has an index to build or drop (one being built counts)."""
+        async with self._autocommit() as conn:
+            plan = await self._plan(conn, cabinet_id, set(generations))
+        return bool(plan.drops or plan.builds)
+
     async def refresh(self, cabinet_id: int, generations: Iterable[int]) -> list[int]:
         """Build the missing indexes of each of `generations` that is big enough; drop the
-        cabinet's other ones. Returns the generations an index was built for."""
+        cabinet's other ones. Returns the generations an index was built for.
+
+        One refresh at a time in the service (an advisory lock): another waits for it, then
+        finds what it built. Builds on `rag_chunks` cannot overlap anyway (CREATE INDEX
+        CONCURRENTLY and ANALYZE take its SHARE UPDATE EXCLUSIVE lock), and two that try
+        deadlock: each waits out the other's snapshot."""
         keep = set(generations)
-        built: set[int] = set()
+        async with (
+            advisory_lock(self._engine, _BUILD_LOCK),
+            self._autocommit() as conn,
+        ):
+            plan = await self._plan(conn, cabinet_id, keep)
+            for name in plan.drops:
+                await conn.execute(text(f"DROP INDEX CONCURRENTLY IF EXISTS {name}"))
+            for build in plan.builds:
+                await self._build(conn, build)
+            if plan.builds:
+                # The planner takes a cabinet's own indexes only once it knows the cabinet
+                # is big; autovacuum may analyze a big table long after the rows came.
+                await conn.execute(text("ANALYZE rag_chunks"))
+        return sorted({b.generation for b in plan.builds})
+
+    @asynccontextmanager
+    async def _autocommit(self) -> AsyncIterator[AsyncConnection]:
+        # CREATE/DROP INDEX CONCURRENTLY cannot run in a transaction
         async with self._engine.connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            existing = {
-                name_of: await self._existing(conn, name_of(cabinet_id, ""))
-                for name_of in (ann_index_name, text_index_name)
-            }
-            for name_of, indexes in existing.items():
-                for generation, valid in indexes.items():
-                    if generation not in keep or not valid:
-                        await conn.execute(
-                            text(
-                                "DROP INDEX CONCURRENTLY IF EXISTS "
-                                f"{name_of(cabinet_id, generation)}"
-                            )
-                        )
-            for generation in sorted(keep):
-                missing = [n for n, indexes in existing.items() if not indexes.get(generation)]
-                if not missing:
-                    continue
-                where = f"cabinet_id = {int(cabinet_id)} AND generation = {int(generation)}"
-                rows = await conn.scalar(text(f"SELECT count(*) FROM rag_chunks WHERE {where}"))
-                if not rows or rows < self._min_chunks:
-                    continue
-                for name_of in missing:
-                    await self._build(
-                        conn,
+            yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+
+    async def _plan(self, conn: AsyncConnection, cabinet_id: int, keep: set[int]) -> _Plan:
+        existing = {
+            name_of: await self._existing(conn, name_of(cabinet_id, ""))
+            for name_of in (ann_index_name, text_index_name)
+        }
+        drops = [
+            name_of(cabinet_id, generation)
+            for name_of, indexes in existing.items()
+            for generation, valid in indexes.items()
+            if generation not in keep or not valid
+        ]
+        builds: list[_Build] = []
+        for generation in sorted(keep):
+            missing = [n for n, indexes in existing.items() if not indexes.get(generation)]
+            if not missing:
+                continue
+            where = f"cabinet_id = {int(cabinet_id)} AND generation = {int(generation)}"
+            rows = await conn.scalar(text(f"SELECT count(*) FROM rag_chunks WHERE {where}"))
+            if rows and rows >= self._min_chunks:
+                builds += [
+                    _Build(
                         name_of(cabinet_id, generation),
+                        generation,
                         where,
                         rows,
                         vectors=name_of is ann_index_name,
                     )
-                built.add(generation)
-            if built:
-                # The planner takes a cabinet's own indexes only once it knows the cabinet
-                # is big; autovacuum may analyze a big table long after the rows came.
-                await conn.execute(text("ANALYZE rag_chunks"))
-        return sorted(built)
+                    for name_of in missing
+                ]
+        return _Plan(drops, builds)
 
     async def _existing(self, conn: AsyncConnection, prefix: str) -> dict[int, bool]:
         rows = await conn.execute(
@@ -133,14 +180,12 @@ class AnnIndexes:
         )
         return {int(gen): bool(valid) for gen, valid in rows if gen.isdigit()}
 
-    async def _build(
-        self, conn: AsyncConnection, name: str, where: str, rows: int, *, vectors: bool
-    ) -> None:
-        if vectors:
+    async def _build(self, conn: AsyncConnection, build: _Build) -> None:
+        if build.vectors:
             dim = await conn.scalar(
-                text(f"SELECT vector_dims(embedding) FROM rag_chunks WHERE {where} LIMIT 1")
+                text(f"SELECT vector_dims(embedding) FROM rag_chunks WHERE {build.where} LIMIT 1")
             )
-            lists = ann_lists(rows)
+            lists = ann_lists(build.rows)
             how = (
                 f"ivfflat ((CAST(embedding AS halfvec({int(dim)}))) halfvec_cosine_ops) "
                 f"WITH (lists = {lists})"
@@ -152,14 +197,17 @@ class AnnIndexes:
         await conn.execute(text(f"SET maintenance_work_mem = '{int(self._build_memory_mb)}MB'"))
         try:
             await conn.execute(
-                text(f"CREATE INDEX CONCURRENTLY {name} ON rag_chunks USING {how} WHERE {where}")
+                text(
+                    f"CREATE INDEX CONCURRENTLY {build.name} ON rag_chunks USING {how} "
+                    f"WHERE {build.where}"
+                )
             )
         finally:
             await conn.execute(text("RESET maintenance_work_mem"))
         log.info(
             "%s built (%s chunks, %s) in %.1f s",
-            name,
-            rows,
+            build.name,
+            build.rows,
             what,
             time.perf_counter() - started,
         )

@@ -393,13 +393,20 @@ class PgVectorStore:
     async def refresh_ann_index(self, cabinet_id: int) -> list[int]:
         """Give the cabinet's active and building generations the ANN index their size calls
         for, and drop those of other generations (`ann.py`). Returns the generations built."""
+        return await self._ann.refresh(cabinet_id, await self._live_generations(cabinet_id))
+
+    async def ann_index_due(self, cabinet_id: int) -> bool:
+        """Whether `refresh_ann_index` has anything to build or drop."""
+        return await self._ann.due(cabinet_id, await self._live_generations(cabinet_id))
+
+    async def _live_generations(self, cabinet_id: int) -> list[int]:
         state = await self.cabinet_state(cabinet_id)
         if state is None:
-            return await self._ann.refresh(cabinet_id, ())
+            return []
         live = [state.active_generation]
         if state.building_generation is not None:
             live.append(state.building_generation)
-        return await self._ann.refresh(cabinet_id, live)
+        return live
 
     # -- cabinets as a whole (`cabinets.py`) -----------------------------------------------
     async def cabinet_record(self, cabinet_id: int) -> CabinetRecord | None:
