@@ -34,6 +34,7 @@ from tests.helpers import flushed_redis
 RAG = str(Path(sys.executable).with_name("rag-indexer"))
 API_KEY = "e2e-key-0123456789abcdef"
 DEMO_CABINETS = 10
+SEARCH_INDEX_MIN_CHUNKS = 10
 FINISHED = ("succeeded", "failed", "skipped")
 
 
@@ -150,6 +151,8 @@ async def topology(
             "RAG_HEARTBEAT_INTERVAL_S": "0.5",
             "RAG_RETRY_MIN_BACKOFF_S": "0.1",
             "RAG_RETRY_MAX_BACKOFF_S": "0.5",
+            # every demo cabinet gets search indexes of its own, built by the workers
+            "RAG_SEARCH_ANN_MIN_CHUNKS": str(SEARCH_INDEX_MIN_CHUNKS),
         }
     )
     top = Topology(

@@ -128,6 +128,36 @@ async def test_tick_1_queues_and_indexes_every_cabinet(topology: Topology, tick_
     assert len(set(topology.seeds_used)) == len(topology.seeds_used)
 
 
+async def search_indexes(top: Topology) -> dict[str, bool]:
+    conn = await asyncpg.connect(asyncpg_dsn(top.database_url))
+    try:
+        rows = await conn.fetch(
+            "SELECT c.relname, i.indisvalid FROM pg_index i "
+            "JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE i.indrelid = 'rag_chunks'::regclass AND c.relname ~ '^rag_chunks_(ann|fts)_'"
+        )
+    finally:
+        await conn.close()
+    return {row["relname"]: row["indisvalid"] for row in rows}
+
+
+async def test_tick_1_is_followed_by_each_cabinets_search_index_build_in_a_worker(
+    topology: Topology, tick_1: Tick
+) -> None:
+    # Every demo cabinet is above RAG_SEARCH_ANN_MIN_CHUNKS here: after its run, the worker
+    # queued the build of its indexes on rag-indexes, which a worker process ran
+    expected = {f"rag_chunks_{kind}_{c}_0": True for kind in ("ann", "fts") for c in ALL_CABINETS}
+    lines = [f"cabinet {c}: search indexes up to date" for c in ALL_CABINETS]
+    for _ in range(600):
+        indexes = await search_indexes(topology)
+        logged = "".join(p.read_text(errors="replace") for p in topology.logs.glob("worker*.log"))
+        if indexes == expected and all(line in logged for line in lines):
+            break
+        await asyncio.sleep(0.1)
+    assert indexes == expected, topology.log_tails()
+    assert [line for line in lines if line not in logged] == []
+
+
 async def test_tick_2_without_source_change_queues_nothing_and_embeds_nothing(
     tick_2: tuple[Tick, int, int],
 ) -> None:

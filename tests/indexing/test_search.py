@@ -79,6 +79,13 @@ async def add_docs(conn: asyncpg.Connection, cabinet_id: int, prefix: str, n: in
     )
 
 
+async def index_and_build(rt: Runtime, cabinet_id: int) -> None:
+    """A run, then the build of the search indexes a worker queues after it when one is due."""
+    await rt.indexer.index_cabinet(cabinet_id)
+    if await rt.store.ann_index_due(cabinet_id):
+        await rt.store.refresh_ann_index(cabinet_id)
+
+
 async def ann_indexes(rt: Runtime, prefix: str = "rag_chunks_ann_") -> dict[str, bool]:
     async with rt.db.engine.connect() as conn:
         rows = await conn.execute(
@@ -153,7 +160,7 @@ async def test_ann_search_matches_exact_search_within_the_cabinet(
     await add_docs(source_conn, 1, "a", 2100)
     await add_docs(source_conn, 2, "b", 2100)
     for cabinet in (1, 2):
-        await ann_runtime.indexer.index_cabinet(cabinet)
+        await index_and_build(ann_runtime, cabinet)
     assert await ann_indexes(ann_runtime) == {
         "rag_chunks_ann_1_0": True,
         "rag_chunks_ann_2_0": True,
@@ -189,6 +196,31 @@ async def test_ann_search_matches_exact_search_within_the_cabinet(
     assert await scanned_since(ann_runtime, "rag_chunks_ann_1_0", scans_before)
 
 
+async def test_a_run_leaves_the_search_indexes_to_a_build_of_their_own(
+    ann_runtime: Runtime, source_conn: asyncpg.Connection
+) -> None:
+    # Given a cabinet big enough for search indexes of its own, indexed by a run
+    await add_docs(source_conn, 1, "a", 2100)
+    await ann_runtime.indexer.index_cabinet(1)
+
+    # Then the run built none, the cabinet answers meanwhile (exactly), and a build is due
+    assert await ann_indexes(ann_runtime) == await text_indexes(ann_runtime) == {}
+    assert len(await ann_runtime.indexer.search(1, "платье", k=10)) == 10
+    assert await ann_runtime.store.ann_index_due(1)
+
+    # When two builds are asked for at once
+    built = await asyncio.gather(*(ann_runtime.store.refresh_ann_index(1) for _ in range(2)))
+
+    # Then one builds both indexes, the other waits for it and finds nothing left to do
+    assert sorted(built) == [[], [0]]
+    assert await ann_indexes(ann_runtime) == {"rag_chunks_ann_1_0": True}
+    assert await text_indexes(ann_runtime) == {"rag_chunks_fts_1_0": True}
+    assert not await ann_runtime.store.ann_index_due(1)
+    # ... and the next run (nothing changed) leaves nothing due
+    assert (await ann_runtime.indexer.index_cabinet(1)).scan_skipped
+    assert not await ann_runtime.store.ann_index_due(1)
+
+
 async def test_hybrid_search_stays_in_its_cabinet_on_both_paths(
     settings: Settings, source_conn: asyncpg.Connection
 ) -> None:
@@ -199,7 +231,7 @@ async def test_hybrid_search_stays_in_its_cabinet_on_both_paths(
         with_options(settings, search_ann_min_chunks=1000, search_probes_factor=1.0)
     ) as rt:
         for cabinet in (1, 2):
-            await rt.indexer.index_cabinet(cabinet)
+            await index_and_build(rt, cabinet)
         assert set(await ann_indexes(rt)) == {"rag_chunks_ann_1_0"}
         assert await text_indexes(rt) == {"rag_chunks_fts_1_0": True}
         text_scans = await index_scans(rt, "rag_chunks_fts_1_0")
@@ -223,7 +255,7 @@ async def test_hits_explain_themselves_and_min_similarity_drops_noise(
     runtime: Runtime, source_conn: asyncpg.Connection
 ) -> None:
     await add_docs(source_conn, 3, "c", 40)
-    await runtime.indexer.index_cabinet(3)
+    await index_and_build(runtime, 3)
 
     # A query sharing one of its words with the documents: the words no document holds
     # ("бега") are left out of the keyword side, which finds the chunks with the other one;
@@ -272,7 +304,7 @@ async def test_a_query_of_words_in_most_chunks_ranks_the_vector_sides_candidates
         [(f"s{i}", f"{WORDS[i % len(WORDS)]} s{i}") for i in range(200)],
     )
     for cabinet in (5, 6):
-        await runtime.indexer.index_cabinet(cabinet)
+        await index_and_build(runtime, cabinet)
     async with runtime.db.engine.connect() as conn:
         await conn.execute(text("ANALYZE rag_chunks"))
         await conn.commit()
@@ -304,7 +336,7 @@ async def test_a_query_without_words_finds_nothing_instead_of_arbitrary_chunks(
     """navec embeds punctuation to a zero vector, whose cosine to any chunk is undefined (NaN,
     which Postgres sorts above every number)."""
     await add_docs(source_conn, 4, "p", 20)
-    await runtime.indexer.index_cabinet(4)
+    await index_and_build(runtime, 4)
     zero = np.zeros(runtime.indexer.embedder.dim, dtype=np.float32)
 
     for query, min_similarity in (("!!! ???", None), ("!&|:*()<->", 0.2)):
@@ -323,7 +355,7 @@ async def test_a_search_after_postgres_dropped_its_connections_gets_new_ones(
     """The search pool does not ping a connection at checkout; a search whose connections
     died since the last one (a Postgres restart, an idle timeout) retries on new ones."""
     await add_docs(source_conn, 5, "r", 30)
-    await runtime.indexer.index_cabinet(5)
+    await index_and_build(runtime, 5)
     before = await runtime.indexer.search(5, "кроссовки", k=5)
     assert before
 
@@ -349,7 +381,7 @@ async def test_more_searches_at_once_than_the_pool_has_connections_all_answer(
     """A search holds two connections; searches beyond the pool's capacity wait for a slot
     instead of each holding one connection while waiting for a second."""
     await add_docs(source_conn, 6, "s", 30)
-    await runtime.indexer.index_cabinet(6)
+    await index_and_build(runtime, 6)
     alone = await runtime.indexer.search(6, "кроссовки", k=5)
     pool = runtime.db.search_engine.pool.size()
 
@@ -375,7 +407,7 @@ async def test_a_dimension_change_swaps_in_a_generation_with_its_own_ann_index(
         small_settings, embedding_api, openai_model="fake-large", embedding_dim=MODELS["fake-large"]
     )
     async with open_runtime(small_settings) as rt:
-        await rt.indexer.index_cabinet(1)
+        await index_and_build(rt, 1)
         assert await ann_indexes(rt) == {"rag_chunks_ann_1_0": True}
         assert await text_indexes(rt) == {"rag_chunks_fts_1_0": True}
         embedder = OpenAIEmbedder.from_settings(large_settings)
@@ -397,13 +429,21 @@ async def test_a_dimension_change_swaps_in_a_generation_with_its_own_ann_index(
                     answers.append("refused")
             report = await rebuild
 
-            # Then the swap was one switch, the new generation has its own (48-d) index,
-            # the old one's index is gone, and the new model's searches use it
+            # Then the swap was one switch and the new generation had its own (48-d) index
+            # before it, the old one's is left to the build job, which drops it
             assert report.rebuild
             assert set(answers) <= {"old", "refused"}
             assert answers == sorted(answers, key=["old", "refused"].index)
+            assert await ann_indexes(rt) == {
+                "rag_chunks_ann_1_0": True,
+                "rag_chunks_ann_1_1": True,
+            }
+            assert await rt.store.ann_index_due(1)
+            assert await rt.store.refresh_ann_index(1) == []
+            assert not await rt.store.ann_index_due(1)
             assert await ann_indexes(rt) == {"rag_chunks_ann_1_1": True}
             assert await text_indexes(rt) == {"rag_chunks_fts_1_1": True}
+            # ... and the new model's searches use it
             scans_before = await index_scans(rt, "rag_chunks_ann_1_1")
             chunk = "платье a2\n\nноски и зонт, партия 2"  # the fake model: same text, same vector
             hits = await large.search(1, chunk, k=3)

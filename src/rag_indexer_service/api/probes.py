@@ -18,13 +18,12 @@ from dramatiq.common import dq_name
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from rag_indexer_service.jobs.broker import QUEUE_MANUAL, QUEUE_SCHEDULED
+from rag_indexer_service.jobs.broker import QUEUES
 from rag_indexer_service.jobs.redis_fast_path import queue_counts
 
-__all__ = ["PROBE_TIMEOUT_S", "QUEUES", "BrokerProbe", "QueueDepth", "ping_database"]
+__all__ = ["PROBE_TIMEOUT_S", "BrokerProbe", "QueueDepth", "ping_database"]
 
 PROBE_TIMEOUT_S = 2.0
-QUEUES = (QUEUE_MANUAL, QUEUE_SCHEDULED)
 
 
 async def ping_database(engine: AsyncEngine, *, timeout_s: float = PROBE_TIMEOUT_S) -> None:

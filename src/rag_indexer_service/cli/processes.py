@@ -36,7 +36,10 @@ def worker(
         typer.Option(
             "--queues",
             metavar="QUEUE",
-            help="A queue to consume; repeat for more (default: rag-manual and rag-scheduled).",
+            help=(
+                "A queue to consume; repeat for more (default: rag-manual, rag-scheduled "
+                "and rag-indexes)."
+            ),
         ),
     ] = None,
     shutdown_timeout_s: Annotated[
@@ -49,7 +52,7 @@ def worker(
     """Start Dramatiq workers that execute queued runs (needs RAG_BROKER_URL)."""
     from rag_indexer_service.db.embedded import leave_embedded_postgres
     from rag_indexer_service.indexing.source_check import check_sources
-    from rag_indexer_service.jobs.broker import QUEUE_MANUAL, QUEUE_SCHEDULED, build_broker
+    from rag_indexer_service.jobs.broker import QUEUES, build_broker
 
     try:
         settings = load_settings()
@@ -57,8 +60,8 @@ def worker(
     except RagIndexerError as exc:
         raise fail(str(exc)) from None
     run_command(check_sources)
-    known = {QUEUE_MANUAL, QUEUE_SCHEDULED}
-    chosen = queues or [QUEUE_MANUAL, QUEUE_SCHEDULED]
+    known = set(QUEUES)
+    chosen = queues or list(QUEUES)
     unknown = set(chosen) - known
     if unknown:
         raise fail(f"unknown queue(s) {sorted(unknown)}; known: {sorted(known)}", code=2)

@@ -23,6 +23,10 @@ Vectors come, in this order, from the document's own unchanged chunks, the embed
 the one that built the index rebuilds it into a new generation that replaces the old one
 atomically when complete (`generations.py`); searches meanwhile read the old one, and a
 search with an embedder other than the index's is refused (`EmbedderMismatch`).
+
+A big cabinet's search indexes (`store/ann.py`) are the caller's, after the run
+(`IndexStore.ann_index_due`, `refresh_ann_index`): the worker queues their build as a job of
+its own. Only a rebuild builds the new generation's here, before its swap.
 """
 
 from __future__ import annotations
@@ -105,10 +109,8 @@ class RAGIndexer:
             if state is not None and await self._unchanged(
                 cabinet_id, delta, state, fingerprint, force=force
             ):
-                # The usual run of a scheduled cabinet: nothing to prepare, count or write
-                # (the ANN index, if a build failed or the threshold moved, is retried).
+                # The usual run of a scheduled cabinet: nothing to prepare, count or write.
                 await self.store.mark_unchanged(cabinet_id)
-                await self._refresh_ann_index(cabinet_id)
                 report.scan_skipped = True
                 report.mode = "skipped"
                 report.docs_unchanged = state.document_count
@@ -146,7 +148,6 @@ class RAGIndexer:
                     success=True,
                     generation=plan.generation,
                 )
-                await self._refresh_ann_index(cabinet_id)
                 report.duration_s = round(time.perf_counter() - started, 3)
                 self._log_report(report)
                 return report
@@ -207,7 +208,8 @@ class RAGIndexer:
                 finally:
                     _record_usage(report, usage)
             if plan.rebuild:
-                # Before the swap, so the new generation answers fast from its first search.
+                # Before the swap, so the new generation answers fast from its first search
+                # (otherwise the search indexes are the caller's: `IndexStore.ann_index_due`).
                 await self._refresh_ann_index(cabinet_id)
                 await self.store.activate_generation(
                     cabinet_id,
@@ -233,7 +235,6 @@ class RAGIndexer:
                     config_digest=self._read_digest(delta),
                     full=read.mode == "full",
                 )
-            await self._refresh_ann_index(cabinet_id)
         await self._prune_cache()
         report.duration_s = round(time.perf_counter() - started, 3)
         self._log_report(report)

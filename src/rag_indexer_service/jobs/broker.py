@@ -3,6 +3,10 @@
 Two queues keep a user's click ahead of a 6-hourly sweep: `rag-manual` (actor
 `index_cabinet`, priority 0) and `rag-scheduled` (actor `index_cabinet_scheduled`,
 priority 10). Both run the same coroutine. A message carries only the run id.
+
+A third, `rag-indexes` (actor `build_search_indexes`, priority 20), builds a big cabinet's
+search indexes after its run, off the run's clock and lock (`indexing/store/ann.py`). Its
+message carries the cabinet id; a duplicate waits for the build under way, then finds it done.
 """
 
 from __future__ import annotations
@@ -26,8 +30,11 @@ from rag_indexer_service.runs import Trigger
 
 __all__ = [
     "ACTOR_FOR_QUEUE",
+    "ACTOR_INDEXES",
     "ACTOR_MANUAL",
     "ACTOR_SCHEDULED",
+    "QUEUES",
+    "QUEUE_INDEXES",
     "QUEUE_MANUAL",
     "QUEUE_SCHEDULED",
     "build_broker",
@@ -39,6 +46,9 @@ QUEUE_SCHEDULED = "rag-scheduled"
 ACTOR_MANUAL = "index_cabinet"
 ACTOR_SCHEDULED = "index_cabinet_scheduled"
 ACTOR_FOR_QUEUE = {QUEUE_MANUAL: ACTOR_MANUAL, QUEUE_SCHEDULED: ACTOR_SCHEDULED}
+QUEUE_INDEXES = "rag-indexes"
+ACTOR_INDEXES = "build_search_indexes"
+QUEUES = (QUEUE_MANUAL, QUEUE_SCHEDULED, QUEUE_INDEXES)
 
 
 def queue_for(trigger: Trigger) -> str:
@@ -75,6 +85,6 @@ def build_broker(settings: Settings, *, allow_stub: bool = False) -> dramatiq.Br
             "RAG_BROKER_URL is not set: separate api/worker/scheduler processes need a "
             "shared Redis (e.g. RAG_BROKER_URL=redis://127.0.0.1:6379/0), or use `rag-indexer up`"
         )
-    broker.declare_queue(QUEUE_MANUAL)
-    broker.declare_queue(QUEUE_SCHEDULED)
+    for queue in QUEUES:
+        broker.declare_queue(queue)
     return broker

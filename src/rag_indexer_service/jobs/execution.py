@@ -157,7 +157,8 @@ async def run_inline(
     """Index a cabinet in this process as a `cli` run in the ledger (no broker needed).
 
     Claims the cabinet's queued run if there is one (its message will then be a no-op);
-    refuses if another process is running it. A follow-up requested meanwhile runs here too.
+    refuses if another process is running it. A follow-up requested meanwhile runs here too,
+    and so does the build of the cabinet's search indexes, if one is due (a worker queues it).
     """
     if not await rt.source.cabinet_exists(cabinet_id):
         raise CabinetNotFound(cabinet_id)  # before the ledger: no run, no trace of the id
@@ -191,5 +192,15 @@ async def run_inline(
         if follow_up is None:
             done = await ledger.get(claimed.id)
             assert done is not None
+            await _build_search_indexes(rt, cabinet_id)
             return done, report
         run = follow_up
+
+
+async def _build_search_indexes(rt: Runtime, cabinet_id: int) -> None:
+    # They only speed searches up (a search scans exactly without them): a failed build must
+    # not fail the command; the cabinet's next run retries it.
+    try:
+        await rt.store.refresh_ann_index(cabinet_id)
+    except DBAPIError:
+        log.warning("cabinet %s: building its search indexes failed", cabinet_id, exc_info=True)

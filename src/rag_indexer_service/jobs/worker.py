@@ -23,8 +23,10 @@ from rag_indexer_service.db.embedded import leave_embedded_postgres
 from rag_indexer_service.db.engine import database_errors
 from rag_indexer_service.errors import PermanentError, RagIndexerError
 from rag_indexer_service.jobs.broker import (
+    ACTOR_INDEXES,
     ACTOR_MANUAL,
     ACTOR_SCHEDULED,
+    QUEUE_INDEXES,
     QUEUE_MANUAL,
     QUEUE_SCHEDULED,
 )
@@ -121,6 +123,36 @@ class WorkerContext:
             rt, ledger, run, worker_id=self.worker_id, force=force or run.forced
         )
         await (await self.dispatcher()).send_follow_up(follow_up)
+        await self.send_index_build(run.cabinet_id)
+
+    async def send_index_build(self, cabinet_id: int) -> None:
+        """Queue the build of the cabinet's search indexes if it has one due (a failed or
+        lost one is due again after the cabinet's next run)."""
+        rt = await self.runtime()
+        try:
+            if not await rt.store.ann_index_due(cabinet_id):
+                return
+            message: dramatiq.Message[Any] = dramatiq.Message(
+                queue_name=QUEUE_INDEXES,
+                actor_name=ACTOR_INDEXES,
+                args=(cabinet_id,),
+                kwargs={},
+                options={},
+            )
+            await asyncio.to_thread(self.broker.enqueue, message)
+        except Exception:
+            log.warning(
+                "cabinet %s: could not queue its search index build; its next run will",
+                cabinet_id,
+                exc_info=True,
+            )
+
+    async def build_indexes(self, cabinet_id: int) -> None:
+        """The index actor's body: build what is due (`IndexStore.refresh_ann_index`)."""
+        with database_errors("service database unreachable"):
+            rt = await self.runtime()
+        built = await rt.store.refresh_ann_index(cabinet_id)
+        log.info("cabinet %s: search indexes up to date (built: generations %s)", cabinet_id, built)
 
     async def record_failure(self, run_id: int, exc: BaseException, retrying: bool) -> None:
         rt = await self.runtime()
@@ -260,4 +292,15 @@ def setup_worker(broker: dramatiq.Broker, settings: Settings) -> WorkerContext:
             retry_when=retry_when,
             throws=(PermanentError,),  # never retried: Dramatiq logs them without a traceback
         )(index_cabinet)
+
+    async def build_search_indexes(cabinet_id: int) -> None:
+        await context.build_indexes(cabinet_id)
+
+    dramatiq.actor(
+        actor_name=ACTOR_INDEXES,
+        queue_name=QUEUE_INDEXES,
+        priority=20,
+        broker=broker,
+        retry_when=retry_when,
+    )(build_search_indexes)
     return context
