@@ -88,6 +88,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 t0 = time.perf_counter()
                 full = await rt.indexer.index_cabinet(1)
                 full_s = time.perf_counter() - t0
+                await rt.store.refresh_ann_index(1)  # the worker's job after the run
                 rss_after_full = peak_rss_mib()
                 runs: list[dict[str, Any]] = []
                 for repeat in range(args.repeats):

@@ -214,8 +214,9 @@ class Settings(BaseSettings):
     )
     search_ann_min_chunks: Annotated[int, Field(ge=1)] = Field(
         default=10_000,
-        description="Cabinets with at least this many chunks get an ANN (IVFFlat) index, built "
-        "concurrently at the end of a run; smaller ones are searched exactly.",
+        description="Cabinets with at least this many chunks get an ANN (IVFFlat) and a "
+        "full-text index of their own, built concurrently by a job the worker queues after "
+        "the run (rag-indexes); smaller ones are searched exactly.",
     )
     search_probes_factor: Annotated[float, Field(gt=0.0, le=1000.0)] = Field(
         default=2.0,
