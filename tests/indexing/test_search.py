@@ -221,6 +221,38 @@ async def test_a_run_leaves_the_search_indexes_to_a_build_of_their_own(
     assert not await ann_runtime.store.ann_index_due(1)
 
 
+async def test_a_cabinet_grown_to_twice_its_index_lists_gets_them_rebuilt_under_the_same_name(
+    ann_runtime: Runtime, source_conn: asyncpg.Connection
+) -> None:
+    # Given a cabinet whose ANN index was built when it was half its size
+    await add_docs(source_conn, 1, "a", 1100)
+    await index_and_build(ann_runtime, 1)
+    name = "rag_chunks_ann_1_0"
+    small = await index_lists(ann_runtime, name)
+    await source_conn.executemany(
+        "INSERT INTO src_docs (cabinet_id, id, title, body, tag, price) "
+        "VALUES (1, $1, $2, 'носки', 'a', 1)",
+        [(f"n{i}", f"зонт n{i}") for i in range(1100)],
+    )
+    await ann_runtime.indexer.index_cabinet(1)
+    state = await ann_runtime.store.cabinet_state(1)
+    assert state is not None and ann_lists(state.chunk_count) >= 2 * small
+
+    # When its build job runs
+    assert await ann_runtime.store.ann_index_due(1)
+    assert await ann_runtime.store.refresh_ann_index(1) == [0]
+
+    # Then the index under its name has the lists of its size, nothing of the swap is left,
+    # and searches go through it
+    assert await index_lists(ann_runtime, name) == ann_lists(state.chunk_count)
+    assert await ann_indexes(ann_runtime) == {name: True}
+    assert not await ann_runtime.store.ann_index_due(1)
+    before = await index_scans(ann_runtime, name)
+    vector = (await ann_runtime.indexer.embedder.embed(["зонт n7"]))[0]
+    assert await ann_runtime.store.search(1, query_text="", query_vector=vector, k=5)
+    assert await scanned_since(ann_runtime, name, before)
+
+
 async def test_hybrid_search_stays_in_its_cabinet_on_both_paths(
     settings: Settings, source_conn: asyncpg.Connection
 ) -> None:

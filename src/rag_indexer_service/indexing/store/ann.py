@@ -31,22 +31,25 @@ nearest the query more finely. 20k chunks, 7,000 vectors read, recall@10, two qu
 
 Indexes are built with CREATE INDEX CONCURRENTLY (writes and searches go on) for a generation
 at `min_chunks` or more, by `refresh`: a job of its own after the run that left one due
-(`due`), so the run's time and its cabinet lock do not include the build (~37 s at 250k
+(`due`), so the run's time and its cabinet lock do not include the build (30 s at 250k
 chunks), and searches scan exactly until the index is valid. A rebuild builds the new
-generation's before the swap, so it is fast from its first search. Indexes of generations
-that are neither active nor building are dropped concurrently. A build that failed leaves an
-invalid index, which searches ignore (they check `pg_index.indisvalid`; the planner skips
-invalid ones) and the next refresh replaces. Nothing here runs in a transaction:
-CONCURRENTLY cannot.
+generation's before the swap, so it is fast from its first search. A cabinet that grows to
+twice the lists of its ANN index (built when it was half its size, or under an older
+`ann_lists`) gets one built beside it; the names swap in one transaction (a search uses the
+old index or the new one, and reads its lists within `search._TARGET_TTL_S`). Indexes of
+generations that are neither active nor building are dropped concurrently, and so is what an
+interrupted swap left. A build that failed leaves an invalid index, which searches ignore
+(they check `pg_index.indisvalid`; the planner skips invalid ones) and the next refresh
+replaces. Nothing here runs in a transaction but the swap: CONCURRENTLY cannot.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -82,12 +85,21 @@ def text_index_name(cabinet_id: int, generation: int | str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class _Index:
+    name: str
+    valid: bool
+    lists: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class _Build:
     name: str
     generation: int
     where: str
     rows: int
     vectors: bool
+    replaces: bool = False
+    """An index of this name exists, with too few lists: build beside it, then swap names."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,30 +114,33 @@ class AnnIndexes:
         self._min_chunks = min_chunks
         self._build_memory_mb = build_memory_mb
 
-    async def due(self, cabinet_id: int, generations: Iterable[int]) -> bool:
+    async def due(self, cabinet_id: int, generations: Mapping[int, int | None]) -> bool:
         """Whether `refresh` has an index to build or drop (one being built counts)."""
         async with self._autocommit() as conn:
-            plan = await self._plan(conn, cabinet_id, set(generations))
+            plan = await self._plan(conn, cabinet_id, generations)
         return bool(plan.drops or plan.builds)
 
-    async def refresh(self, cabinet_id: int, generations: Iterable[int]) -> list[int]:
-        """Build the missing indexes of each of `generations` that is big enough; drop the
-        cabinet's other ones. Returns the generations an index was built for.
+    async def refresh(self, cabinet_id: int, generations: Mapping[int, int | None]) -> list[int]:
+        """Give each of `generations` (→ its chunk count, None: count them) the indexes its
+        size calls for: build the missing ones, rebuild an ANN index the cabinet has grown to
+        twice the lists of; drop the cabinet's other ones. Returns the generations built for.
 
         One refresh at a time in the service (an advisory lock): another waits for it, then
         finds what it built. Builds on `rag_chunks` cannot overlap anyway (CREATE INDEX
         CONCURRENTLY and ANALYZE take its SHARE UPDATE EXCLUSIVE lock), and two that try
         deadlock: each waits out the other's snapshot."""
-        keep = set(generations)
         async with (
             advisory_lock(self._engine, _BUILD_LOCK),
             self._autocommit() as conn,
         ):
-            plan = await self._plan(conn, cabinet_id, keep)
+            plan = await self._plan(conn, cabinet_id, generations)
             for name in plan.drops:
                 await conn.execute(text(f"DROP INDEX CONCURRENTLY IF EXISTS {name}"))
             for build in plan.builds:
-                await self._build(conn, build)
+                if build.replaces:
+                    await self._replace(conn, build)
+                else:
+                    await self._build(conn, build)
             if plan.builds:
                 # The planner takes a cabinet's own indexes only once it knows the cabinet
                 # is big; autovacuum may analyze a big table long after the rows came.
@@ -138,47 +153,67 @@ class AnnIndexes:
         async with self._engine.connect() as conn:
             yield await conn.execution_options(isolation_level="AUTOCOMMIT")
 
-    async def _plan(self, conn: AsyncConnection, cabinet_id: int, keep: set[int]) -> _Plan:
-        existing = {
-            name_of: await self._existing(conn, name_of(cabinet_id, ""))
+    async def _plan(
+        self, conn: AsyncConnection, cabinet_id: int, generations: Mapping[int, int | None]
+    ) -> _Plan:
+        existing = await self._existing(conn, cabinet_id)
+        wanted = {
+            name_of(cabinet_id, g)
+            for g in generations
             for name_of in (ann_index_name, text_index_name)
         }
-        drops = [
-            name_of(cabinet_id, generation)
-            for name_of, indexes in existing.items()
-            for generation, valid in indexes.items()
-            if generation not in keep or not valid
-        ]
+        # invalid ones, other generations', and what an interrupted swap left (`_next`, `_old`)
+        drops = [i.name for i in existing.values() if not (i.valid and i.name in wanted)]
         builds: list[_Build] = []
-        for generation in sorted(keep):
-            missing = [n for n, indexes in existing.items() if not indexes.get(generation)]
-            if not missing:
+        for generation, known_rows in sorted(generations.items()):
+            ann, fts = (
+                ann_index_name(cabinet_id, generation),
+                text_index_name(cabinet_id, generation),
+            )
+            missing = [n for n in (ann, fts) if n not in existing or not existing[n].valid]
+            lists = existing[ann].lists if ann not in missing else None
+            grown = (
+                lists is not None and known_rows is not None and ann_lists(known_rows) >= 2 * lists
+            )
+            if not missing and not grown:
                 continue
             where = f"cabinet_id = {int(cabinet_id)} AND generation = {int(generation)}"
-            rows = await conn.scalar(text(f"SELECT count(*) FROM rag_chunks WHERE {where}"))
-            if rows and rows >= self._min_chunks:
-                builds += [
-                    _Build(
-                        name_of(cabinet_id, generation),
-                        generation,
-                        where,
-                        rows,
-                        vectors=name_of is ann_index_name,
-                    )
-                    for name_of in missing
-                ]
+            rows = known_rows
+            if rows is None:
+                rows = await conn.scalar(text(f"SELECT count(*) FROM rag_chunks WHERE {where}"))
+            if not rows or rows < self._min_chunks:
+                continue
+            builds += [
+                _Build(
+                    name, generation, where, rows, vectors=name == ann, replaces=name not in missing
+                )
+                for name in (ann, fts)
+                if name in missing or (grown and name == ann)
+            ]
         return _Plan(drops, builds)
 
-    async def _existing(self, conn: AsyncConnection, prefix: str) -> dict[int, bool]:
+    async def _existing(self, conn: AsyncConnection, cabinet_id: int) -> dict[str, _Index]:
         rows = await conn.execute(
             text(
-                "SELECT substr(c.relname, length(:p) + 1), i.indisvalid FROM pg_index i "
-                "JOIN pg_class c ON c.oid = i.indexrelid "
-                "WHERE i.indrelid = 'rag_chunks'::regclass AND starts_with(c.relname, :p)"
+                "SELECT c.relname, i.indisvalid, (SELECT CAST(o.option_value AS int) "
+                "  FROM pg_options_to_table(c.reloptions) o WHERE o.option_name = 'lists') "
+                "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                "WHERE i.indrelid = 'rag_chunks'::regclass "
+                "  AND (starts_with(c.relname, :ann) OR starts_with(c.relname, :fts))"
             ),
-            {"p": prefix},
+            {"ann": ann_index_name(cabinet_id, ""), "fts": text_index_name(cabinet_id, "")},
         )
-        return {int(gen): bool(valid) for gen, valid in rows if gen.isdigit()}
+        return {name: _Index(name, bool(valid), lists) for name, valid, lists in rows}
+
+    async def _replace(self, conn: AsyncConnection, build: _Build) -> None:
+        """Build the index beside the one it replaces, then swap names in one transaction:
+        a search sees the old index or the new one, never none."""
+        new, old = f"{build.name}_next", f"{build.name}_old"
+        await self._build(conn, replace(build, name=new))
+        async with self._engine.begin() as tx:
+            await tx.execute(text(f"ALTER INDEX {build.name} RENAME TO {old}"))
+            await tx.execute(text(f"ALTER INDEX {new} RENAME TO {build.name}"))
+        await conn.execute(text(f"DROP INDEX CONCURRENTLY {old}"))
 
     async def _build(self, conn: AsyncConnection, build: _Build) -> None:
         if build.vectors:

@@ -399,13 +399,14 @@ class PgVectorStore:
         """Whether `refresh_ann_index` has anything to build or drop."""
         return await self._ann.due(cabinet_id, await self._live_generations(cabinet_id))
 
-    async def _live_generations(self, cabinet_id: int) -> list[int]:
+    async def _live_generations(self, cabinet_id: int) -> dict[int, int | None]:
+        """The active and building generations → their chunk counts, where the state has one."""
         state = await self.cabinet_state(cabinet_id)
         if state is None:
-            return []
-        live = [state.active_generation]
+            return {}
+        live: dict[int, int | None] = {state.active_generation: state.chunk_count}
         if state.building_generation is not None:
-            live.append(state.building_generation)
+            live[state.building_generation] = None
         return live
 
     # -- cabinets as a whole (`cabinets.py`) -----------------------------------------------
