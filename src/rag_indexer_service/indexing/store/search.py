@@ -370,6 +370,9 @@ _DRIVER_CONNECTION_ERRORS = (
     asyncpg.PostgresConnectionError,
     asyncpg.AdminShutdownError,
     asyncpg.InterfaceError,
+    # a statement sent while the driver still handles the terminated backend's last message:
+    # "cannot switch to state 12; another operation (2) is in progress"
+    asyncpg.InternalClientError,
     OSError,
 )
 
