@@ -44,6 +44,8 @@ async def test_an_indexed_cabinet_reports_its_index(
     assert body["last_success_at"] is not None and 0 <= body["staleness_s"] < 600
     assert body["last_run"]["run_id"] == run_id and body["last_run"]["status"] == "succeeded"
     assert body["active_run"] is None
+    # 4 chunks, below RAG_SEARCH_ANN_MIN_CHUNKS: searched exactly, nothing to build
+    assert body["search_index"] == {"path": "exact", "ann_lists": None, "build_due": False}
     links = body["links"]
     again = (await client.get(links["self"])).json()
     assert again["cabinet_id"] == 11 and again["last_run"] == body["last_run"]

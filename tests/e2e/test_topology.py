@@ -156,6 +156,12 @@ async def test_tick_1_is_followed_by_each_cabinets_search_index_build_in_a_worke
         await asyncio.sleep(0.1)
     assert indexes == expected, topology.log_tails()
     assert [line for line in lines if line not in logged] == []
+    # ... and the API process says the cabinets are searched through them
+    async with topology.client() as client:
+        shown = [(await client.get(f"/api/v1/rag/cabinets/{c}")).json() for c in ALL_CABINETS]
+    assert {(s["search_index"]["path"], s["search_index"]["build_due"]) for s in shown} == {
+        ("ann", False)
+    }
 
 
 async def test_tick_2_without_source_change_queues_nothing_and_embeds_nothing(

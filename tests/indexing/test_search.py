@@ -21,7 +21,7 @@ from rag_indexer_service.db.engine import asyncpg_dsn
 from rag_indexer_service.errors import EmbedderMismatch
 from rag_indexer_service.indexing.indexer import IndexOptions, RAGIndexer
 from rag_indexer_service.indexing.openai_embedder import OpenAIEmbedder
-from rag_indexer_service.indexing.store.ann import ann_lists
+from rag_indexer_service.indexing.store.ann import SearchIndexState, ann_lists
 from rag_indexer_service.indexing.store.keyword_query import build_keyword_query
 from rag_indexer_service.indexing.store.search import SearchOptions, ann_probes
 from rag_indexer_service.runtime import Runtime, open_runtime
@@ -82,7 +82,7 @@ async def add_docs(conn: asyncpg.Connection, cabinet_id: int, prefix: str, n: in
 async def index_and_build(rt: Runtime, cabinet_id: int) -> None:
     """A run, then the build of the search indexes a worker queues after it when one is due."""
     await rt.indexer.index_cabinet(cabinet_id)
-    if await rt.store.ann_index_due(cabinet_id):
+    if (await rt.store.search_index_state(cabinet_id)).build_due:
         await rt.store.refresh_ann_index(cabinet_id)
 
 
@@ -206,7 +206,9 @@ async def test_a_run_leaves_the_search_indexes_to_a_build_of_their_own(
     # Then the run built none, the cabinet answers meanwhile (exactly), and a build is due
     assert await ann_indexes(ann_runtime) == await text_indexes(ann_runtime) == {}
     assert len(await ann_runtime.indexer.search(1, "платье", k=10)) == 10
-    assert await ann_runtime.store.ann_index_due(1)
+    assert await ann_runtime.store.search_index_state(1) == SearchIndexState(
+        ann_lists=None, build_due=True
+    )
 
     # When two builds are asked for at once
     built = await asyncio.gather(*(ann_runtime.store.refresh_ann_index(1) for _ in range(2)))
@@ -215,10 +217,12 @@ async def test_a_run_leaves_the_search_indexes_to_a_build_of_their_own(
     assert sorted(built) == [[], [0]]
     assert await ann_indexes(ann_runtime) == {"rag_chunks_ann_1_0": True}
     assert await text_indexes(ann_runtime) == {"rag_chunks_fts_1_0": True}
-    assert not await ann_runtime.store.ann_index_due(1)
+    assert await ann_runtime.store.search_index_state(1) == SearchIndexState(
+        ann_lists=await index_lists(ann_runtime, "rag_chunks_ann_1_0"), build_due=False
+    )
     # ... and the next run (nothing changed) leaves nothing due
     assert (await ann_runtime.indexer.index_cabinet(1)).scan_skipped
-    assert not await ann_runtime.store.ann_index_due(1)
+    assert not (await ann_runtime.store.search_index_state(1)).build_due
 
 
 async def test_a_cabinet_grown_to_twice_its_index_lists_gets_them_rebuilt_under_the_same_name(
@@ -239,14 +243,14 @@ async def test_a_cabinet_grown_to_twice_its_index_lists_gets_them_rebuilt_under_
     assert state is not None and ann_lists(state.chunk_count) >= 2 * small
 
     # When its build job runs
-    assert await ann_runtime.store.ann_index_due(1)
+    assert (await ann_runtime.store.search_index_state(1)).build_due
     assert await ann_runtime.store.refresh_ann_index(1) == [0]
 
     # Then the index under its name has the lists of its size, nothing of the swap is left,
     # and searches go through it
     assert await index_lists(ann_runtime, name) == ann_lists(state.chunk_count)
     assert await ann_indexes(ann_runtime) == {name: True}
-    assert not await ann_runtime.store.ann_index_due(1)
+    assert not (await ann_runtime.store.search_index_state(1)).build_due
     before = await index_scans(ann_runtime, name)
     vector = (await ann_runtime.indexer.embedder.embed(["зонт n7"]))[0]
     assert await ann_runtime.store.search(1, query_text="", query_vector=vector, k=5)
@@ -470,9 +474,9 @@ async def test_a_dimension_change_swaps_in_a_generation_with_its_own_ann_index(
                 "rag_chunks_ann_1_0": True,
                 "rag_chunks_ann_1_1": True,
             }
-            assert await rt.store.ann_index_due(1)
+            assert (await rt.store.search_index_state(1)).build_due
             assert await rt.store.refresh_ann_index(1) == []
-            assert not await rt.store.ann_index_due(1)
+            assert not (await rt.store.search_index_state(1)).build_due
             assert await ann_indexes(rt) == {"rag_chunks_ann_1_1": True}
             assert await text_indexes(rt) == {"rag_chunks_fts_1_1": True}
             # ... and the new model's searches use it

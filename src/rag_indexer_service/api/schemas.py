@@ -26,6 +26,7 @@ __all__ = [
     "SchedulerInstance",
     "SchedulerOut",
     "SearchHitOut",
+    "SearchIndexOut",
     "SearchRequest",
     "SearchResponse",
     "TickOut",
@@ -209,6 +210,20 @@ class RunPage(BaseModel):
     next: str | None = Field(description="URL of the next page, with the same filters.")
 
 
+class SearchIndexOut(BaseModel):
+    """How searches read the cabinet's index now."""
+
+    path: Literal["ann", "exact"] = Field(
+        description="`ann`: through the cabinet's own IVFFlat index; `exact`: a scan of its "
+        "vectors (below RAG_SEARCH_ANN_MIN_CHUNKS chunks, or until its index is built)."
+    )
+    ann_lists: int | None = Field(description="The ANN index's lists (null: `exact`).")
+    build_due: bool = Field(
+        description="An index of the cabinet is to be built, rebuilt or dropped: the "
+        "`rag-indexes` job its last run queued does it (searches meanwhile go by `path`)."
+    )
+
+
 class CabinetOut(BaseModel):
     """A cabinet's index as this service holds it."""
 
@@ -227,6 +242,7 @@ class CabinetOut(BaseModel):
             "staleness_s": 3600.5,
             "last_run": {**_RUN_EXAMPLE, "status": "succeeded"},
             "active_run": None,
+            "search_index": {"path": "exact", "ann_lists": None, "build_due": False},
             "links": {
                 "self": "/api/v1/rag/cabinets/42",
                 "runs": "/api/v1/rag/runs?cabinet_id=42",
@@ -251,6 +267,7 @@ class CabinetOut(BaseModel):
     staleness_s: float | None = Field(description="Seconds since the last successful run.")
     last_run: RunOut | None = Field(description="The cabinet's last finished run.")
     active_run: RunOut | None = Field(description="The queued or running run, if any.")
+    search_index: SearchIndexOut
     links: dict[str, str] = Field(
         description="`self`; `runs` (its ledger); `search` (POST); `index` (POST: a run)."
     )

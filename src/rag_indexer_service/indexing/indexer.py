@@ -25,7 +25,7 @@ atomically when complete (`generations.py`); searches meanwhile read the old one
 search with an embedder other than the index's is refused (`EmbedderMismatch`).
 
 A big cabinet's search indexes (`store/ann.py`) are the caller's, after the run
-(`IndexStore.ann_index_due`, `refresh_ann_index`): the worker queues their build as a job of
+(`IndexStore.search_index_state`, `refresh_ann_index`): the worker queues their build as a job of
 its own. Only a rebuild builds the new generation's here, before its swap.
 """
 
@@ -209,7 +209,7 @@ class RAGIndexer:
                     _record_usage(report, usage)
             if plan.rebuild:
                 # Before the swap, so the new generation answers fast from its first search
-                # (otherwise the search indexes are the caller's: `IndexStore.ann_index_due`).
+                # (otherwise the search indexes are the caller's: `IndexStore.search_index_state`).
                 await self._refresh_ann_index(cabinet_id)
                 await self.store.activate_generation(
                     cabinet_id,

@@ -130,7 +130,7 @@ class WorkerContext:
         lost one is due again after the cabinet's next run)."""
         rt = await self.runtime()
         try:
-            if not await rt.store.ann_index_due(cabinet_id):
+            if not (await rt.store.search_index_state(cabinet_id)).build_due:
                 return
             message: dramatiq.Message[Any] = dramatiq.Message(
                 queue_name=QUEUE_INDEXES,

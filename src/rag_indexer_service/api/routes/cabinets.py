@@ -18,6 +18,7 @@ from rag_indexer_service.api.schemas import (
     CabinetOut,
     CabinetPage,
     SearchHitOut,
+    SearchIndexOut,
     SearchRequest,
     SearchResponse,
 )
@@ -107,6 +108,7 @@ async def get_cabinet(cabinet_id: CabinetId, runtime: RuntimeDep, ledger: Ledger
     if record is not None and record.last_run_id is not None:
         last_run = await ledger.get(record.last_run_id)
     active_run = await ledger.active_run(cabinet_id)
+    search_index = await runtime.store.search_index_state(cabinet_id)
     embedder_id = None if record is None else record.embedder_id
     return CabinetOut(
         cabinet_id=cabinet_id,
@@ -126,6 +128,11 @@ async def get_cabinet(cabinet_id: CabinetId, runtime: RuntimeDep, ledger: Ledger
         else round(record.staleness_s, 3),
         last_run=None if last_run is None else run_out(last_run),
         active_run=None if active_run is None else run_out(active_run),
+        search_index=SearchIndexOut(
+            path="exact" if search_index.ann_lists is None else "ann",
+            ann_lists=search_index.ann_lists,
+            build_due=search_index.build_due,
+        ),
         links=cabinet_links(cabinet_id),
     )
 

@@ -31,7 +31,7 @@ nearest the query more finely. 20k chunks, 7,000 vectors read, recall@10, two qu
 
 Indexes are built with CREATE INDEX CONCURRENTLY (writes and searches go on) for a generation
 at `min_chunks` or more, by `refresh`: a job of its own after the run that left one due
-(`due`), so the run's time and its cabinet lock do not include the build (30 s at 250k
+(`state().build_due`), so the run's time and its cabinet lock do not include the build (30 s at 250k
 chunks), and searches scan exactly until the index is valid. A rebuild builds the new
 generation's before the swap, so it is fast from its first search. A cabinet that grows to
 twice the lists of its ANN index (built when it was half its size, or under an older
@@ -56,7 +56,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from rag_indexer_service.db.locks import advisory_lock
 
-__all__ = ["AnnIndexes", "ann_index_name", "ann_lists", "text_index_name"]
+__all__ = ["AnnIndexes", "SearchIndexState", "ann_index_name", "ann_lists", "text_index_name"]
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,15 @@ def ann_lists(rows: int) -> int:
 
 def text_index_name(cabinet_id: int, generation: int | str) -> str:
     return f"rag_chunks_fts_{int(cabinet_id)}_{generation}"
+
+
+@dataclass(frozen=True, slots=True)
+class SearchIndexState:
+    ann_lists: int | None
+    """The lists of the active generation's ANN index; None: searches scan exactly (a small
+    cabinet, or its index not built yet)."""
+    build_due: bool
+    """`refresh` has an index to build, rebuild or drop (queued or under way after a run)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,11 +123,18 @@ class AnnIndexes:
         self._min_chunks = min_chunks
         self._build_memory_mb = build_memory_mb
 
-    async def due(self, cabinet_id: int, generations: Mapping[int, int | None]) -> bool:
-        """Whether `refresh` has an index to build or drop (one being built counts)."""
+    async def state(
+        self, cabinet_id: int, generations: Mapping[int, int | None], *, active: int | None
+    ) -> SearchIndexState:
+        """What searches of the `active` generation use, and whether `refresh` has work."""
         async with self._autocommit() as conn:
-            plan = await self._plan(conn, cabinet_id, generations)
-        return bool(plan.drops or plan.builds)
+            existing = await self._existing(conn, cabinet_id)
+            plan = await self._plan(conn, cabinet_id, generations, existing)
+        index = None if active is None else existing.get(ann_index_name(cabinet_id, active))
+        return SearchIndexState(
+            ann_lists=index.lists if index is not None and index.valid else None,
+            build_due=bool(plan.drops or plan.builds),
+        )
 
     async def refresh(self, cabinet_id: int, generations: Mapping[int, int | None]) -> list[int]:
         """Give each of `generations` (→ its chunk count, None: count them) the indexes its
@@ -133,7 +149,9 @@ class AnnIndexes:
             advisory_lock(self._engine, _BUILD_LOCK),
             self._autocommit() as conn,
         ):
-            plan = await self._plan(conn, cabinet_id, generations)
+            plan = await self._plan(
+                conn, cabinet_id, generations, await self._existing(conn, cabinet_id)
+            )
             for name in plan.drops:
                 await conn.execute(text(f"DROP INDEX CONCURRENTLY IF EXISTS {name}"))
             for build in plan.builds:
@@ -154,9 +172,12 @@ class AnnIndexes:
             yield await conn.execution_options(isolation_level="AUTOCOMMIT")
 
     async def _plan(
-        self, conn: AsyncConnection, cabinet_id: int, generations: Mapping[int, int | None]
+        self,
+        conn: AsyncConnection,
+        cabinet_id: int,
+        generations: Mapping[int, int | None],
+        existing: Mapping[str, _Index],
     ) -> _Plan:
-        existing = await self._existing(conn, cabinet_id)
         wanted = {
             name_of(cabinet_id, g)
             for g in generations

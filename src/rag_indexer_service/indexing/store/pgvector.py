@@ -26,7 +26,7 @@ from rag_indexer_service.db.locks import try_advisory_lock
 from rag_indexer_service.errors import CabinetBusy
 from rag_indexer_service.indexing.embedders import Vectors
 from rag_indexer_service.indexing.store import cabinets
-from rag_indexer_service.indexing.store.ann import AnnIndexes
+from rag_indexer_service.indexing.store.ann import AnnIndexes, SearchIndexState
 from rag_indexer_service.indexing.store.embedding_cache import EmbeddingCache
 from rag_indexer_service.indexing.store.generations import (
     STATE_COLUMNS,
@@ -395,12 +395,13 @@ class PgVectorStore:
         for, and drop those of other generations (`ann.py`). Returns the generations built."""
         return await self._ann.refresh(cabinet_id, await self._live_generations(cabinet_id))
 
-    async def ann_index_due(self, cabinet_id: int) -> bool:
-        """Whether `refresh_ann_index` has anything to build or drop."""
-        return await self._ann.due(cabinet_id, await self._live_generations(cabinet_id))
+    async def search_index_state(self, cabinet_id: int) -> SearchIndexState:
+        live = await self._live_generations(cabinet_id)
+        return await self._ann.state(cabinet_id, live, active=next(iter(live), None))
 
     async def _live_generations(self, cabinet_id: int) -> dict[int, int | None]:
-        """The active and building generations → their chunk counts, where the state has one."""
+        """The active generation (first) and a building one → their chunk counts, where the
+        state has one."""
         state = await self.cabinet_state(cabinet_id)
         if state is None:
             return {}

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from rag_indexer_service.indexing.embedders import Vectors
+from rag_indexer_service.indexing.store.ann import SearchIndexState
 from rag_indexer_service.indexing.store.generations import CabinetState, GenerationPlan
 from rag_indexer_service.indexing.store.keyword_query import KeywordQuery
 from rag_indexer_service.indexing.store.rows import RowCounts
@@ -199,8 +200,8 @@ class IndexStore(Protocol):
         big cabinet: the worker runs it as a job of its own). Returns the generations built."""
         ...
 
-    async def ann_index_due(self, cabinet_id: int) -> bool:
-        """Whether `refresh_ann_index` has anything to do (cheap: no build)."""
+    async def search_index_state(self, cabinet_id: int) -> SearchIndexState:
+        """The active generation's ANN index, and whether `refresh_ann_index` has work."""
         ...
 
     # -- cabinets as a whole (fan-out, API, metrics) ---------------------------------------
