@@ -9,7 +9,7 @@ small one) gets the first `--small-chunks` chunks of cabinet 1, and cabinets 3..
 a copy of all of cabinet 1 with slightly perturbed vectors, both written through `Store.write_batch`
 (the indexer's own write path: COPY, full-text computed by Postgres), so every cabinet's rows
 look like real ones. Then each cabinet's state is saved and `Store.refresh_ann_index` runs as
-the indexer would at the end of a run. Prints what it built; `benchmarks/search.py` measures.
+the worker's build job does after a run. Prints what it built; `benchmarks/search.py` measures.
 """
 
 from __future__ import annotations

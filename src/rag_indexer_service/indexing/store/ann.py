@@ -31,8 +31,8 @@ nearest the query more finely. 20k chunks, 7,000 vectors read, recall@10, two qu
 
 Indexes are built with CREATE INDEX CONCURRENTLY (writes and searches go on) for a generation
 at `min_chunks` or more, by `refresh`: a job of its own after the run that left one due
-(`state().build_due`), so the run's time and its cabinet lock do not include the build (30 s at 250k
-chunks), and searches scan exactly until the index is valid. A rebuild builds the new
+(`state().build_due`), so the run's time and its cabinet lock do not include the build (30 s
+at 250k chunks), and searches scan exactly until the index is valid. A rebuild builds the new
 generation's before the swap, so it is fast from its first search. A cabinet that grows to
 twice the lists of its ANN index (built when it was half its size, or under an older
 `ann_lists`) gets one built beside it; the names swap in one transaction (a search uses the
