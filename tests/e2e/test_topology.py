@@ -148,7 +148,7 @@ async def test_tick_1_is_followed_by_each_cabinets_search_index_build_in_a_worke
     # queued the build of its indexes on rag-indexes, which a worker process ran
     expected = {f"rag_chunks_{kind}_{c}_0": True for kind in ("ann", "fts") for c in ALL_CABINETS}
     lines = [f"cabinet {c}: search indexes up to date" for c in ALL_CABINETS]
-    for _ in range(600):
+    for _ in range(1200):  # builds that find another under way come back 5 s later
         indexes = await search_indexes(topology)
         logged = "".join(p.read_text(errors="replace") for p in topology.logs.glob("worker*.log"))
         if indexes == expected and all(line in logged for line in lines):

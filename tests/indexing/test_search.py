@@ -18,6 +18,7 @@ from sqlalchemy import text
 
 from rag_indexer_service.config import Settings, load_settings
 from rag_indexer_service.db.engine import asyncpg_dsn
+from rag_indexer_service.db.locks import try_advisory_lock
 from rag_indexer_service.errors import EmbedderMismatch
 from rag_indexer_service.indexing.indexer import IndexOptions, RAGIndexer
 from rag_indexer_service.indexing.openai_embedder import OpenAIEmbedder
@@ -210,11 +211,16 @@ async def test_a_run_leaves_the_search_indexes_to_a_build_of_their_own(
         ann_lists=None, build_due=True
     )
 
-    # When two builds are asked for at once
+    # When a build that may not wait finds another one's turn, it leaves it
+    async with try_advisory_lock(ann_runtime.db.engine, "rag-indexer:search-index-builds"):
+        assert await ann_runtime.store.refresh_ann_index(1, wait=False) is None
+    assert await ann_indexes(ann_runtime) == {}
+
+    # When two builds that wait are asked for at once
     built = await asyncio.gather(*(ann_runtime.store.refresh_ann_index(1) for _ in range(2)))
 
     # Then one builds both indexes, the other waits for it and finds nothing left to do
-    assert sorted(built) == [[], [0]]
+    assert sorted(built, key=lambda b: b or []) == [[], [0]]
     assert await ann_indexes(ann_runtime) == {"rag_chunks_ann_1_0": True}
     assert await text_indexes(ann_runtime) == {"rag_chunks_fts_1_0": True}
     assert await ann_runtime.store.search_index_state(1) == SearchIndexState(

@@ -220,7 +220,9 @@ class SearchIndexOut(BaseModel):
     ann_lists: int | None = Field(description="The ANN index's lists (null: `exact`).")
     build_due: bool = Field(
         description="An index of the cabinet is to be built, rebuilt or dropped: the "
-        "`rag-indexes` job its last run queued does it (searches meanwhile go by `path`)."
+        "`rag-indexes` job a worker queued after its last run does it (searches meanwhile go "
+        "by `path`); if that job was lost or failed for good, the cabinet's next run queues "
+        "it again (`POST /api/v1/rag/index/{cabinet_id}`)."
     )
 
 

@@ -381,7 +381,7 @@ class RAGIndexer:
         # The index only speeds searches up (they scan exactly without it): a failed build
         # must not fail the run; the next run retries it.
         try:
-            await self.store.refresh_ann_index(cabinet_id)
+            await self.store.refresh_ann_index(cabinet_id, building=True)
         except DBAPIError:
             log.warning("cabinet %s: building the ANN index failed", cabinet_id, exc_info=True)
 

@@ -47,6 +47,9 @@ log = logging.getLogger(__name__)
 
 RuntimeOpener = Callable[[], AbstractAsyncContextManager[Runtime]]
 
+BUILD_BUSY_DELAY_S = 5.0
+"""A search index build that finds another under way is sent again this much later."""
+
 
 @dataclass(frozen=True, slots=True)
 class WorkerOptions:
@@ -126,20 +129,12 @@ class WorkerContext:
         await self.send_index_build(run.cabinet_id)
 
     async def send_index_build(self, cabinet_id: int) -> None:
-        """Queue the build of the cabinet's search indexes if it has one due (a failed or
-        lost one is due again after the cabinet's next run)."""
+        """Queue the build of the cabinet's search indexes if it has one due (one that failed
+        or was lost is due again after the cabinet's next run)."""
         rt = await self.runtime()
         try:
-            if not (await rt.store.search_index_state(cabinet_id)).build_due:
-                return
-            message: dramatiq.Message[Any] = dramatiq.Message(
-                queue_name=QUEUE_INDEXES,
-                actor_name=ACTOR_INDEXES,
-                args=(cabinet_id,),
-                kwargs={},
-                options={},
-            )
-            await asyncio.to_thread(self.broker.enqueue, message)
+            if (await rt.store.search_index_state(cabinet_id)).build_due:
+                await self._enqueue_build(cabinet_id)
         except Exception:
             log.warning(
                 "cabinet %s: could not queue its search index build; its next run will",
@@ -148,11 +143,27 @@ class WorkerContext:
             )
 
     async def build_indexes(self, cabinet_id: int) -> None:
-        """The index actor's body: build what is due (`IndexStore.refresh_ann_index`)."""
+        """The index actor's body: build what is due (`IndexStore.refresh_ann_index`). While
+        another build has the service's turn, it comes back later instead of holding one of
+        the worker's threads (which runs need) waiting."""
         with database_errors("service database unreachable"):
             rt = await self.runtime()
-        built = await rt.store.refresh_ann_index(cabinet_id)
+        built = await rt.store.refresh_ann_index(cabinet_id, wait=False)
+        if built is None:
+            await self._enqueue_build(cabinet_id, delay_s=BUILD_BUSY_DELAY_S)
+            return
         log.info("cabinet %s: search indexes up to date (built: generations %s)", cabinet_id, built)
+
+    async def _enqueue_build(self, cabinet_id: int, *, delay_s: float | None = None) -> None:
+        message: dramatiq.Message[Any] = dramatiq.Message(
+            queue_name=QUEUE_INDEXES,
+            actor_name=ACTOR_INDEXES,
+            args=(cabinet_id,),
+            kwargs={},
+            options={},
+        )
+        delay_ms = None if delay_s is None else int(delay_s * 1000)
+        await asyncio.to_thread(self.broker.enqueue, message, delay=delay_ms)
 
     async def record_failure(self, run_id: int, exc: BaseException, retrying: bool) -> None:
         rt = await self.runtime()

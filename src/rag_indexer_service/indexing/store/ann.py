@@ -47,16 +47,23 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from rag_indexer_service.db.locks import advisory_lock
+from rag_indexer_service.db.locks import advisory_lock, try_advisory_lock
 
-__all__ = ["AnnIndexes", "SearchIndexState", "ann_index_name", "ann_lists", "text_index_name"]
+__all__ = [
+    "AnnIndexes",
+    "LiveGenerations",
+    "SearchIndexState",
+    "ann_index_name",
+    "ann_lists",
+    "text_index_name",
+]
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +89,17 @@ def ann_lists(rows: int) -> int:
 
 def text_index_name(cabinet_id: int, generation: int | str) -> str:
     return f"rag_chunks_fts_{int(cabinet_id)}_{generation}"
+
+
+@dataclass(frozen=True, slots=True)
+class LiveGenerations:
+    """A cabinet's generations whose indexes `refresh` keeps."""
+
+    build: Mapping[int, int | None]
+    """Generation → its chunk count (None: count them): built for when big enough."""
+    keep: frozenset[int] = frozenset()
+    """Kept, none built: a rebuild still writing (its run builds them before its swap)."""
+    active: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,46 +141,52 @@ class AnnIndexes:
         self._min_chunks = min_chunks
         self._build_memory_mb = build_memory_mb
 
-    async def state(
-        self, cabinet_id: int, generations: Mapping[int, int | None], *, active: int | None
-    ) -> SearchIndexState:
-        """What searches of the `active` generation use, and whether `refresh` has work."""
+    async def state(self, cabinet_id: int, live: LiveGenerations) -> SearchIndexState:
+        """What searches of the active generation use, and whether `refresh` has work."""
         async with self._autocommit() as conn:
             existing = await self._existing(conn, cabinet_id)
-            plan = await self._plan(conn, cabinet_id, generations, existing)
-        index = None if active is None else existing.get(ann_index_name(cabinet_id, active))
+            plan = await self._plan(conn, cabinet_id, live, existing)
+        index = (
+            None if live.active is None else existing.get(ann_index_name(cabinet_id, live.active))
+        )
         return SearchIndexState(
             ann_lists=index.lists if index is not None and index.valid else None,
             build_due=bool(plan.drops or plan.builds),
         )
 
-    async def refresh(self, cabinet_id: int, generations: Mapping[int, int | None]) -> list[int]:
-        """Give each of `generations` (→ its chunk count, None: count them) the indexes its
-        size calls for: build the missing ones, rebuild an ANN index the cabinet has grown to
-        twice the lists of; drop the cabinet's other ones. Returns the generations built for.
+    async def refresh(
+        self, cabinet_id: int, live: Callable[[], Awaitable[LiveGenerations]], *, wait: bool
+    ) -> list[int] | None:
+        """Give each generation `live()` says to build the indexes its size calls for: build
+        the missing ones, rebuild an ANN index the cabinet has grown to twice the lists of;
+        drop the cabinet's other ones. Returns the generations built for, or None if
+        another refresh holds the lock and `wait` is false.
 
-        One refresh at a time in the service (an advisory lock): another waits for it, then
-        finds what it built. Builds on `rag_chunks` cannot overlap anyway (CREATE INDEX
-        CONCURRENTLY and ANALYZE take its SHARE UPDATE EXCLUSIVE lock), and two that try
-        deadlock: each waits out the other's snapshot."""
-        async with (
-            advisory_lock(self._engine, _BUILD_LOCK),
-            self._autocommit() as conn,
-        ):
-            plan = await self._plan(
-                conn, cabinet_id, generations, await self._existing(conn, cabinet_id)
-            )
-            for name in plan.drops:
-                await conn.execute(text(f"DROP INDEX CONCURRENTLY IF EXISTS {name}"))
-            for build in plan.builds:
-                if build.replaces:
-                    await self._replace(conn, build)
-                else:
-                    await self._build(conn, build)
-            if plan.builds:
-                # The planner takes a cabinet's own indexes only once it knows the cabinet
-                # is big; autovacuum may analyze a big table long after the rows came.
-                await conn.execute(text("ANALYZE rag_chunks"))
+        One refresh at a time in the service (an advisory lock): builds on `rag_chunks`
+        cannot overlap anyway (CREATE INDEX CONCURRENTLY and ANALYZE take its SHARE UPDATE
+        EXCLUSIVE lock), and two that try deadlock: each waits out the other's snapshot.
+        `live()` is read once the lock is held: a refresh that waited sees what the one
+        before it, or a rebuild's swap, left."""
+        lock = advisory_lock if wait else try_advisory_lock
+        async with lock(self._engine, _BUILD_LOCK) as got:
+            if got is False:
+                return None
+            generations = await live()
+            async with self._autocommit() as conn:
+                plan = await self._plan(
+                    conn, cabinet_id, generations, await self._existing(conn, cabinet_id)
+                )
+                for name in plan.drops:
+                    await conn.execute(text(f"DROP INDEX CONCURRENTLY IF EXISTS {name}"))
+                for build in plan.builds:
+                    if build.replaces:
+                        await self._replace(conn, build)
+                    else:
+                        await self._build(conn, build)
+                if plan.builds:
+                    # The planner takes a cabinet's own indexes only once it knows the
+                    # cabinet is big; autovacuum may analyze a big table long after.
+                    await conn.execute(text("ANALYZE rag_chunks"))
         return sorted({b.generation for b in plan.builds})
 
     @asynccontextmanager
@@ -175,18 +199,18 @@ class AnnIndexes:
         self,
         conn: AsyncConnection,
         cabinet_id: int,
-        generations: Mapping[int, int | None],
+        live: LiveGenerations,
         existing: Mapping[str, _Index],
     ) -> _Plan:
         wanted = {
             name_of(cabinet_id, g)
-            for g in generations
+            for g in (*live.build, *live.keep)
             for name_of in (ann_index_name, text_index_name)
         }
         # invalid ones, other generations', and what an interrupted swap left (`_next`, `_old`)
         drops = [i.name for i in existing.values() if not (i.valid and i.name in wanted)]
         builds: list[_Build] = []
-        for generation, known_rows in sorted(generations.items()):
+        for generation, known_rows in sorted(live.build.items()):
             ann, fts = (
                 ann_index_name(cabinet_id, generation),
                 text_index_name(cabinet_id, generation),
@@ -230,17 +254,20 @@ class AnnIndexes:
         """Build the index beside the one it replaces, then swap names in one transaction:
         a search sees the old index or the new one, never none."""
         new, old = f"{build.name}_next", f"{build.name}_old"
-        await self._build(conn, replace(build, name=new))
+        if not await self._build(conn, replace(build, name=new)):
+            return
         async with self._engine.begin() as tx:
             await tx.execute(text(f"ALTER INDEX {build.name} RENAME TO {old}"))
             await tx.execute(text(f"ALTER INDEX {new} RENAME TO {build.name}"))
         await conn.execute(text(f"DROP INDEX CONCURRENTLY {old}"))
 
-    async def _build(self, conn: AsyncConnection, build: _Build) -> None:
+    async def _build(self, conn: AsyncConnection, build: _Build) -> bool:
         if build.vectors:
             dim = await conn.scalar(
                 text(f"SELECT vector_dims(embedding) FROM rag_chunks WHERE {build.where} LIMIT 1")
             )
+            if dim is None:  # the rows went since they were counted
+                return False
             lists = ann_lists(build.rows)
             how = (
                 f"ivfflat ((CAST(embedding AS halfvec({int(dim)}))) halfvec_cosine_ops) "
@@ -267,3 +294,4 @@ class AnnIndexes:
             what,
             time.perf_counter() - started,
         )
+        return True

@@ -17,6 +17,7 @@ import datetime as dt
 import json
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 from sqlalchemy import text
@@ -26,7 +27,7 @@ from rag_indexer_service.db.locks import try_advisory_lock
 from rag_indexer_service.errors import CabinetBusy
 from rag_indexer_service.indexing.embedders import Vectors
 from rag_indexer_service.indexing.store import cabinets
-from rag_indexer_service.indexing.store.ann import AnnIndexes, SearchIndexState
+from rag_indexer_service.indexing.store.ann import AnnIndexes, LiveGenerations, SearchIndexState
 from rag_indexer_service.indexing.store.embedding_cache import EmbeddingCache
 from rag_indexer_service.indexing.store.generations import (
     STATE_COLUMNS,
@@ -390,25 +391,30 @@ class PgVectorStore:
             finally:
                 self._searches_under_way -= 1
 
-    async def refresh_ann_index(self, cabinet_id: int) -> list[int]:
-        """Give the cabinet's active and building generations the ANN index their size calls
-        for, and drop those of other generations (`ann.py`). Returns the generations built."""
-        return await self._ann.refresh(cabinet_id, await self._live_generations(cabinet_id))
+    async def refresh_ann_index(
+        self, cabinet_id: int, *, building: bool = False, wait: bool = True
+    ) -> list[int] | None:
+        return await self._ann.refresh(
+            cabinet_id, partial(self._live_generations, cabinet_id, building=building), wait=wait
+        )
 
     async def search_index_state(self, cabinet_id: int) -> SearchIndexState:
-        live = await self._live_generations(cabinet_id)
-        return await self._ann.state(cabinet_id, live, active=next(iter(live), None))
+        return await self._ann.state(cabinet_id, await self._live_generations(cabinet_id))
 
-    async def _live_generations(self, cabinet_id: int) -> dict[int, int | None]:
-        """The active generation (first) and a building one → their chunk counts, where the
-        state has one."""
+    async def _live_generations(
+        self, cabinet_id: int, *, building: bool = False
+    ) -> LiveGenerations:
+        """The active generation, with the state's chunk count; a building one's indexes
+        built too if `building`, else only kept."""
         state = await self.cabinet_state(cabinet_id)
         if state is None:
-            return {}
-        live: dict[int, int | None] = {state.active_generation: state.chunk_count}
-        if state.building_generation is not None:
-            live[state.building_generation] = None
-        return live
+            return LiveGenerations(build={})
+        build: dict[int, int | None] = {state.active_generation: state.chunk_count}
+        rebuild = state.building_generation
+        if rebuild is not None and building:
+            build[rebuild] = None
+        keep = frozenset(() if rebuild is None or building else (rebuild,))
+        return LiveGenerations(build=build, keep=keep, active=state.active_generation)
 
     # -- cabinets as a whole (`cabinets.py`) -----------------------------------------------
     async def cabinet_record(self, cabinet_id: int) -> CabinetRecord | None:

@@ -195,9 +195,14 @@ class IndexStore(Protocol):
         keyword_query: KeywordQuery | None = None,
     ) -> list[SearchHit]: ...
 
-    async def refresh_ann_index(self, cabinet_id: int) -> list[int]:
-        """Build the cabinet's missing search indexes, drop its stale ones (minutes for a
-        big cabinet: the worker runs it as a job of its own). Returns the generations built."""
+    async def refresh_ann_index(
+        self, cabinet_id: int, *, building: bool = False, wait: bool = True
+    ) -> list[int] | None:
+        """Build the active generation's missing search indexes, drop the cabinet's stale
+        ones (minutes for a big cabinet: the worker runs it as a job of its own); with
+        `building`, a rebuild's generation's too (before its swap). One at a time in the
+        service: None if another holds the turn and not `wait`. Returns the generations
+        built for."""
         ...
 
     async def search_index_state(self, cabinet_id: int) -> SearchIndexState:
