@@ -210,6 +210,7 @@ async def test_a_run_leaves_the_search_indexes_to_a_build_of_their_own(
     assert await ann_runtime.store.search_index_state(1) == SearchIndexState(
         ann_lists=None, build_due=True
     )
+    assert await ann_runtime.store.missing_search_indexes([1, 2]) == {1}
 
     # When a build that may not wait finds another one's turn, it leaves it
     async with try_advisory_lock(ann_runtime.db.engine, "rag-indexer:search-index-builds"):
@@ -226,6 +227,7 @@ async def test_a_run_leaves_the_search_indexes_to_a_build_of_their_own(
     assert await ann_runtime.store.search_index_state(1) == SearchIndexState(
         ann_lists=await index_lists(ann_runtime, "rag_chunks_ann_1_0"), build_due=False
     )
+    assert await ann_runtime.store.missing_search_indexes([1]) == set()
     # ... and the next run (nothing changed) leaves nothing due
     assert (await ann_runtime.indexer.index_cabinet(1)).scan_skipped
     assert not (await ann_runtime.store.search_index_state(1)).build_due

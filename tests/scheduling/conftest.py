@@ -10,6 +10,7 @@ import dramatiq
 import pytest
 
 from rag_indexer_service.config import Settings
+from rag_indexer_service.indexing.store import IndexStore
 from rag_indexer_service.jobs.broker import QUEUE_SCHEDULED, build_broker
 from rag_indexer_service.jobs.dispatch import Dispatcher, DispatchOptions
 from rag_indexer_service.runs import Ledger, Run
@@ -43,6 +44,7 @@ def make_scheduler(runtime: Runtime, collecting_broker: dramatiq.Broker) -> Make
         broker: dramatiq.Broker | None = None,
         scheduler_id: str = "scheduler-a",
         batch_size: int = 1000,
+        store: IndexStore | None = None,
     ) -> Scheduler:
         chosen = settings or runtime.settings
         ledger = Ledger(runtime.db.engine)
@@ -51,7 +53,7 @@ def make_scheduler(runtime: Runtime, collecting_broker: dramatiq.Broker) -> Make
         )
         fan_out = FanOut(
             source=runtime.source,
-            store=runtime.store,
+            store=store or runtime.store,
             ledger=ledger,
             dispatcher=dispatcher,
             embedder_id=runtime.indexer.embedder.id,

@@ -148,6 +148,25 @@ async def test_unchanged_cabinets_are_skipped(
     assert queued == ({1} if outcome == "enqueued" else set())
 
 
+async def test_an_unchanged_cabinet_still_without_its_search_indexes_gets_a_run(
+    make_scheduler: MakeScheduler, runtime: Runtime, source_conn: asyncpg.Connection
+) -> None:
+    # Given two unchanged cabinets big enough for search indexes of their own (at this
+    # threshold), one of which has them: the other's build job was lost
+    await add_cabinets(source_conn, range(1, 3), docs=5)
+    await index_now(runtime, range(1, 3))
+    small_threshold = runtime.settings.model_copy(update={"search_ann_min_chunks": 5})
+    async with open_runtime(small_threshold) as rt:
+        assert await rt.store.refresh_ann_index(2) == [0]
+
+        # When a tick fans out
+        report = await make_scheduler(store=rt.store).run_tick(TICK)
+
+    # Then the one without them gets a run (after which a worker queues the build)
+    assert report is not None and (report.enqueued, report.skipped) == (1, 1)
+    assert {r.cabinet_id for r in await scheduled_runs(runtime)} == {1}
+
+
 async def test_skipping_can_be_turned_off(
     make_scheduler: MakeScheduler, runtime: Runtime, source_conn: asyncpg.Connection
 ) -> None:

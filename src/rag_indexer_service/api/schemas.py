@@ -222,7 +222,8 @@ class SearchIndexOut(BaseModel):
         description="An index of the cabinet is to be built, rebuilt or dropped: the "
         "`rag-indexes` job a worker queued after its last run does it (searches meanwhile go "
         "by `path`); if that job was lost or failed for good, the cabinet's next run queues "
-        "it again (`POST /api/v1/rag/index/{cabinet_id}`)."
+        "it again (the scheduler's next tick runs a big cabinet missing its indexes even if "
+        "unchanged)."
     )
 
 

@@ -253,6 +253,11 @@ class FanOut:
             if current.get(cabinet_id) is not None
             and current[cabinet_id] == stored[cabinet_id].fingerprint
         }
+        if unchanged:
+            # one whose search index build was lost or failed gets a run (a skip), after
+            # which the worker queues the build again
+            with database_errors():
+                unchanged -= await self.store.missing_search_indexes(sorted(unchanged))
         report.skipped += len(unchanged)
         return [cabinet_id for cabinet_id in batch if cabinet_id not in unchanged]
 

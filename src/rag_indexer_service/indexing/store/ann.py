@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 
@@ -76,8 +76,12 @@ _MAX_LISTS = 2000
 _BUILD_LOCK = "rag-indexer:search-index-builds"
 
 
+_ANN_PREFIX = "rag_chunks_ann_"
+_FTS_PREFIX = "rag_chunks_fts_"
+
+
 def ann_index_name(cabinet_id: int, generation: int | str) -> str:
-    return f"rag_chunks_ann_{int(cabinet_id)}_{generation}"
+    return f"{_ANN_PREFIX}{int(cabinet_id)}_{generation}"
 
 
 def ann_lists(rows: int) -> int:
@@ -88,7 +92,7 @@ def ann_lists(rows: int) -> int:
 
 
 def text_index_name(cabinet_id: int, generation: int | str) -> str:
-    return f"rag_chunks_fts_{int(cabinet_id)}_{generation}"
+    return f"{_FTS_PREFIX}{int(cabinet_id)}_{generation}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +157,21 @@ class AnnIndexes:
             ann_lists=index.lists if index is not None and index.valid else None,
             build_due=bool(plan.drops or plan.builds),
         )
+
+    async def missing(self, cabinet_ids: Sequence[int]) -> set[int]:
+        """The cabinets of `cabinet_ids` with `min_chunks` or more in their active generation
+        (as `rag_cabinets` counts them) and not both of its indexes valid."""
+        sql = text(
+            "SELECT c.cabinet_id FROM rag_cabinets c "
+            "WHERE c.cabinet_id = ANY(CAST(:ids AS bigint[])) AND c.chunk_count >= :min "
+            "AND EXISTS (SELECT 1 FROM unnest(CAST(:prefixes AS text[])) p(prefix) "
+            "  WHERE NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indisvalid AND i.indexrelid "
+            "    = to_regclass(p.prefix || c.cabinet_id || '_' || c.active_generation)))"
+        )
+        params = {"ids": list(cabinet_ids), "min": self._min_chunks}
+        async with self._engine.connect() as conn:
+            found = await conn.scalars(sql, {**params, "prefixes": [_ANN_PREFIX, _FTS_PREFIX]})
+            return {int(c) for c in found}
 
     async def refresh(
         self, cabinet_id: int, live: Callable[[], Awaitable[LiveGenerations]], *, wait: bool

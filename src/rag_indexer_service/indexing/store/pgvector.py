@@ -398,6 +398,9 @@ class PgVectorStore:
             cabinet_id, partial(self._live_generations, cabinet_id, building=building), wait=wait
         )
 
+    async def missing_search_indexes(self, cabinet_ids: Sequence[int]) -> set[int]:
+        return await self._ann.missing(cabinet_ids)
+
     async def search_index_state(self, cabinet_id: int) -> SearchIndexState:
         return await self._ann.state(cabinet_id, await self._live_generations(cabinet_id))
 

@@ -205,6 +205,11 @@ class IndexStore(Protocol):
         built for."""
         ...
 
+    async def missing_search_indexes(self, cabinet_ids: Sequence[int]) -> set[int]:
+        """The cabinets of `cabinet_ids` big enough for search indexes of their own whose
+        active generation lacks them (one query: the fan-out asks it of unchanged ones)."""
+        ...
+
     async def search_index_state(self, cabinet_id: int) -> SearchIndexState:
         """The active generation's ANN index, and whether `refresh_ann_index` has work."""
         ...
