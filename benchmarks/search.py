@@ -16,6 +16,9 @@ table of ≥ 1M chunks). For each cabinet:
   cores with the server and Postgres, and httpx would take ~1.7 ms of them a request): one
   client, then `--concurrency` clients; for the one client also the `took_ms` the API
   reports (the search alone, without HTTP, auth and JSON);
+* for each 8-client phase, the CPU time a search cost (ms of CPU per search) of the
+  Postgres server (postmaster and backends), of the API process and of this process, so
+  a throughput figure says which of them the 2 cores went to;
 * recall@k of the vector side (the path searches take: ANN when the cabinet has its index)
   against an exact scan of the same cabinet, over `--recall-queries` queries.
 
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -118,9 +122,52 @@ async def sequential(call: Callable[[str], Awaitable[Any]], queries: list[str]) 
     return took
 
 
+class CpuMeter:
+    """CPU seconds spent over a phase by named groups of processes: each group a root
+    process and those of its children no earlier group holds (children that exit during
+    the phase are not counted)."""
+
+    def __init__(self, roots: dict[str, int]) -> None:
+        self._roots = roots
+        self._start = self._read()
+
+    def _read(self) -> dict[int, tuple[str, float]]:
+        seen: dict[int, tuple[str, float]] = {}
+        for group, pid in self._roots.items():
+            try:
+                root = psutil.Process(pid)
+                procs = [root, *root.children(recursive=True)]
+            except psutil.Error:
+                continue
+            for proc in procs:
+                with contextlib.suppress(psutil.Error):
+                    t = proc.cpu_times()
+                    seen.setdefault(proc.pid, (group, t.user + t.system))
+        return seen
+
+    def ms_per(self, count: int) -> dict[str, float]:
+        """CPU ms each group spent since the meter started, per one of `count` operations."""
+        spent = dict.fromkeys(self._roots, 0.0)
+        for pid, (group, cpu_s) in self._read().items():
+            before = self._start.get(pid)
+            spent[group] += cpu_s - (before[1] if before is not None else 0.0)
+        return {g: round(s * 1000 / max(1, count), 2) for g, s in spent.items()}
+
+
+def postmaster_pid(data_dir: str) -> int:
+    pid_file = Path(data_dir) / "pg" / "postmaster.pid"
+    return int(pid_file.read_text().split("\n", 1)[0])
+
+
 async def concurrent(
-    call: Callable[[str], Awaitable[Any]], queries: list[str], clients: int, duration_s: float
-) -> dict[str, float]:
+    call: Callable[[str], Awaitable[Any]],
+    queries: list[str],
+    clients: int,
+    duration_s: float,
+    processes: dict[str, int],
+) -> dict[str, Any]:
+    """`clients` clients calling `call` for `duration_s`; with the CPU ms a search cost each
+    group of `processes` (and this process)."""
     took: list[float] = []
     deadline = time.perf_counter() + duration_s
 
@@ -132,10 +179,15 @@ async def concurrent(
             took.append(time.perf_counter() - t0)
             i += clients
 
+    meter = CpuMeter({**processes, "this_process": os.getpid()})
     started = time.perf_counter()
     await asyncio.gather(*(client(n) for n in range(clients)))
     elapsed = time.perf_counter() - started
-    return {"searches_per_s": round(len(took) / elapsed, 1), **summary(took)}
+    return {
+        "searches_per_s": round(len(took) / elapsed, 1),
+        **summary(took),
+        "cpu_ms_per_search": meter.ms_per(len(took)),
+    }
 
 
 async def recall(rt: Runtime, cabinet_id: int, queries: list[str], k: int) -> dict[str, Any]:
@@ -264,7 +316,11 @@ async def http_phase(
                 "single_client": single,
                 "single_client_server_took": summary(took_s),
                 f"{args.concurrency}_clients": await concurrent(
-                    call, qs, args.concurrency, args.duration_s
+                    call,
+                    qs,
+                    args.concurrency,
+                    args.duration_s,
+                    {"postgres": postmaster_pid(args.data_dir), "api": proc.pid},
                 ),
             }
     finally:
@@ -296,7 +352,11 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 "chunks": None if state is None else state.chunk_count,
                 "in_process_single_client": summary(await sequential(call, qs)),
                 f"in_process_{args.concurrency}_clients": await concurrent(
-                    call, qs, args.concurrency, args.duration_s
+                    call,
+                    qs,
+                    args.concurrency,
+                    args.duration_s,
+                    {"postgres": postmaster_pid(args.data_dir)},
                 ),
                 "vector_side": await recall(rt, cabinet_id, qs[: args.recall_queries], args.k),
             }
