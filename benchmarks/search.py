@@ -92,15 +92,29 @@ async def make_queries(rt: Runtime, cabinet_id: int, n: int, seed: int) -> list[
             text("SELECT chunk_count FROM rag_cabinets WHERE cabinet_id = :c"), {"c": cabinet_id}
         )
         offsets = sorted(rng.randrange(int(total or 1)) for _ in range(n))
+        # the keys in primary-key order, then the drawn ones' contents (an OFFSET per query
+        # walked up to 250k index entries each: minutes per cabinet)
+        keys = (
+            await conn.execute(
+                text(
+                    "SELECT kind, doc_id, chunk_no FROM rag_chunks WHERE cabinet_id = :c"
+                    " AND generation = (SELECT active_generation FROM rag_cabinets"
+                    " WHERE cabinet_id = :c) ORDER BY kind, doc_id, chunk_no"
+                ),
+                {"c": cabinet_id},
+            )
+        ).all()
         contents = [
             await conn.scalar(
                 text(
-                    "SELECT content FROM rag_chunks WHERE cabinet_id = :c "
-                    "ORDER BY kind, doc_id, chunk_no OFFSET :o LIMIT 1"
+                    "SELECT content FROM rag_chunks WHERE cabinet_id = :c AND kind = :k"
+                    " AND doc_id = :d AND chunk_no = :n"
+                    " AND generation = (SELECT active_generation FROM rag_cabinets"
+                    " WHERE cabinet_id = :c)"
                 ),
-                {"c": cabinet_id, "o": o},
+                {"c": cabinet_id, "k": kind, "d": doc_id, "n": chunk_no},
             )
-            for o in offsets
+            for kind, doc_id, chunk_no in (keys[min(o, len(keys) - 1)] for o in offsets)
         ]
     queries = list(FIXED)
     for content in contents[len(FIXED) :]:
