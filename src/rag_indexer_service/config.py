@@ -219,7 +219,7 @@ class Settings(BaseSettings):
         "the run (rag-indexes); smaller ones are searched exactly.",
     )
     search_probes_factor: Annotated[float, Field(gt=0.0, le=1000.0)] = Field(
-        default=2.0,
+        default=2.5,
         description="A search reads this times the square root of an ANN index's lists "
         "(ivfflat.probes), and lists holding at least 7,000 vectors: recall against speed.",
     )

@@ -503,14 +503,14 @@ async def test_a_dimension_change_swaps_in_a_generation_with_its_own_ann_index(
 @pytest.mark.parametrize(
     ("lists", "chunks", "probes"),
     [
-        (1002, 250_716, 64),  # big: 2√lists (7k vectors would be 28 lists)
-        (160, 20_000, 56),  # short lists: the 7k-vector floor (2√lists would be 26)
-        (40, 20_000, 14),
+        (2000, 250_716, 112),  # big: 2.5√lists (7k vectors would be 56 lists)
+        (160, 20_000, 56),  # short lists: the 7k-vector floor (2.5√lists would be 32)
+        (40, 20_000, 16),
         (40, 5_000, 40),  # the floor covers the whole cabinet: every list
         (1, 0, 1),  # counts not known yet: every list, never zero
     ],
 )
-def test_ann_probes_take_the_larger_of_2_sqrt_lists_and_7k_vectors(
+def test_ann_probes_take_the_larger_of_2_5_sqrt_lists_and_7k_vectors(
     lists: int, chunks: int, probes: int
 ) -> None:
     assert ann_probes(lists, chunks, SearchOptions()) == probes
@@ -523,12 +523,13 @@ def test_ann_probes_take_the_larger_of_2_sqrt_lists_and_7k_vectors(
         (20_000, 160),  # at least 160 lists...
         (59_000, 160),
         (90_000, 180),  # ...until one per 500 rows is more
-        (250_716, 1002),  # one per 250 from 100k rows
-        (1_000_000, 2000),  # at most 2,000
+        (100_000, 800),  # one per 125 from 100k rows
+        (250_716, 2000),  # at most 2,000
+        (1_000_000, 2000),
         (0, 1),
     ],
 )
-def test_ann_lists_are_fine_for_small_cabinets_and_one_per_250_rows_for_big_ones(
+def test_ann_lists_are_fine_for_small_cabinets_and_one_per_125_rows_for_big_ones(
     rows: int, lists: int
 ) -> None:
     assert ann_lists(rows) == lists

@@ -20,18 +20,19 @@ indexing cost of a chunk, and its walk found too few true neighbours (pgvector's
 ef_search 100: recall@10 0.59-0.78 against IVFFlat's 0.97-0.99; 0.96 only at ef_search 1,000,
 as slow as IVFFlat). IVFFlat builds in a fraction of that, an insert is one pass over
 the list centroids, and a search reads `probes` contiguous lists of halfvecs (no heap, no
-TOAST). Lists: one per 500 chunks below 100k chunks (pgvector suggests 1,000); one per 250
-from there: a search then reads fewer vectors for the same recall (250k navec chunks, recall@10
-≈ 0.96: 96 of 1,000 lists, 24k vectors, against 48 of 250, 48k), for a build that takes ~4×
-as long (k-means over more centroids). And at least 160 lists of at least 125 chunks: a small
-cabinet's search reads its 7,000 vectors (`SearchOptions.probe_vectors`) from the lists
-nearest the query more finely. 20k chunks, 7,000 vectors read, recall@10, two query sets:
-40 lists 0.969 / 0.962, 160 lists 0.978 / 0.970–0.975 (two builds); both build in ~2 s
-(k-means samples 10,000 vectors either way).
+TOAST). Lists: one per 500 chunks below 100k chunks (pgvector suggests 1,000); one per 125
+from there, at most 2,000: a search then reads fewer vectors for the same recall, for a build
+that takes longer (k-means over more centroids). 250k navec chunks, recall@10 of 200 queries
+against exact: 1,002 lists, 64 probes (16k vectors) 0.941, 10.7 ms; 2,000 lists, 112 probes
+(14k vectors) 0.957, 9.8 ms; the build 37 s against 82 s (docs/benchmarks.md). And at least
+160 lists of at least 125 chunks: a small cabinet's search reads its 7,000 vectors
+(`SearchOptions.probe_vectors`) from the lists nearest the query more finely. 20k chunks,
+7,000 vectors read, recall@10, two query sets: 40 lists 0.969 / 0.962, 160 lists 0.978 /
+0.970–0.975 (two builds); both build in ~2 s (k-means samples 10,000 vectors either way).
 
 Indexes are built with CREATE INDEX CONCURRENTLY (writes and searches go on) for a generation
 at `min_chunks` or more, by `refresh`: a job of its own after the run that left one due
-(`state().build_due`), so the run's time and its cabinet lock do not include the build (30 s
+(`state().build_due`), so the run's time and its cabinet lock do not include the build (67 s
 at 250k chunks), and searches scan exactly until the index is valid. A rebuild builds the new
 generation's before the swap, so it is fast from its first search. A cabinet that grows to
 twice the lists of its ANN index (built when it was half its size, or under an older
@@ -68,7 +69,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _ROWS_PER_LIST = 500
-_ROWS_PER_SHORT_LIST = 250
+_ROWS_PER_SHORT_LIST = 125
 _SHORT_LISTS_FROM = 100_000
 _MIN_LISTS = 160
 _MIN_ROWS_PER_LIST = 125

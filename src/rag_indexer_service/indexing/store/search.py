@@ -190,16 +190,17 @@ _LEXEME_FREQS_SQL = text(
 class SearchOptions:
     ann_min_chunks: int = 10_000
     """Cabinets (generations) with at least this many chunks get an ANN index."""
-    probes_factor: float = 2.0
+    probes_factor: float = 2.5
     """A search reads this times √lists of the ANN index's lists (`ivfflat.probes`; pgvector
-    suggests √lists to start): recall against speed."""
+    suggests √lists to start): recall against speed. Recall@10 of 200 queries, 250k chunks,
+    2,000 lists (`ann.py`): 90 probes (2√lists) 0.947, 100 0.951, 112 (2.5√lists) 0.957;
+    1,002 lists, 64 probes (2√lists) 0.941 (a copy of the cabinet with other vectors: 0.953),
+    80 0.966."""
     probe_vectors: int = 7_000
     """...and lists holding at least this many vectors: a small cabinet's lists are long, and
     few of them lose recall. Recall@10 by distance, benchmarks/search.py's queries (200, and
     200 more of another seed): 20k chunks, 160 lists (`ann.py`): 48 probes (6k vectors)
-    0.972 / 0.960–0.964, 56 (7k) 0.978 / 0.970–0.975, 80 (10k) 0.993; 250k chunks, 1,002
-    lists: 40 probes (10k vectors) 0.928, 64 (2√lists) 0.959 and 0.969 (two cabinets), 96
-    (3√lists) 0.979."""
+    0.972 / 0.960–0.964, 56 (7k) 0.978 / 0.970–0.975, 80 (10k) 0.993."""
     keyword_candidates: int = 200
     """At most this many keyword matches are ranked (in storage order past that). Hybrid
     nDCG@10 (benchmarks/relevance.py, 10 cabinets of 300 products) is the same at 200 as at
