@@ -24,7 +24,7 @@ TOAST). Lists: one per 500 chunks below 100k chunks (pgvector suggests 1,000); o
 from there, at most 2,000: a search then reads fewer vectors for the same recall, for a build
 that takes longer (k-means over more centroids). 250k navec chunks, recall@10 of 200 queries
 against exact: 1,002 lists, 64 probes (16k vectors) 0.941, 10.7 ms; 2,000 lists, 112 probes
-(14k vectors) 0.957, 9.8 ms; the build 37 s against 82 s (docs/benchmarks.md). And at least
+(14k vectors) 0.957, 9.8 ms; the build 37 s against 68-82 s (docs/benchmarks.md). And at least
 160 lists of at least 125 chunks: a small cabinet's search reads its 7,000 vectors
 (`SearchOptions.probe_vectors`) from the lists nearest the query more finely. 20k chunks,
 7,000 vectors read, recall@10, two query sets: 40 lists 0.969 / 0.962, 160 lists 0.978 /
