@@ -194,8 +194,8 @@ class SearchOptions:
     """A search reads this times √lists of the ANN index's lists (`ivfflat.probes`; pgvector
     suggests √lists to start): recall against speed. Recall@10 of 200 queries, 250k chunks,
     2,000 lists (`ann.py`): 90 probes (2√lists) 0.947, 100 0.951, 112 (2.5√lists) 0.957;
-    1,002 lists, 64 probes (2√lists) 0.941 (a copy of the cabinet with other vectors: 0.953),
-    80 0.966."""
+    1,002 lists: 64 probes (2√lists) 0.941 (0.953 on another query set), 80 0.966 (that
+    other set)."""
     probe_vectors: int = 7_000
     """...and lists holding at least this many vectors: a small cabinet's lists are long, and
     few of them lose recall. Recall@10 by distance, benchmarks/search.py's queries (200, and
