@@ -3,9 +3,9 @@ side, the read of the hits shown, and which keyword groups a generation holds at
 
 Cabinet, generation and limits are inlined integers: the planner can match a partial index's
 predicate only against constants, and with them inlined no plan depends on a parameter, so
-the generic plan Postgres caches after five executions serves (the keyword side's words
-reach the planner only through its CTE `q`, whose value no estimate sees either way: custom
-plans cost ~0.2 ms more a search for the same rows, 1,323 keyword statements compared). The
+a generic plan serves every execution (the search session forces them, `search.py`: the
+keyword side's words reach the planner only through its CTE `q`, whose value no estimate
+sees either way, yet left to choose Postgres planned it anew at every execution). The
 sides' and the hits' statements are run on the driver's connection (`$n` parameters), the
 rare others through SQLAlchemy.
 """
@@ -14,18 +14,23 @@ from __future__ import annotations
 
 import functools
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 
-__all__ = ["PRESENT_SQL", "hits_sql", "keyword_sql", "rank_sql", "vector_sql"]
+__all__ = ["hits_sql", "keyword_sql", "present_sql", "rank_sql", "vector_sql"]
 
-PRESENT_SQL = text(
-    """
-    SELECT t.n FROM unnest(CAST(:groups AS text[])) WITH ORDINALITY AS t(tq, n)
-    WHERE EXISTS (SELECT 1 FROM rag_chunks
-                  WHERE cabinet_id = :c AND generation = :g
-                    AND tsv @@ to_tsquery('russian', t.tq))
-    """
-)
+
+@functools.lru_cache(maxsize=1024)
+def present_sql(cabinet_id: int, generation: int) -> TextClause:
+    """Which of the keyword groups (`:groups`, tsqueries) some chunk of the generation holds:
+    their 1-based numbers (through the cabinet's own full-text index where it has one)."""
+    return text(
+        f"""
+        SELECT t.n FROM unnest(CAST(:groups AS text[])) WITH ORDINALITY AS t(tq, n)
+        WHERE EXISTS (SELECT 1 FROM rag_chunks
+                      WHERE cabinet_id = {int(cabinet_id)} AND generation = {int(generation)}
+                        AND tsv @@ to_tsquery('russian', t.tq))
+        """
+    )
 
 
 @functools.lru_cache(maxsize=1024)
