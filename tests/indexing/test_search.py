@@ -8,6 +8,7 @@ IVFFlat index; correctness, not speed, is what is tested here (speed: benchmarks
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -372,6 +373,41 @@ async def test_a_query_of_words_in_most_chunks_ranks_the_vector_sides_candidates
 async def vector_of(rt: Runtime, query: str) -> np.ndarray:
     keywords = build_keyword_query(query, rt.indexer.synonyms)
     return np.asarray(await rt.indexer.query_vector(query, keywords), dtype=np.float64)
+
+
+async def test_searches_run_generic_plans_planned_once(
+    runtime: Runtime, source_conn: asyncpg.Connection
+) -> None:
+    # Given a cabinet searched more often than Postgres' five custom plans before it weighs
+    # a generic one, with words it holds, a word it does not, and no word at all
+    await add_docs(source_conn, 5, "e", 40)
+    await index_and_build(runtime, 5)
+    for query in ("кроссовки", "куртка для бега", "шарф шапка", "?!") * 4:
+        await runtime.indexer.search(5, query, k=5)
+
+    # When every connection of the search pool tells what its statements were planned with
+    search_engine = runtime.db.search_engine
+    size = search_engine.pool.size()
+    async with contextlib.AsyncExitStack() as stack:
+        connections = [
+            await stack.enter_async_context(search_engine.connect()) for _ in range(size)
+        ]
+        plans = [
+            row
+            for conn in connections
+            for row in await conn.execute(
+                text(
+                    "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements "
+                    "WHERE statement LIKE '%rag_chunks%'"
+                )
+            )
+        ]
+
+    # Then the keyword side, the vector side and the hits ran generic plans, never custom ones
+    for marker in ("WITH q AS", "AS distance", "WITH terms AS"):
+        ran = [p for p in plans if marker in p.statement]
+        assert ran and sum(p.generic_plans for p in ran) > 0, marker
+    assert [p.statement[:80] for p in plans if p.custom_plans] == []
 
 
 async def test_a_query_without_words_finds_nothing_instead_of_arbitrary_chunks(
